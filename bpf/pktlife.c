@@ -1,0 +1,487 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* pktlife's observers: tc programs that run first on a device's ingress and
+ * egress, and tracepoint programs on the receive, transmit, drop and
+ * delivery paths. All of them share one decision — is this skb one we
+ * follow? — and one ringbuf. */
+
+#include "kernel.h"
+#include "pktlife.h"
+
+char __license[] SEC("license") = "Dual BSD/GPL";
+
+/* Unused variables that put the shared enums into BTF for bpf2go -type. */
+volatile const enum pl_hook __pl_hook_type;
+volatile const enum pl_flags __pl_flags_type;
+volatile const enum pl_stat __pl_stat_type;
+
+/* Set by user space before load. */
+volatile const struct filter cfg = {};
+/* How long a tracked skb may stay silent before its address is treated as a
+ * new packet. */
+volatile const __u64 track_idle_ns = 1000000000ULL;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20); /* set on the spec */
+	__type(value, struct event);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384); /* set on the spec */
+	__type(key, __u64);
+	__type(value, struct track);
+} tracked SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PL_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* Number of live entries in tracked (approximate upwards: LRU evictions are
+ * not seen). While it is zero the lookup is skipped. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} tracked_count SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct devkey);
+	__type(value, __u8);
+} match_devs SEC(".maps");
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+	if (v)
+		*v += 1;
+}
+
+/* ---- parsing ---------------------------------------------------------- */
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define IPPROTO_SCTP 132
+
+struct l3hdr {
+	union {
+		struct iphdr v4;
+		struct ipv6hdr v6;
+	};
+};
+
+/* parse_l3 fills t from the IP header in hdr and returns the offset of the
+ * transport header relative to the network header, or -1. */
+static __always_inline int parse_l3(struct tuple *t, struct l3hdr *h, __u16 proto)
+{
+	if (proto == bpf_htons(ETH_P_IP)) {
+		if (h->v4.version != 4)
+			return -1;
+		t->family = 4;
+		t->proto = h->v4.protocol;
+		__builtin_memcpy(t->saddr, &h->v4.saddr, 4);
+		__builtin_memcpy(t->daddr, &h->v4.daddr, 4);
+		t->ip_id = bpf_ntohs(h->v4.id);
+		if (h->v4.frag_off & bpf_htons(0x1fff))
+			return -1; /* not the first fragment: no ports */
+		return h->v4.ihl * 4;
+	}
+	if (proto == bpf_htons(ETH_P_IPV6)) {
+		if (h->v6.version != 6)
+			return -1;
+		t->family = 6;
+		t->proto = h->v6.nexthdr;
+		__builtin_memcpy(t->saddr, &h->v6.saddr, 16);
+		__builtin_memcpy(t->daddr, &h->v6.daddr, 16);
+		return sizeof(struct ipv6hdr);
+	}
+	return -1;
+}
+
+struct l4hdr {
+	__be16 sport;
+	__be16 dport;
+	__u8 rest[10]; /* through the TCP flags byte at offset 13 */
+};
+
+static __always_inline __u8 parse_l4(struct tuple *t, struct l4hdr *l4)
+{
+	switch (t->proto) {
+	case IPPROTO_TCP:
+		t->tcp_flags = l4->rest[9];
+		/* fallthrough */
+	case IPPROTO_UDP:
+	case IPPROTO_SCTP:
+		t->sport = bpf_ntohs(l4->sport);
+		t->dport = bpf_ntohs(l4->dport);
+		return PL_F_L4;
+	}
+	return 0;
+}
+
+/* parse_kernel reads the tuple of a kernel skb. */
+static __always_inline __u8 parse_kernel(struct tuple *t, struct sk_buff *skb)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+	__u16 proto = BPF_CORE_READ(skb, protocol);
+	struct l3hdr h;
+	struct l4hdr l4;
+	int off;
+
+	if (!head || nh == (__u16)~0U)
+		return 0;
+	if (bpf_probe_read_kernel(&h, sizeof(h), head + nh))
+		return 0;
+	off = parse_l3(t, &h, proto);
+	if (t->family == 0)
+		return 0;
+	if (off < 0 || off > 60)
+		return PL_F_TUPLE;
+	if (bpf_probe_read_kernel(&l4, sizeof(l4), head + nh + off))
+		return PL_F_TUPLE;
+	return PL_F_TUPLE | parse_l4(t, &l4);
+}
+
+/* parse_tc reads the tuple of the packet a tc program sees. */
+static __always_inline __u8 parse_tc(struct tuple *t, struct __sk_buff *ctx)
+{
+	struct l3hdr h;
+	struct l4hdr l4;
+	int off;
+
+	if (ctx->protocol == bpf_htons(ETH_P_IP)) {
+		if (bpf_skb_load_bytes_relative(ctx, 0, &h, sizeof(struct iphdr), BPF_HDR_START_NET))
+			return 0;
+	} else if (ctx->protocol == bpf_htons(ETH_P_IPV6)) {
+		if (bpf_skb_load_bytes_relative(ctx, 0, &h, sizeof(struct ipv6hdr), BPF_HDR_START_NET))
+			return 0;
+	} else {
+		return 0;
+	}
+	off = parse_l3(t, &h, ctx->protocol);
+	if (t->family == 0)
+		return 0;
+	if (off < 0 || off > 60)
+		return PL_F_TUPLE;
+	if (bpf_skb_load_bytes_relative(ctx, off, &l4, sizeof(l4), BPF_HDR_START_NET)) {
+		/* short packet (e.g. UDP with no payload): ports only */
+		if (bpf_skb_load_bytes_relative(ctx, off, &l4, 4, BPF_HDR_START_NET))
+			return PL_F_TUPLE;
+		if (t->proto == IPPROTO_TCP)
+			return PL_F_TUPLE;
+	}
+	return PL_F_TUPLE | parse_l4(t, &l4);
+}
+
+/* ---- matching --------------------------------------------------------- */
+
+static __always_inline bool in_net(const __u8 *addr, const volatile __u8 *net,
+				   const volatile __u8 *mask)
+{
+	const __u32 *a = (const __u32 *)addr;
+	const volatile __u32 *n = (const volatile __u32 *)net;
+	const volatile __u32 *m = (const volatile __u32 *)mask;
+
+	return ((a[0] & m[0]) == n[0]) && ((a[1] & m[1]) == n[1]) &&
+	       ((a[2] & m[2]) == n[2]) && ((a[3] & m[3]) == n[3]);
+}
+
+static __always_inline bool match_dir(const __u8 *s, const __u8 *d, __u16 sp, __u16 dp)
+{
+	if (cfg.host) {
+		if (!in_net(s, cfg.src, cfg.src_mask) && !in_net(d, cfg.src, cfg.src_mask))
+			return false;
+	} else {
+		if (cfg.has_src && !in_net(s, cfg.src, cfg.src_mask))
+			return false;
+		if (cfg.has_dst && !in_net(d, cfg.dst, cfg.dst_mask))
+			return false;
+	}
+	if (cfg.port_any) {
+		if (sp != cfg.sport && dp != cfg.sport)
+			return false;
+	} else {
+		if (cfg.sport && sp != cfg.sport)
+			return false;
+		if (cfg.dport && dp != cfg.dport)
+			return false;
+	}
+	return true;
+}
+
+static __always_inline bool match_tuple(struct tuple *t, __u8 tflags)
+{
+	if (!(tflags & PL_F_TUPLE))
+		return false;
+	if (cfg.proto && t->proto != cfg.proto)
+		return false;
+	if (cfg.family && t->family != cfg.family)
+		return false;
+	if ((cfg.sport || cfg.dport) && !(tflags & PL_F_L4))
+		return false;
+	if (match_dir(t->saddr, t->daddr, t->sport, t->dport))
+		return true;
+	return cfg.reply && match_dir(t->daddr, t->saddr, t->dport, t->sport);
+}
+
+static __always_inline bool same_side(const __u8 *a, __u16 ap, const __u8 *b, __u16 bp)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+	return ap == bp && x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
+}
+
+static __always_inline __u64 *count_slot(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&tracked_count, &zero);
+}
+
+/* ---- the shared decision and emit ------------------------------------- */
+
+struct obs {
+	__u64 skb;
+	__u32 netns;
+	__u32 ifindex;
+	__u32 len;
+	__u32 mark;
+	__u32 reason;
+	__u8 hook;
+	__u8 tflags;
+	struct tuple t;
+};
+
+/* observe decides whether o's skb is followed and, if so, emits an event.
+ * Terminal hooks forget the skb. */
+static __always_inline void observe(struct obs *o)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u64 *cnt = count_slot();
+	struct track *tr = NULL;
+	__u8 flags = o->tflags;
+
+	if (cnt && *cnt)
+		tr = bpf_map_lookup_elem(&tracked, &o->skb);
+	if (tr) {
+		bool same = !(o->tflags & PL_F_TUPLE) ||
+			    (same_side(o->t.saddr, o->t.sport, tr->tuple.saddr, tr->tuple.sport) &&
+			     same_side(o->t.daddr, o->t.dport, tr->tuple.daddr, tr->tuple.dport));
+		if (now - tr->last_ts > track_idle_ns) {
+			tr = NULL; /* a silent old entry: the address was reused */
+		} else if (!same) {
+			bool one_side =
+				same_side(o->t.saddr, o->t.sport, tr->tuple.saddr, tr->tuple.sport) ||
+				same_side(o->t.daddr, o->t.dport, tr->tuple.daddr, tr->tuple.dport);
+			if (one_side && o->t.proto == tr->tuple.proto) {
+				/* NAT rewrote one side of the packet we follow */
+				tr->tuple = o->t;
+				stat_inc(PL_STAT_NAT_FOLLOW);
+			} else {
+				tr = NULL; /* a different packet at a reused address */
+			}
+		}
+		if (tr) {
+			tr->last_ts = now;
+			flags |= PL_F_TRACKED;
+		} else if (bpf_map_delete_elem(&tracked, &o->skb) == 0 && cnt) {
+			__sync_fetch_and_add(cnt, -1);
+		}
+	}
+	if (!tr) {
+		if (!match_tuple(&o->t, o->tflags))
+			return;
+		if (cfg.netns && o->netns != cfg.netns)
+			return;
+		if (cfg.match_dev) {
+			struct devkey k = {.netns = o->netns, .ifindex = o->ifindex};
+			if (!bpf_map_lookup_elem(&match_devs, &k))
+				return;
+		}
+		if (o->hook != PL_HOOK_KFREE_SKB && o->hook != PL_HOOK_CONSUME_SKB) {
+			struct track nt = {.last_ts = now, .tuple = o->t};
+			if (bpf_map_update_elem(&tracked, &o->skb, &nt, BPF_NOEXIST) == 0 && cnt)
+				__sync_fetch_and_add(cnt, 1);
+		}
+		stat_inc(PL_STAT_MATCHED);
+	} else if (o->hook == PL_HOOK_KFREE_SKB || o->hook == PL_HOOK_CONSUME_SKB) {
+		if (bpf_map_delete_elem(&tracked, &o->skb) == 0 && cnt)
+			__sync_fetch_and_add(cnt, -1);
+	}
+
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(PL_STAT_LOST);
+		return;
+	}
+	e->ts = now;
+	e->skb = o->skb;
+	e->netns = o->netns;
+	e->ifindex = o->ifindex;
+	e->len = o->len;
+	e->mark = o->mark;
+	e->reason = o->reason;
+	e->prog_id = 0;
+	e->map_id = 0;
+	e->slot = 0;
+	e->hook = o->hook;
+	e->flags = flags;
+	e->cpu = bpf_get_smp_processor_id();
+	e->_pad0 = 0;
+	e->tuple = o->t;
+	bpf_ringbuf_submit(e, 0);
+	stat_inc(PL_STAT_EMITTED);
+}
+
+/* ---- tc observers ----------------------------------------------------- */
+
+static __always_inline __u32 dev_netns(struct net_device *dev)
+{
+	return BPF_CORE_READ(dev, nd_net.net, ns.inum);
+}
+
+static __always_inline void observe_tc(struct __sk_buff *ctx, __u8 hook)
+{
+	struct sk_buff *skb = (struct sk_buff *)ctx;
+	struct obs o = {};
+
+	o.skb = (__u64)(long)ctx;
+	o.hook = hook;
+	o.ifindex = ctx->ifindex;
+	o.len = ctx->len;
+	o.mark = ctx->mark;
+	o.netns = dev_netns(BPF_CORE_READ(skb, dev));
+	o.tflags = parse_tc(&o.t, ctx);
+	observe(&o);
+}
+
+/* TC_ACT_UNSPEC (tcx: TCX_NEXT): the device's own programs run next. */
+#define PL_CONTINUE -1
+
+SEC("tc")
+int pl_tc_ingress(struct __sk_buff *ctx)
+{
+	observe_tc(ctx, PL_HOOK_TC_INGRESS);
+	return PL_CONTINUE;
+}
+
+SEC("tc")
+int pl_tc_egress(struct __sk_buff *ctx)
+{
+	observe_tc(ctx, PL_HOOK_TC_EGRESS);
+	return PL_CONTINUE;
+}
+
+/* ---- tracepoints ------------------------------------------------------ */
+
+static __always_inline void observe_kernel(struct sk_buff *skb, struct net_device *dev,
+					   __u8 hook, __u32 reason)
+{
+	struct obs o = {};
+
+	if (!skb)
+		return;
+	if (!dev)
+		dev = BPF_CORE_READ(skb, dev);
+	o.skb = (__u64)(long)skb;
+	o.hook = hook;
+	o.reason = reason;
+	if (dev) {
+		o.ifindex = BPF_CORE_READ(dev, ifindex);
+		o.netns = dev_netns(dev);
+	}
+	o.len = BPF_CORE_READ(skb, len);
+	o.mark = BPF_CORE_READ(skb, mark);
+	o.tflags = parse_kernel(&o.t, skb);
+	observe(&o);
+}
+
+/* Each tracepoint is built twice from one body: a BTF-enabled program
+ * (tp_btf) and a raw tracepoint for kernels without tp_btf. Arguments are
+ * read as u64 so that both see the same context. */
+#define PL_TP(name, hook, body)                                  \
+	static __always_inline void name##_body(__u64 *a) body       \
+	SEC("tp_btf/" #name) int pl_tp_##name(__u64 *a)              \
+	{                                                            \
+		name##_body(a);                                          \
+		return 0;                                                \
+	}                                                            \
+	SEC("raw_tp/" #name) int pl_raw_##name(__u64 *a)             \
+	{                                                            \
+		name##_body(a);                                          \
+		return 0;                                                \
+	}
+
+#define SKB(i) ((struct sk_buff *)(long)a[i])
+#define DEV(i) ((struct net_device *)(long)a[i])
+
+PL_TP(netif_rx, PL_HOOK_NETIF_RX,
+      { observe_kernel(SKB(0), NULL, PL_HOOK_NETIF_RX, 0); })
+PL_TP(netif_receive_skb, PL_HOOK_NETIF_RECEIVE_SKB,
+      { observe_kernel(SKB(0), NULL, PL_HOOK_NETIF_RECEIVE_SKB, 0); })
+PL_TP(net_dev_queue, PL_HOOK_NET_DEV_QUEUE,
+      { observe_kernel(SKB(0), NULL, PL_HOOK_NET_DEV_QUEUE, 0); })
+PL_TP(net_dev_start_xmit, PL_HOOK_NET_DEV_START_XMIT,
+      { observe_kernel(SKB(0), DEV(1), PL_HOOK_NET_DEV_START_XMIT, 0); })
+PL_TP(kfree_skb, PL_HOOK_KFREE_SKB,
+      { observe_kernel(SKB(0), NULL, PL_HOOK_KFREE_SKB, (__u32)a[2]); })
+PL_TP(consume_skb, PL_HOOK_CONSUME_SKB,
+      { observe_kernel(SKB(0), NULL, PL_HOOK_CONSUME_SKB, 0); })
+PL_TP(skb_copy_datagram_iovec, PL_HOOK_SOCK_DELIVER,
+      { observe_kernel(SKB(0), NULL, PL_HOOK_SOCK_DELIVER, 0); })
+
+/* net_dev_xmit fires after the driver took the skb, which may already be
+ * freed: record only its address, device and return code. */
+static __always_inline void net_dev_xmit_body(__u64 *a)
+{
+	struct net_device *dev = DEV(2);
+	struct obs o = {};
+	__u64 *cnt = count_slot();
+	struct track *tr;
+
+	o.skb = a[0];
+	if (!cnt || !*cnt)
+		return;
+	tr = bpf_map_lookup_elem(&tracked, &o.skb);
+	if (!tr)
+		return;
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(PL_STAT_LOST);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts = bpf_ktime_get_ns();
+	e->skb = o.skb;
+	e->ifindex = BPF_CORE_READ(dev, ifindex);
+	e->netns = dev_netns(dev);
+	e->len = (__u32)a[3];
+	e->reason = (__u32)a[1];
+	e->hook = PL_HOOK_NET_DEV_XMIT;
+	e->flags = PL_F_TRACKED;
+	e->cpu = bpf_get_smp_processor_id();
+	e->tuple = tr->tuple;
+	bpf_ringbuf_submit(e, 0);
+	stat_inc(PL_STAT_EMITTED);
+}
+
+SEC("tp_btf/net_dev_xmit")
+int pl_tp_net_dev_xmit(__u64 *a)
+{
+	net_dev_xmit_body(a);
+	return 0;
+}
+
+SEC("raw_tp/net_dev_xmit")
+int pl_raw_net_dev_xmit(__u64 *a)
+{
+	net_dev_xmit_body(a);
+	return 0;
+}

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Everything that crosses between pktlife's BPF programs and Go is defined
+ * here, once. bpf2go generates the Go side with -type; bpf/sizes_test.go
+ * checks that both sides agree on the layout. Fields are laid out with
+ * explicit padding so that no compiler-inserted holes exist. */
+#ifndef PKTLIFE_H
+#define PKTLIFE_H
+
+/* Where an event was observed. Values are stable: they appear in recorded
+ * event streams (testdata/) and in the JSON schema by name. */
+enum pl_hook {
+	PL_HOOK_UNSPEC = 0,
+	PL_HOOK_TC_INGRESS = 1,       /* pktlife's tc observer, ingress */
+	PL_HOOK_TC_EGRESS = 2,        /* pktlife's tc observer, egress */
+	PL_HOOK_NETIF_RX = 3,         /* tracepoint net:netif_rx */
+	PL_HOOK_NETIF_RECEIVE_SKB = 4,/* tracepoint net:netif_receive_skb */
+	PL_HOOK_NET_DEV_QUEUE = 5,    /* tracepoint net:net_dev_queue */
+	PL_HOOK_NET_DEV_START_XMIT = 6,/* tracepoint net:net_dev_start_xmit */
+	PL_HOOK_NET_DEV_XMIT = 7,     /* tracepoint net:net_dev_xmit (reason = rc) */
+	PL_HOOK_KFREE_SKB = 8,        /* tracepoint skb:kfree_skb (reason = drop reason) */
+	PL_HOOK_CONSUME_SKB = 9,      /* tracepoint skb:consume_skb */
+	PL_HOOK_SOCK_DELIVER = 10,    /* tracepoint skb:skb_copy_datagram_iovec */
+	PL_HOOK_TAIL_CALL = 11,       /* interposed tail-call shim (map_id, slot, prog_id) */
+	PL_HOOK_PROG_ENTRY = 12,      /* fentry on a tc program (prog_id) */
+	PL_HOOK_PROG_EXIT = 13,       /* fexit on a tc program (prog_id, reason = verdict) */
+	PL_HOOK_KFUNC = 14,           /* kernel function entry (slot = hop id) */
+	PL_HOOK_KFUNC_RET = 15,       /* kernel function return (slot = hop id, reason = ret) */
+	PL_HOOK_MAX,
+};
+
+/* Event flags. */
+enum pl_flags {
+	PL_F_TUPLE = 1 << 0,   /* tuple was parsed from the packet */
+	PL_F_TRACKED = 1 << 1, /* emitted because the skb was already tracked, not by a tuple match */
+	PL_F_L4 = 1 << 2,      /* ports are valid */
+};
+
+/* Counters in the per-CPU stats array. */
+enum pl_stat {
+	PL_STAT_LOST = 0,      /* ringbuf reservations that failed: events lost */
+	PL_STAT_EMITTED = 1,   /* events written */
+	PL_STAT_MATCHED = 2,   /* packets that matched the filter (new tracking entries) */
+	PL_STAT_NAT_FOLLOW = 3,/* events emitted for a tracked skb whose tuple changed */
+	PL_STAT_MAX = 8,
+};
+
+/* Addresses are 16 bytes; IPv4 sits in the first four bytes (family says
+ * which). Ports are in host byte order. */
+struct tuple {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 family; /* 4 or 6, 0 when not IP */
+	__u8 tcp_flags;
+	__u8 _pad0;
+	__u16 ip_id; /* IPv4 identification, host order */
+	__u16 _pad1;
+	__u32 _pad2;
+};
+
+struct event {
+	__u64 ts;      /* bpf_ktime_get_ns */
+	__u64 skb;     /* struct sk_buff address */
+	__u32 netns;   /* network namespace inode */
+	__u32 ifindex;
+	__u32 len;     /* skb->len */
+	__u32 mark;
+	__u32 reason;  /* drop reason, verdict or return value, by hook */
+	__u32 prog_id; /* BPF program, by hook */
+	__u32 map_id;  /* prog_array of a tail call */
+	__u32 slot;    /* prog_array slot, or kernel-function hop id */
+	__u8 hook;     /* enum pl_hook */
+	__u8 flags;    /* enum pl_flags */
+	__u16 cpu;
+	__u32 _pad0;
+	struct tuple tuple;
+};
+
+/* The packet filter, set before load as a volatile const so the verifier
+ * prunes every test that is switched off. Addresses use the event's layout. */
+struct filter {
+	__u8 src[16];      /* network, already masked */
+	__u8 src_mask[16];
+	__u8 dst[16];
+	__u8 dst_mask[16];
+	__u8 has_src;
+	__u8 has_dst;
+	__u8 proto;        /* 0 = any */
+	__u8 family;       /* 0 = any */
+	__u16 sport;       /* 0 = any */
+	__u16 dport;
+	__u8 reply;        /* also match the reverse direction */
+	__u8 host;         /* src matches either side (--host); dst unused */
+	__u8 port_any;     /* sport matches either side (--port) */
+	__u8 match_dev;    /* packets must first be seen on a device in match_devs */
+	__u32 netns;       /* 0 = any */
+};
+
+/* Key of the match_devs set. */
+struct devkey {
+	__u32 netns;
+	__u32 ifindex;
+};
+
+/* Value of the tracked-skb map: the last tuple seen and when. */
+struct track {
+	__u64 last_ts;
+	struct tuple tuple;
+};
+
+#endif

@@ -1,0 +1,110 @@
+package journey
+
+import "time"
+
+// SchemaVersion is the version of the JSON form of Journey. It changes when
+// a field changes meaning or goes away; adding a field does not change it.
+const SchemaVersion = 1
+
+// Device names a network device in a network namespace.
+type Device struct {
+	Name      string `json:"name,omitempty"`
+	Ifindex   uint32 `json:"ifindex"`
+	Netns     uint32 `json:"netns"`                // namespace inode
+	NetnsName string `json:"netns_name,omitempty"` // e.g. a /run/netns name, "host"
+}
+
+// Prog names a BPF program.
+type Prog struct {
+	ID   uint32 `json:"id"`
+	Name string `json:"name,omitempty"` // full name, from BTF where available
+}
+
+// TailCall is one bpf_tail_call a packet made inside a tc hop.
+type TailCall struct {
+	At       time.Duration `json:"at_ns"`         // since the journey's first hop
+	Map      string        `json:"map,omitempty"` // prog_array name
+	MapID    uint32        `json:"map_id"`
+	Slot     uint32        `json:"slot"`
+	Prog     Prog          `json:"prog"`               // the program jumped to
+	Missed   bool          `json:"missed,omitempty"`   // the slot was empty: execution fell through
+	Inferred bool          `json:"inferred,omitempty"` // from the program graph, not observed per packet
+}
+
+// NAT is a change of the packet's tuple on one skb.
+type NAT struct {
+	Hop  int    `json:"hop"` // index of the first hop that saw New
+	Old  Tuple  `json:"old"`
+	New  Tuple  `json:"new"`
+	Kind string `json:"kind"` // "dnat", "snat" or "nat" (both sides)
+}
+
+// Hop is one place the packet was seen.
+type Hop struct {
+	Index           int           `json:"index"`    // 1-based
+	At              time.Duration `json:"at_ns"`    // since the first hop
+	Delta           time.Duration `json:"delta_ns"` // since the previous hop
+	Time            uint64        `json:"ts"`       // kernel monotonic ns
+	Hook            Hook          `json:"hook"`
+	Kfunc           string        `json:"kfunc,omitempty"` // kernel function, for kfunc hooks
+	Device          Device        `json:"device"`
+	Skb             uint64        `json:"skb"`
+	CPU             uint16        `json:"cpu"`
+	Len             uint32        `json:"len"`
+	Mark            uint32        `json:"mark,omitempty"`
+	Tuple           Tuple         `json:"tuple"`
+	NATFrom         *Tuple        `json:"nat_from,omitempty"` // the tuple before this hop, when it changed here
+	Progs           []Prog        `json:"progs,omitempty"`    // programs this tc hook runs after pktlife's observer
+	TailCalls       []TailCall    `json:"tail_calls,omitempty"`
+	Verdict         string        `json:"verdict,omitempty"` // TC_ACT_* name, observed or inferred
+	VerdictInferred bool          `json:"verdict_inferred,omitempty"`
+	DropReason      string        `json:"drop_reason,omitempty"` // for kfree_skb
+	Ret             *int64        `json:"ret,omitempty"`         // return value (fexit, kretprobe, net_dev_xmit rc)
+}
+
+// Fate is how a journey ended.
+type Fate string
+
+const (
+	FateDelivered   Fate = "delivered"   // copied to a local socket
+	FateDropped     Fate = "dropped"     // kfree_skb with a drop reason
+	FateConsumed    Fate = "consumed"    // freed normally without a delivery seen
+	FateTransmitted Fate = "transmitted" // left through a device, no further hop seen
+	FateUnknown     Fate = "unknown"     // idle timeout or trace ended
+)
+
+// End says what closed a journey.
+type End string
+
+const (
+	EndFree    End = "free"    // kfree_skb or consume_skb
+	EndIdle    End = "idle"    // no event for the idle timeout
+	EndEvicted End = "evicted" // the in-flight cap was reached
+	EndFlush   End = "flush"   // the trace ended
+)
+
+// Journey is the life of one packet on this node.
+type Journey struct {
+	Schema     int           `json:"schema"`
+	ID         uint64        `json:"id"`
+	Node       string        `json:"node,omitempty"` // host name, set by the tracer
+	Skb        uint64        `json:"skb"`
+	Clones     []uint64      `json:"clones,omitempty"` // other skbs that carried the same packet
+	Start      uint64        `json:"start_ts"`         // kernel monotonic ns of the first hop
+	StartWall  time.Time     `json:"start_time"`
+	Duration   time.Duration `json:"duration_ns"`
+	Tuple      Tuple         `json:"tuple"` // as first seen
+	Hops       []Hop         `json:"hops"`
+	NAT        []NAT         `json:"nat,omitempty"`
+	Fate       Fate          `json:"fate"`
+	DropReason string        `json:"drop_reason,omitempty"`
+	End        End           `json:"end"`
+}
+
+// Last returns the last hop, or nil.
+func (j *Journey) Last() *Hop {
+	if len(j.Hops) == 0 {
+		return nil
+	}
+	return &j.Hops[len(j.Hops)-1]
+}
