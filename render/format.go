@@ -1,0 +1,279 @@
+package render
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pktlife/pktlife/trace/journey"
+)
+
+// fmtDur formats a duration for people: "0", "812ns", "3.1µs", "38.2ms",
+// "1.25s"; one decimal below a second is enough to see where time went.
+func fmtDur(d time.Duration) string {
+	if d == 0 {
+		return "0"
+	}
+	sign := ""
+	if d < 0 {
+		sign, d = "-", -d
+	}
+	switch {
+	case d < time.Microsecond:
+		return sign + strconv.FormatInt(int64(d), 10) + "ns"
+	case d < time.Millisecond:
+		return sign + strconv.FormatFloat(float64(d)/1e3, 'f', 1, 64) + "µs"
+	case d < time.Second:
+		return sign + strconv.FormatFloat(float64(d)/1e6, 'f', 1, 64) + "ms"
+	case d < time.Minute:
+		return sign + strconv.FormatFloat(float64(d)/1e9, 'f', 2, 64) + "s"
+	}
+	return sign + d.Round(100*time.Millisecond).String()
+}
+
+// fmtDelta formats a time difference with its sign: "+3.1µs".
+func fmtDelta(d time.Duration) string {
+	if d < 0 {
+		return fmtDur(d)
+	}
+	return "+" + fmtDur(d)
+}
+
+// netnsLabel names a namespace: its name, else its inode, else "-".
+func netnsLabel(d journey.Device) string {
+	switch {
+	case d.NetnsName != "":
+		return sanitize(d.NetnsName)
+	case d.Netns != 0:
+		return strconv.FormatUint(uint64(d.Netns), 10)
+	}
+	return "-"
+}
+
+// deviceLabel names a device in at most w cells: "veth-a (if 4)" when it
+// fits, else the name alone, else the name cut in the middle.
+func deviceLabel(d journey.Device, w int) string {
+	name := sanitize(d.Name)
+	idx := "if " + strconv.FormatUint(uint64(d.Ifindex), 10)
+	if d.Ifindex == 0 && name == "" {
+		return "-"
+	}
+	if name == "" {
+		return cutMiddle(idx, w)
+	}
+	if d.Ifindex == 0 {
+		return cutMiddle(name, w)
+	}
+	if full := name + " (" + idx + ")"; textWidth(full) <= w {
+		return full
+	}
+	return cutMiddle(name, w)
+}
+
+// hookLabel is what the hook column says: the hook's name, or the kernel
+// function for kernel-function hops.
+func hookLabel(h *journey.Hop) (string, sty) {
+	switch h.Hook {
+	case journey.HookKfunc:
+		if h.Kfunc != "" {
+			return sanitize(h.Kfunc) + "()", sKfunc
+		}
+		return h.Hook.String(), sKfunc
+	case journey.HookKfuncRet:
+		if h.Kfunc != "" {
+			return sanitize(h.Kfunc) + "() exit", sKfunc
+		}
+		return h.Hook.String(), sKfunc
+	case journey.HookTCIngress, journey.HookTCEgress:
+		return h.Hook.String(), sTC
+	case journey.HookKfreeSkb:
+		if h.DropReason != "" {
+			return h.Hook.String(), sBad
+		}
+	case journey.HookConsumeSkb:
+		return h.Hook.String(), sDim
+	case journey.HookSockDeliver:
+		return h.Hook.String(), sGood
+	}
+	return h.Hook.String(), sPlain
+}
+
+// reasonName shortens a kernel drop reason for the terminal; JSON keeps the
+// name as the model has it.
+func reasonName(r string) string {
+	return sanitize(strings.TrimPrefix(r, "SKB_DROP_REASON_"))
+}
+
+// verdictStyle colours a TC_ACT_* verdict by what it does to the packet.
+func verdictStyle(v string) sty {
+	switch v {
+	case "TC_ACT_OK", "TC_ACT_UNSPEC":
+		return sGood
+	case "TC_ACT_SHOT", "TC_ACT_STOLEN", "TC_ACT_TRAP":
+		return sBad
+	case "TC_ACT_REDIRECT":
+		return sInfo
+	}
+	return sWarn
+}
+
+// progLabel names a program: "demo_nat (id 80)", or "id 80".
+func progLabel(p journey.Prog) string {
+	id := "id " + strconv.FormatUint(uint64(p.ID), 10)
+	if p.Name == "" {
+		return id
+	}
+	return sanitize(p.Name) + " (" + id + ")"
+}
+
+// tailCallTarget is "[map/slot]" for a tail call.
+func tailCallTarget(tc journey.TailCall) string {
+	m := sanitize(tc.Map)
+	if m == "" {
+		m = "map " + strconv.FormatUint(uint64(tc.MapID), 10)
+	}
+	return "[" + m + "/" + strconv.FormatUint(uint64(tc.Slot), 10) + "]"
+}
+
+// endpoint splits an address and port for display, so that a NAT can
+// highlight the part it changed: ("10.0.0.1", ":80"), ("[2001:db8::1]",
+// ":443"), or ("10.0.0.1", "") when the tuple has no ports.
+func endpoint(ap netip.AddrPort, ports bool) (addr, port string) {
+	a := ap.Addr().String()
+	if !ports {
+		return a, ""
+	}
+	if ap.Addr().Is6() {
+		a = "[" + a + "]"
+	}
+	return a, ":" + strconv.FormatUint(uint64(ap.Port()), 10)
+}
+
+func hasPorts(t journey.Tuple) bool { return t.Src.Port() != 0 || t.Dst.Port() != 0 }
+
+// addEndpoint appends ap, styling its address and port with st.
+func (l *line) addEndpoint(ap netip.AddrPort, ports bool, st sty) {
+	a, p := endpoint(ap, ports)
+	l.add(a, st)
+	l.add(p, st)
+}
+
+// addChanged appends the new endpoint of a NAT, highlighting only the parts
+// (address, port) that differ from the old one.
+func (l *line) addChanged(old, cur netip.AddrPort, ports bool) {
+	oa, op := endpoint(old, ports)
+	na, np := endpoint(cur, ports)
+	l.add(na, pick(oa != na, sNATNew, sPlain))
+	l.add(np, pick(op != np, sNATNew, sPlain))
+}
+
+func pick(c bool, a, b sty) sty {
+	if c {
+		return a
+	}
+	return b
+}
+
+// addTuple appends "udp 10.0.0.1:5000 → 10.0.0.2:53".
+func (l *line) addTuple(t journey.Tuple, last *journey.Tuple) {
+	src, dst := tupleParts(t, last)
+	*l = append(*l, src...)
+	l.add(" ", sPlain)
+	*l = append(*l, dst...)
+}
+
+// tupleParts formats a tuple in two pieces that may be wrapped apart:
+// "udp 10.0.0.1:5000" and "→ 10.0.0.2:53". When last differs from t by
+// NAT, the rewritten side reads "old ⇒ new" with the new parts
+// highlighted: the whole story of the packet's addresses in one line.
+func tupleParts(t journey.Tuple, last *journey.Tuple) (src, dst line) {
+	if !t.Valid() {
+		src.add("(no IP tuple)", sDim)
+		return src, nil
+	}
+	ports := hasPorts(t)
+	side := func(l *line, old netip.AddrPort, cur *netip.AddrPort) {
+		if cur == nil || *cur == old {
+			l.addEndpoint(old, ports, sBold)
+			return
+		}
+		l.addEndpoint(old, ports, sPlain)
+		l.add(" ⇒ ", sNATKind)
+		l.addChanged(old, *cur, ports)
+	}
+	var ls, ld *netip.AddrPort
+	if last != nil && last.Valid() && last.Proto == t.Proto {
+		ls, ld = &last.Src, &last.Dst
+	}
+	src.add(t.ProtoName()+" ", sBold)
+	side(&src, t.Src, ls)
+	dst.add("→ ", sPlain)
+	side(&dst, t.Dst, ld)
+	return src, dst
+}
+
+// tcpFlagNames are the TCP header flags, lowest bit first.
+var tcpFlagNames = [8]string{"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"}
+
+// tcpFlags formats TCP flags as "[SYN,ACK]", or "" when none are set.
+func tcpFlags(f uint8) string {
+	if f == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, n := range tcpFlagNames {
+		if f&(1<<i) == 0 {
+			continue
+		}
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		b.WriteString(n)
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+// natKind says which sides a NAT rewrote.
+func natKind(old, cur journey.Tuple) string {
+	s, d := old.Src != cur.Src, old.Dst != cur.Dst
+	switch {
+	case s && d:
+		return "nat"
+	case s:
+		return "snat"
+	case d:
+		return "dnat"
+	}
+	return "nat"
+}
+
+// natLine describes one NAT: "dnat  dst 10.96.0.10:80 ⇒ 10.244.2.2:8080".
+// Without colour the "old ⇒ new" form marks exactly what changed.
+func natLine(kind string, old, cur journey.Tuple) line {
+	var l line
+	ports := hasPorts(old) || hasPorts(cur)
+	l.add(kind, sNATKind)
+	if !old.Valid() || !cur.Valid() {
+		l.add("  "+fmt.Sprint(old)+" ⇒ "+fmt.Sprint(cur), sPlain)
+		return l
+	}
+	side := func(name string, o, n netip.AddrPort) {
+		if o == n {
+			return
+		}
+		l.add("  "+name+" ", sDim)
+		l.addEndpoint(o, ports, sNATOld)
+		l.add(" ⇒ ", sNATKind)
+		l.addChanged(o, n, ports)
+	}
+	side("src", old.Src, cur.Src)
+	side("dst", old.Dst, cur.Dst)
+	if old.Proto != cur.Proto {
+		l.add("  proto "+old.ProtoName()+" ⇒ "+cur.ProtoName(), sNATNew)
+	}
+	return l
+}

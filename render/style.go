@@ -1,0 +1,231 @@
+package render
+
+import (
+	"strings"
+	"sync"
+
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/muesli/termenv"
+)
+
+// sty names a role in the output; a palette maps roles to ANSI sequences.
+type sty uint8
+
+const (
+	sPlain sty = iota
+	sDim
+	sBold
+	sTitle    // "journey N"
+	sGood     // delivered, TC_ACT_OK
+	sBad      // dropped, drop reasons, TC_ACT_SHOT
+	sWarn     // unknown fate, lost events
+	sInfo     // transmitted, redirects
+	sConsumed // consumed fate
+	sDevice   // device names
+	sNetns    // namespace labels
+	sTC       // tc hooks
+	sKfunc    // kernel-function hooks
+	sProg     // BPF program names
+	sNATKind  // "dnat", "snat"
+	sNATOld   // the tuple part a NAT replaced
+	sNATNew   // the tuple part a NAT wrote
+	sSlow     // the largest Δ of a journey
+	styCount
+)
+
+// styleDefs uses the 16 basic ANSI colours only, which every terminal
+// theme maps to something readable on its own background; no adaptive
+// colours, so nothing ever queries the terminal.
+func styleDefs() [styCount]lipgloss.Style {
+	var d [styCount]lipgloss.Style
+	r := lipgloss.NewRenderer(nil)
+	r.SetColorProfile(termenv.ANSI)
+	st := r.NewStyle
+	d[sPlain] = st()
+	d[sDim] = st().Faint(true)
+	d[sBold] = st().Bold(true)
+	d[sTitle] = st().Bold(true)
+	d[sGood] = st().Foreground(lipgloss.Color("2"))
+	d[sBad] = st().Foreground(lipgloss.Color("1")).Bold(true)
+	d[sWarn] = st().Foreground(lipgloss.Color("3")).Bold(true)
+	d[sInfo] = st().Foreground(lipgloss.Color("6"))
+	d[sConsumed] = st().Foreground(lipgloss.Color("4"))
+	d[sDevice] = st().Foreground(lipgloss.Color("6"))
+	d[sNetns] = st().Foreground(lipgloss.Color("5"))
+	d[sTC] = st().Foreground(lipgloss.Color("5")).Bold(true)
+	d[sKfunc] = st().Foreground(lipgloss.Color("4"))
+	d[sProg] = st().Foreground(lipgloss.Color("3"))
+	d[sNATKind] = st().Foreground(lipgloss.Color("3")).Bold(true)
+	d[sNATOld] = st().Foreground(lipgloss.Color("1")).Faint(true)
+	d[sNATNew] = st().Foreground(lipgloss.Color("3")).Bold(true)
+	d[sSlow] = st().Foreground(lipgloss.Color("3")).Bold(true)
+	return d
+}
+
+// palette holds, per role, the sequences lipgloss puts around a text. They
+// are computed once, so rendering a span is two appends rather than a
+// lipgloss layout pass.
+type palette struct {
+	open, close [styCount]string
+}
+
+// newPalette returns the shared palette, built on first use.
+var newPalette = sync.OnceValue(buildPalette)
+
+func buildPalette() *palette {
+	const probe = "x"
+	p := new(palette)
+	for i, s := range styleDefs() {
+		out := s.Render(probe)
+		if k := strings.Index(out, probe); k >= 0 {
+			p.open[i], p.close[i] = out[:k], out[k+len(probe):]
+		}
+	}
+	return p
+}
+
+// span is a piece of plain text in one role. Text is measured and cut as
+// plain text; colour is added only when a line is written.
+type span struct {
+	text string
+	st   sty
+}
+
+// line is a row of output under construction.
+type line []span
+
+func (l line) width() int {
+	w := 0
+	for _, s := range l {
+		w += textWidth(s.text)
+	}
+	return w
+}
+
+// add appends a span; empty texts are skipped.
+func (l *line) add(text string, st sty) {
+	if text != "" {
+		*l = append(*l, span{text, st})
+	}
+}
+
+// truncate cuts the line to at most w cells, ending it with "…" when cut.
+func (l line) truncate(w int) line {
+	if l.width() <= w {
+		return l
+	}
+	if w <= 0 {
+		return nil
+	}
+	out := make(line, 0, len(l))
+	left := w - 1 // room for the ellipsis
+	for _, s := range l {
+		sw := textWidth(s.text)
+		if sw <= left {
+			out = append(out, s)
+			left -= sw
+			continue
+		}
+		if left > 0 {
+			out = append(out, span{ansi.Truncate(s.text, left, ""), s.st})
+		}
+		out = append(out, span{"…", s.st})
+		break
+	}
+	return out
+}
+
+func textWidth(s string) int { return ansi.StringWidth(s) }
+
+// cutMiddle shortens s to w cells by replacing its middle with "…",
+// keeping both ends: names such as lxc1a2b3c4d or cni-… differ at the end.
+func cutMiddle(s string, w int) string {
+	sw := textWidth(s)
+	if sw <= w {
+		return s
+	}
+	if w <= 1 {
+		return ansi.Truncate(s, w, "")
+	}
+	head := (w - 1 + 1) / 2
+	tail := w - 1 - head
+	return ansi.Truncate(s, head, "") + "…" + ansi.TruncateLeft(s, sw-tail, "")
+}
+
+// sanitize replaces control characters (ESC among them) in names that come
+// from outside (devices, namespaces, programs, maps) so that no escape
+// sequence reaches the terminal through the data.
+func sanitize(s string) string {
+	clean := true
+	for _, r := range s {
+		if isControl(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if isControl(r) {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+func isControl(r rune) bool { return r < 0x20 || (r >= 0x7f && r < 0xa0) }
+
+// writer assembles output lines in a buffer, with or without colour.
+type writer struct {
+	b   []byte
+	pal *palette // nil: no colour
+}
+
+func (w *writer) spaces(n int) {
+	for ; n > 0; n-- {
+		w.b = append(w.b, ' ')
+	}
+}
+
+func (w *writer) span(s span) { w.line(line{s}) }
+
+// line writes l, opening and closing a colour only where the role changes.
+func (w *writer) line(l line) {
+	cur := sPlain
+	for _, s := range l {
+		if w.pal != nil && s.st != cur && w.pal.open[s.st] != w.pal.open[cur] {
+			w.b = append(w.b, w.pal.close[cur]...)
+			w.b = append(w.b, w.pal.open[s.st]...)
+			cur = s.st
+		}
+		w.b = append(w.b, s.text...)
+	}
+	if w.pal != nil {
+		w.b = append(w.b, w.pal.close[cur]...)
+	}
+}
+
+// cell writes l left-aligned in a column of width cells.
+func (w *writer) cell(l line, width int) {
+	l = l.truncate(width)
+	w.line(l)
+	w.spaces(width - l.width())
+}
+
+// rcell writes l right-aligned in a column of width cells.
+func (w *writer) rcell(l line, width int) {
+	l = l.truncate(width)
+	w.spaces(width - l.width())
+	w.line(l)
+}
+
+func (w *writer) newline() {
+	// No trailing blanks: padding of the last column is dropped.
+	n := len(w.b)
+	for n > 0 && w.b[n-1] == ' ' {
+		n--
+	}
+	w.b = append(w.b[:n], '\n')
+}

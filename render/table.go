@@ -1,0 +1,364 @@
+package render
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/pktlife/pktlife/trace/journey"
+)
+
+// Column layout of the hop table. Widths are chosen per journey from its
+// content and shrunk, name columns first, when the table would be wider
+// than Options.Width; a detail that does not fit its column moves to a line
+// of its own under the hop, so nothing is lost on a narrow terminal.
+const (
+	indent     = 2  // before the hop number
+	gap        = 2  // between columns
+	minNetns   = 6  // narrowest netns column
+	minDevice  = 10 // narrowest device column
+	minHook    = 10 // narrowest hook column
+	minDetail  = 16 // a detail column narrower than this is not worth it
+	keepDetail = 8  // below this the detail column goes away entirely
+)
+
+type columns struct {
+	num, at, delta, netns, device, hook, detail int
+}
+
+// netnsAt is where the netns column starts.
+func (c columns) netnsAt() int { return indent + c.num + gap + c.at + gap + c.delta + gap }
+
+// sub is where lines under a hop start: a little right of the netns column,
+// so that they read as belonging to the hop above.
+func (c columns) sub() int { return c.netnsAt() + 2 }
+
+func (c columns) base() int { return c.netnsAt() + c.netns + gap + c.device + gap + c.hook + gap }
+
+// hopRow is one hop prepared for layout.
+type hopRow struct {
+	h      *journey.Hop
+	at     string
+	delta  string
+	netns  string
+	hook   string
+	hookSt sty
+	detail line
+	slow   bool
+}
+
+func (t *Text) table(j *journey.Journey) {
+	if len(j.Hops) == 0 {
+		t.out.spaces(indent)
+		t.out.span(span{"(no hops)", sDim})
+		t.out.newline()
+		return
+	}
+	rows := make([]hopRow, len(j.Hops))
+	c := columns{
+		num: textWidth(strconv.Itoa(j.Hops[len(j.Hops)-1].Index)),
+		at:  textWidth("+time"), delta: textWidth("Δ"),
+		netns: textWidth("netns"), device: textWidth("device"), hook: textWidth("hook"),
+	}
+	slowest := slowestHop(j)
+	for i := range j.Hops {
+		h := &j.Hops[i]
+		r := &rows[i]
+		r.h = h
+		r.at = fmtDur(h.At)
+		r.delta = "—"
+		if i > 0 {
+			r.delta = fmtDelta(h.Delta)
+		}
+		r.slow = i == slowest
+		r.netns = netnsLabel(h.Device)
+		r.hook, r.hookSt = hookLabel(h)
+		r.detail = hopDetail(j, h)
+		c.num = max(c.num, textWidth(strconv.Itoa(h.Index)))
+		c.at = max(c.at, textWidth(r.at))
+		c.delta = max(c.delta, textWidth(r.delta))
+		c.netns = max(c.netns, textWidth(r.netns))
+		c.device = max(c.device, textWidth(deviceLabel(h.Device, 1<<16)))
+		c.hook = max(c.hook, textWidth(r.hook))
+		c.detail = max(c.detail, r.detail.width())
+	}
+	if c.detail > 0 {
+		c.detail = max(c.detail, textWidth("detail"))
+	}
+	c = fit(c, t.width)
+
+	// Column titles.
+	o := &t.out
+	o.spaces(indent)
+	o.rcell(line{{"#", sDim}}, c.num)
+	o.spaces(gap)
+	o.rcell(line{{"+time", sDim}}, c.at)
+	o.spaces(gap)
+	o.rcell(line{{"Δ", sDim}}, c.delta)
+	o.spaces(gap)
+	o.cell(line{{"netns", sDim}}, c.netns)
+	o.spaces(gap)
+	o.cell(line{{"device", sDim}}, c.device)
+	o.spaces(gap)
+	o.cell(line{{"hook", sDim}}, c.hook)
+	if c.detail > 0 {
+		o.spaces(gap)
+		o.cell(line{{"detail", sDim}}, c.detail)
+	}
+	o.newline()
+
+	st := tupleState{cur: j.Tuple}
+	for i := range rows {
+		t.row(j, &rows[i], c, &st)
+	}
+}
+
+// fit shrinks the columns to width. A detail column is kept when at least
+// minDetail cells are left for it, if need be by shortening the netns and
+// device columns; otherwise details move under their hop and only as much
+// is taken from the name columns as the row needs.
+func fit(c columns, width int) columns {
+	room := width - c.base()
+	if c.detail <= room {
+		return c
+	}
+	want := min(c.detail, minDetail)
+	if room >= want {
+		c.detail = room
+		return c
+	}
+	if t := c; t.shrink(want-room, false) == 0 {
+		t.detail = width - t.base()
+		return t
+	}
+	c.detail = 0
+	if over := c.base() - gap - width; over > 0 {
+		c.shrink(over, true)
+	}
+	return c
+}
+
+// shrink takes up to need cells from the netns, device and (with hook)
+// hook columns, in that order, never below their minimum, and returns what
+// it could not take.
+func (c *columns) shrink(need int, hook bool) int {
+	cols := []struct {
+		w   *int
+		min int
+	}{{&c.netns, minNetns}, {&c.device, minDevice}, {&c.hook, minHook}}
+	if !hook {
+		cols = cols[:2]
+	}
+	for _, col := range cols {
+		take := min(need, max(*col.w-col.min, 0))
+		*col.w -= take
+		need -= take
+	}
+	return need
+}
+
+// slowestHop is the index of the hop with the largest Δ, or -1 when the
+// journey is too short for that to mean anything.
+func slowestHop(j *journey.Journey) int {
+	if len(j.Hops) < 3 {
+		return -1
+	}
+	best, at := time.Duration(0), -1
+	for i := 1; i < len(j.Hops); i++ {
+		if d := j.Hops[i].Delta; d > best {
+			best, at = d, i
+		}
+	}
+	return at
+}
+
+// tupleState follows which tuple the rendered output last showed, so that
+// a change is shown once, where it happened.
+type tupleState struct{ cur journey.Tuple }
+
+func (t *Text) row(j *journey.Journey, r *hopRow, c columns, st *tupleState) {
+	o := &t.out
+	h := r.h
+	o.spaces(indent)
+	o.rcell(line{{strconv.Itoa(h.Index), sBold}}, c.num)
+	o.spaces(gap)
+	o.rcell(line{{r.at, sPlain}}, c.at)
+	o.spaces(gap)
+	o.rcell(line{{r.delta, pick(r.slow, sSlow, sDim)}}, c.delta)
+	o.spaces(gap)
+	o.cell(line{{cutMiddle(r.netns, c.netns), sNetns}}, c.netns)
+	o.spaces(gap)
+	o.cell(line{{deviceLabel(h.Device, c.device), sDevice}}, c.device)
+	o.spaces(gap)
+	o.cell(line{{r.hook, r.hookSt}}, c.hook)
+	inline := r.detail.width() <= c.detail
+	if inline && len(r.detail) > 0 {
+		o.spaces(gap)
+		o.line(r.detail)
+	}
+	o.newline()
+
+	room := t.width - c.sub()
+	subline := func(l line) {
+		o.spaces(c.sub())
+		o.line(l.truncate(room))
+		o.newline()
+	}
+	if !inline {
+		subline(r.detail)
+	}
+	if len(h.Progs) > 0 {
+		var l line
+		l.add("progs ", sDim)
+		for i, p := range h.Progs {
+			if i > 0 {
+				l.add(", ", sDim)
+			}
+			l.add(progLabel(p), sProg)
+		}
+		subline(l)
+	}
+	for _, l := range tailCallLines(h) {
+		subline(l)
+	}
+	for _, n := range natsAt(j, h) {
+		subline(natLine(n.Kind, n.Old, n.New))
+		st.cur = n.New
+	}
+	if h.Tuple.Valid() && h.Tuple.Flow() != st.cur.Flow() {
+		var l line
+		l.add("tuple ", sDim)
+		l.addTuple(h.Tuple, nil)
+		subline(l)
+	}
+	if h.Tuple.Valid() {
+		st.cur = h.Tuple
+	}
+	if t.o.Verbose {
+		var l line
+		l.add("skb "+hex(h.Skb)+"  cpu "+strconv.FormatUint(uint64(h.CPU), 10)+
+			"  len "+strconv.FormatUint(uint64(h.Len), 10)+
+			"  mark "+hex(uint64(h.Mark)), sDim)
+		subline(l)
+	}
+}
+
+// hopDetail is the short text after the hook: verdict, drop reason, return
+// value, and which skb when it is a clone.
+func hopDetail(j *journey.Journey, h *journey.Hop) line {
+	var l line
+	sep := func() {
+		if len(l) > 0 {
+			l.add("  ", sPlain)
+		}
+	}
+	if h.Verdict != "" {
+		l.add(sanitize(h.Verdict), verdictStyle(h.Verdict))
+		if h.VerdictInferred {
+			l.add(" (inferred)", sDim)
+		}
+	}
+	if h.DropReason != "" {
+		sep()
+		l.add("drop ", sDim)
+		l.add(reasonName(h.DropReason), sBad)
+	}
+	if h.Ret != nil {
+		sep()
+		l.add("ret "+strconv.FormatInt(*h.Ret, 10), pick(*h.Ret < 0, sBad, sPlain))
+	}
+	if h.Skb != 0 && h.Skb != j.Skb {
+		sep()
+		l.add(cloneLabel(j, h.Skb), sInfo)
+	}
+	return l
+}
+
+// cloneLabel names the skb of a hop that is not the journey's own.
+func cloneLabel(j *journey.Journey, skb uint64) string {
+	for i, c := range j.Clones {
+		if c == skb {
+			return "clone " + strconv.Itoa(i+1)
+		}
+	}
+	return "skb " + hex(skb)
+}
+
+// tailCallLines lists a hop's tail calls, one line each, with the time
+// since the previous step of the chain:
+//
+//	↳ [demo_calls/0] demo_nat (id 80)      +0.4µs
+//	↳ [demo_calls/2] (empty: fell through)
+func tailCallLines(h *journey.Hop) []line {
+	if len(h.TailCalls) == 0 {
+		return nil
+	}
+	w := 0
+	for _, tc := range h.TailCalls {
+		w = max(w, textWidth(tailCallTarget(tc))+1+textWidth(tailCallProg(tc)))
+	}
+	out := make([]line, 0, len(h.TailCalls))
+	prev := h.At
+	for _, tc := range h.TailCalls {
+		var l line
+		l.add("↳ ", sDim)
+		target := tailCallTarget(tc)
+		l.add(target+" ", sDim)
+		prog := tailCallProg(tc)
+		l.add(prog, pick(tc.Missed, sWarn, sProg))
+		pad := w - textWidth(target) - 1 - textWidth(prog)
+		switch {
+		case tc.Inferred:
+			l.add(spaces(pad+2)+"(inferred)", sDim)
+		case !tc.Missed:
+			l.add(spaces(pad+2)+fmtDelta(tc.At-prev), sPlain)
+			prev = tc.At
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func tailCallProg(tc journey.TailCall) string {
+	if tc.Missed {
+		return "(empty: fell through)"
+	}
+	return progLabel(tc.Prog)
+}
+
+func spaces(n int) string {
+	const s = "                                                                "
+	if n <= 0 {
+		return ""
+	}
+	if n > len(s) {
+		n = len(s)
+	}
+	return s[:n]
+}
+
+// natsAt lists the NATs first seen at hop h: the hop's own NATFrom, named
+// by the journey's NAT list when it has an entry for it, and any entry of
+// that list for this hop that the hop itself does not record.
+func natsAt(j *journey.Journey, h *journey.Hop) []journey.NAT {
+	var out []journey.NAT
+	if h.NATFrom != nil {
+		n := journey.NAT{Hop: h.Index, Old: *h.NATFrom, New: h.Tuple, Kind: natKind(*h.NATFrom, h.Tuple)}
+		for _, jn := range j.NAT {
+			if jn.Hop == h.Index && jn.New.Flow() == h.Tuple.Flow() && jn.Kind != "" {
+				n.Kind = sanitize(jn.Kind)
+			}
+		}
+		out = append(out, n)
+	}
+	for _, jn := range j.NAT {
+		if jn.Hop != h.Index || (h.NATFrom != nil && jn.New.Flow() == h.Tuple.Flow()) {
+			continue
+		}
+		if jn.Kind == "" {
+			jn.Kind = natKind(jn.Old, jn.New)
+		}
+		jn.Kind = sanitize(jn.Kind)
+		out = append(out, jn)
+	}
+	return out
+}

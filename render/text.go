@@ -1,0 +1,245 @@
+package render
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/pktlife/pktlife/trace/journey"
+)
+
+// ErrClosed is returned by a renderer's Journey after Close.
+var ErrClosed = errors.New("renderer closed")
+
+// Text writes journeys as a terminal timeline: a header with the packet's
+// flow and fate, then one row per hop with its timing, place and what
+// happened there, and indented lines for the BPF programs, tail calls, NAT
+// and (verbose) skb details of that hop. Each journey is written with one
+// Write call, separated from the previous one by a blank line.
+type Text struct {
+	w      io.Writer
+	o      Options
+	width  int
+	out    writer
+	n      uint64
+	closed bool
+}
+
+// NewText returns a Text renderer writing to w.
+func NewText(w io.Writer, o Options) *Text {
+	t := &Text{w: w, o: o, width: o.width()}
+	if o.Color {
+		t.out.pal = newPalette()
+	}
+	return t
+}
+
+// Journey writes one journey.
+func (t *Text) Journey(j *journey.Journey) error {
+	if t.closed {
+		return fmt.Errorf("render journey: %w", ErrClosed)
+	}
+	if j == nil {
+		return errors.New("render journey: nil journey")
+	}
+	t.out.b = t.out.b[:0]
+	if t.n > 0 {
+		t.out.b = append(t.out.b, '\n')
+	}
+	t.header(j)
+	t.table(j)
+	t.n++
+	if _, err := t.w.Write(t.out.b); err != nil {
+		return fmt.Errorf("write journey %d: %w", j.ID, err)
+	}
+	return nil
+}
+
+// Close ends the output. It writes nothing; it is safe to call twice.
+func (t *Text) Close() error {
+	t.closed = true
+	return nil
+}
+
+// header writes the journey's title and summary, wrapped at the width:
+//
+//	● journey 3  udp 10.244.1.2:40000 → 10.96.0.10:80 ⇒ 10.244.2.2:8080  ✗ dropped: TC_INGRESS
+//	  4 hops · 4.6µs · node-a · 2025-06-01 12:00:00.125456
+//
+// The fate stays on the title line when it fits, else it opens the summary.
+func (t *Text) header(j *journey.Journey) {
+	var first line
+	first.add("● ", fateStyle(j.Fate))
+	first.add("journey "+strconv.FormatUint(j.ID, 10), sTitle)
+	src, dst := tupleParts(j.Tuple, lastTuple(j))
+	items := []flowItem{{"  ", src}, {" ", dst}}
+	if j.Tuple.Proto == 6 && j.Tuple.TCPFlags != 0 {
+		items = append(items, flowItem{" ", line{{tcpFlags(j.Tuple.TCPFlags), sDim}}})
+	}
+	title := flow(first, items, t.width)
+	fate := fateLine(j)
+
+	var meta []flowItem
+	if last := &title[len(title)-1]; last.width()+2+fate.width() <= t.width {
+		last.add("  ", sPlain)
+		*last = append(*last, fate...)
+	} else {
+		meta = append(meta, flowItem{"", fate})
+	}
+	meta = append(meta, flowItem{"", line{{plural(len(j.Hops), "hop", "hops"), sDim}}})
+	if len(j.Hops) > 1 {
+		meta = append(meta, flowItem{"", line{{fmtDur(j.Duration), sBold}}})
+	}
+	if j.Node != "" {
+		meta = append(meta, flowItem{"", line{{sanitize(j.Node), sDim}}})
+	}
+	if !j.StartWall.IsZero() {
+		meta = append(meta, flowItem{"", line{{j.StartWall.Format("2006-01-02 15:04:05.000000"), sDim}}})
+	}
+	if t.o.Verbose || len(j.Clones) > 0 {
+		l := line{{"skb " + hex(j.Skb), sDim}}
+		if len(j.Clones) > 0 {
+			l.add(" + "+plural(len(j.Clones), "clone", "clones"), sInfo)
+		}
+		meta = append(meta, flowItem{"", l})
+	}
+	if t.o.Verbose && j.Tuple.IPID != 0 {
+		meta = append(meta, flowItem{"", line{{"ip id " + strconv.FormatUint(uint64(j.Tuple.IPID), 10), sDim}}})
+	}
+	if t.o.Verbose {
+		for i, c := range j.Clones {
+			meta = append(meta, flowItem{"", line{{"clone " + strconv.Itoa(i+1) + " " + hex(c), sDim}}})
+		}
+	}
+	for i := range meta {
+		meta[i].sep = " · "
+	}
+	meta[0].sep = " "
+	for _, l := range title {
+		t.out.line(l)
+		t.out.newline()
+	}
+	for _, l := range flow(line{{" ", sPlain}}, meta, t.width) {
+		t.out.line(l)
+		t.out.newline()
+	}
+}
+
+// flowItem is a piece of a wrapped line and what separates it from the
+// piece before it on the same line.
+type flowItem struct {
+	sep string
+	l   line
+}
+
+// flow lays items out after first, starting a new line, indented by two,
+// when the next item would pass width; a piece wider than a line is cut.
+func flow(first line, items []flowItem, width int) []line {
+	const wrapIndent = "  "
+	out := []line{first}
+	cur := &out[0]
+	for _, it := range items {
+		if cur.width()+textWidth(it.sep)+it.l.width() <= width {
+			cur.add(it.sep, sDim)
+			*cur = append(*cur, it.l...)
+			continue
+		}
+		if cur.width() <= textWidth(wrapIndent) { // nothing on this line yet
+			*cur = append(*cur, it.l...)
+			continue
+		}
+		out = append(out, append(line{{wrapIndent, sPlain}}, it.l...))
+		cur = &out[len(out)-1]
+	}
+	for i := range out {
+		out[i] = out[i].truncate(width)
+	}
+	return out
+}
+
+// lastTuple is the last valid tuple a hop saw, or nil.
+func lastTuple(j *journey.Journey) *journey.Tuple {
+	for i := len(j.Hops) - 1; i >= 0; i-- {
+		if j.Hops[i].Tuple.Valid() {
+			return &j.Hops[i].Tuple
+		}
+	}
+	return nil
+}
+
+// fateLine says how the journey ended: "✓ delivered", "✗ dropped: reason",
+// "? unknown: idle timeout", and why it ended when that is not a free.
+func fateLine(j *journey.Journey) line {
+	var l line
+	st := fateStyle(j.Fate)
+	switch j.Fate {
+	case journey.FateDelivered:
+		l.add("✓ delivered", st)
+	case journey.FateDropped:
+		l.add("✗ dropped", st)
+		if j.DropReason != "" {
+			l.add(": "+reasonName(j.DropReason), st)
+		}
+	case journey.FateTransmitted:
+		l.add("↗ transmitted", st)
+		if h := j.Last(); h != nil && h.Device.Name != "" {
+			l.add(" via "+sanitize(h.Device.Name), st)
+		}
+	case journey.FateConsumed:
+		l.add("○ consumed", st)
+	case journey.FateUnknown, "":
+		l.add("? unknown", st)
+	default:
+		l.add("? "+sanitize(string(j.Fate)), st)
+	}
+	if e := endText(j.End); e != "" {
+		sep := " ("
+		if j.Fate == journey.FateUnknown || j.Fate == "" {
+			sep = ": "
+		}
+		l.add(sep+e, sWarn)
+		if sep == " (" {
+			l.add(")", sWarn)
+		}
+	}
+	return l
+}
+
+// endText explains an end other than the packet being freed.
+func endText(e journey.End) string {
+	switch e {
+	case journey.EndFree, "":
+		return ""
+	case journey.EndIdle:
+		return "idle timeout"
+	case journey.EndEvicted:
+		return "evicted (in-flight cap)"
+	case journey.EndFlush:
+		return "trace ended"
+	}
+	return "end " + sanitize(string(e))
+}
+
+func fateStyle(f journey.Fate) sty {
+	switch f {
+	case journey.FateDelivered:
+		return sGood
+	case journey.FateDropped:
+		return sBad
+	case journey.FateTransmitted:
+		return sInfo
+	case journey.FateConsumed:
+		return sConsumed
+	}
+	return sWarn
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+func hex(v uint64) string { return "0x" + strconv.FormatUint(v, 16) }
