@@ -1,0 +1,90 @@
+package kube
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+)
+
+// Errors callers test for with errors.Is.
+var (
+	ErrPodNotFound     = errors.New("pod not found")
+	ErrPodNotRunning   = errors.New("pod not running")
+	ErrServiceNotFound = errors.New("service not found")
+	ErrBadTarget       = errors.New("bad target")
+	ErrForbidden       = errors.New("forbidden to create the privileged node pod")
+	ErrNoBTF           = errors.New("node kernel has no BTF")
+	ErrNodePodFailed   = errors.New("node pod failed")
+)
+
+// NodeExitError is a node pod whose pktlife exited with a non-zero code.
+type NodeExitError struct {
+	Node    string
+	Pod     string
+	Code    int32
+	Reason  string // the container's termination reason, e.g. "Error", "OOMKilled"
+	Message string // the termination message: pktlife's last words on stderr
+}
+
+func (e *NodeExitError) Error() string {
+	msg := strings.TrimSpace(e.Message)
+	if msg == "" {
+		msg = e.Reason
+	}
+	// Keep the error on one line: the message is the tracer's last log lines.
+	if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
+		msg = strings.TrimSpace(msg[i+1:])
+	}
+	s := fmt.Sprintf("pktlife on node %s exited with code %d", e.Node, e.Code)
+	if e.Code == 2 {
+		s += " (usage or unsupported kernel)"
+	}
+	if msg != "" {
+		s += ": " + msg
+	}
+	return s
+}
+
+// Is makes a node exit that complains about BTF match ErrNoBTF, and every
+// node exit match ErrNodePodFailed.
+func (e *NodeExitError) Is(target error) bool {
+	switch target {
+	case ErrNodePodFailed:
+		return true
+	case ErrNoBTF:
+		return mentionsBTF(e.Message)
+	}
+	return false
+}
+
+func mentionsBTF(msg string) bool {
+	return strings.Contains(msg, "BTF") || strings.Contains(msg, "/sys/kernel/btf")
+}
+
+// createError turns the API's answer to a pod create into a one-line error
+// that says what to do.
+func createError(ns string, err error) error {
+	if apierrors.IsForbidden(err) {
+		return fmt.Errorf("create node pod in namespace %q: %w: %s (use a namespace whose "+
+			"policy admits privileged, hostNetwork, hostPID pods, e.g. --node-namespace kube-system, "+
+			"or ask for RBAC to create pods there)", ns, ErrForbidden, apiMessage(err))
+	}
+	if apierrors.IsInvalid(err) {
+		return fmt.Errorf("create node pod in namespace %q: invalid pod: %w", ns, err)
+	}
+	return fmt.Errorf("create node pod in namespace %q: %w", ns, err)
+}
+
+// apiMessage is the server's own message of an API error, without the
+// status boilerplate.
+func apiMessage(err error) string {
+	var st apierrors.APIStatus
+	if errors.As(err, &st) {
+		if m := st.Status().Message; m != "" {
+			return m
+		}
+	}
+	return err.Error()
+}

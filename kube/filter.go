@@ -1,0 +1,143 @@
+package kube
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Filter holds the node tracer's packet filter and limits: the flags of
+// `pktlife trace` that the plugin passes on. Zero values are "not set".
+type Filter struct {
+	Proto     string // tcp, udp, icmp
+	Src       netip.Prefix
+	Dst       netip.Prefix
+	Host      netip.Prefix
+	Sport     uint16
+	Dport     uint16
+	Port      uint16
+	Reply     bool
+	Ifaces    []string // globs
+	Netns     []string // paths on the node, e.g. /run/netns/cni-1234
+	Count     int
+	Duration  time.Duration
+	TailCalls string // auto, interpose, passive, off
+}
+
+// ParsePrefix reads a CIDR or a single address (which becomes a /32 or /128).
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("parse prefix: %w", err)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("parse prefix: %w", err)
+	}
+	return hostPrefix(a), nil
+}
+
+func hostPrefix(a netip.Addr) netip.Prefix {
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen())
+}
+
+// Validate checks what the node tracer would refuse, so the user learns it
+// before a privileged pod is created.
+func (f Filter) Validate() error {
+	switch f.Proto {
+	case "", "tcp", "udp", "icmp":
+	default:
+		return fmt.Errorf("check filter: unknown protocol %q (want tcp, udp or icmp)", f.Proto)
+	}
+	switch f.TailCalls {
+	case "", "auto", "interpose", "passive", "off":
+	default:
+		return fmt.Errorf("check filter: unknown tail-call mode %q", f.TailCalls)
+	}
+	if f.Count < 0 || f.Duration < 0 {
+		return fmt.Errorf("check filter: count and duration must not be negative")
+	}
+	if f.Port != 0 && (f.Sport != 0 || f.Dport != 0) {
+		return fmt.Errorf("check filter: --port excludes --sport and --dport")
+	}
+	return nil
+}
+
+// Derive fills what the user left unset from the traced pod and the target:
+// without a target the pod's own address (--host); with one the pair
+// (--src pod --dst target --reply), the target's port and protocol.
+func (f Filter) Derive(pod Endpoint, target *Endpoint) Filter {
+	out := f
+	out.Ifaces = append([]string(nil), f.Ifaces...)
+	out.Netns = append([]string(nil), f.Netns...)
+	addrsSet := f.Src.IsValid() || f.Dst.IsValid() || f.Host.IsValid()
+	if target == nil {
+		if !addrsSet {
+			out.Host = hostPrefix(pod.IP)
+		}
+		return out
+	}
+	if !addrsSet {
+		out.Src = hostPrefix(pod.IP)
+		out.Dst = hostPrefix(target.IP)
+		out.Reply = true
+	}
+	if target.Port != 0 && f.Dport == 0 && f.Port == 0 && f.Sport == 0 {
+		out.Dport = target.Port
+	}
+	if out.Proto == "" && target.Port != 0 {
+		out.Proto = target.Proto
+	}
+	return out
+}
+
+// Args is the node pod's command line after the binary name: `trace`, the
+// filter's flags, and --output json.
+func (f Filter) Args() []string {
+	args := []string{"trace"}
+	add := func(name, v string) { args = append(args, "--"+name, v) }
+	if f.Proto != "" {
+		add("proto", f.Proto)
+	}
+	for _, p := range []struct {
+		name string
+		v    netip.Prefix
+	}{{"src", f.Src}, {"dst", f.Dst}, {"host", f.Host}} {
+		if p.v.IsValid() {
+			add(p.name, p.v.String())
+		}
+	}
+	for _, p := range []struct {
+		name string
+		v    uint16
+	}{{"sport", f.Sport}, {"dport", f.Dport}, {"port", f.Port}} {
+		if p.v != 0 {
+			add(p.name, strconv.Itoa(int(p.v)))
+		}
+	}
+	if f.Reply {
+		args = append(args, "--reply")
+	}
+	for _, g := range f.Ifaces {
+		add("iface", g)
+	}
+	for _, n := range f.Netns {
+		add("netns", n)
+	}
+	if f.Count > 0 {
+		add("count", strconv.Itoa(f.Count))
+	}
+	if f.Duration > 0 {
+		add("duration", f.Duration.String())
+	}
+	if f.TailCalls != "" {
+		add("tail-calls", f.TailCalls)
+	}
+	return append(args, "--output", "json")
+}
