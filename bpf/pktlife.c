@@ -1,3 +1,5 @@
+//go:build ignore
+
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* pktlife's observers: tc programs that run first on a device's ingress and
  * egress, and tracepoint programs on the receive, transmit, drop and
@@ -379,6 +381,25 @@ int pl_tc_egress(struct __sk_buff *ctx)
 	return PL_CONTINUE;
 }
 
+/* ---- sockets (cgroup_skb on the root cgroup) -------------------------- */
+
+/* A packet handed to a local socket's receive path (sk_filter), or sent by a
+ * local socket. Attached to the cgroup v2 root, these see every socket on
+ * the node whatever its namespace. They always allow the packet. */
+SEC("cgroup_skb/ingress")
+int pl_sock_ingress(struct __sk_buff *ctx)
+{
+	observe_tc(ctx, PL_HOOK_SOCK_DELIVER);
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int pl_sock_egress(struct __sk_buff *ctx)
+{
+	observe_tc(ctx, PL_HOOK_SOCK_SEND);
+	return 1;
+}
+
 /* ---- tracepoints ------------------------------------------------------ */
 
 static __always_inline void observe_kernel(struct sk_buff *skb, struct net_device *dev,
@@ -434,8 +455,6 @@ PL_TP(kfree_skb, PL_HOOK_KFREE_SKB,
       { observe_kernel(SKB(0), NULL, PL_HOOK_KFREE_SKB, (__u32)a[2]); })
 PL_TP(consume_skb, PL_HOOK_CONSUME_SKB,
       { observe_kernel(SKB(0), NULL, PL_HOOK_CONSUME_SKB, 0); })
-PL_TP(skb_copy_datagram_iovec, PL_HOOK_SOCK_DELIVER,
-      { observe_kernel(SKB(0), NULL, PL_HOOK_SOCK_DELIVER, 0); })
 
 /* net_dev_xmit fires after the driver took the skb, which may already be
  * freed: record only its address, device and return code. */
@@ -466,6 +485,8 @@ static __always_inline void net_dev_xmit_body(__u64 *a)
 	e->reason = (__u32)a[1];
 	e->hook = PL_HOOK_NET_DEV_XMIT;
 	e->flags = PL_F_TRACKED;
+	if (tr->tuple.family)
+		e->flags |= PL_F_TUPLE | (tr->tuple.sport || tr->tuple.dport ? PL_F_L4 : 0);
 	e->cpu = bpf_get_smp_processor_id();
 	e->tuple = tr->tuple;
 	bpf_ringbuf_submit(e, 0);

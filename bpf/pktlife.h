@@ -19,12 +19,13 @@ enum pl_hook {
 	PL_HOOK_NET_DEV_XMIT = 7,     /* tracepoint net:net_dev_xmit (reason = rc) */
 	PL_HOOK_KFREE_SKB = 8,        /* tracepoint skb:kfree_skb (reason = drop reason) */
 	PL_HOOK_CONSUME_SKB = 9,      /* tracepoint skb:consume_skb */
-	PL_HOOK_SOCK_DELIVER = 10,    /* tracepoint skb:skb_copy_datagram_iovec */
+	PL_HOOK_SOCK_DELIVER = 10,    /* handed to a local socket (cgroup_skb ingress) */
 	PL_HOOK_TAIL_CALL = 11,       /* interposed tail-call shim (map_id, slot, prog_id) */
 	PL_HOOK_PROG_ENTRY = 12,      /* fentry on a tc program (prog_id) */
 	PL_HOOK_PROG_EXIT = 13,       /* fexit on a tc program (prog_id, reason = verdict) */
 	PL_HOOK_KFUNC = 14,           /* kernel function entry (slot = hop id) */
 	PL_HOOK_KFUNC_RET = 15,       /* kernel function return (slot = hop id, reason = ret) */
+	PL_HOOK_SOCK_SEND = 16,       /* sent by a local socket (cgroup_skb egress) */
 	PL_HOOK_MAX,
 };
 

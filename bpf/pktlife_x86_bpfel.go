@@ -84,7 +84,8 @@ const (
 	PktlifePlHookPL_HOOK_PROG_EXIT          PktlifePlHook = 13
 	PktlifePlHookPL_HOOK_KFUNC              PktlifePlHook = 14
 	PktlifePlHookPL_HOOK_KFUNC_RET          PktlifePlHook = 15
-	PktlifePlHookPL_HOOK_MAX                PktlifePlHook = 16
+	PktlifePlHookPL_HOOK_SOCK_SEND          PktlifePlHook = 16
+	PktlifePlHookPL_HOOK_MAX                PktlifePlHook = 17
 )
 
 type PktlifePlStat uint32
@@ -122,34 +123,34 @@ type PktlifeTuple struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	PktlifeMapEvents                     = "events"
-	PktlifeMapMatchDevs                  = "match_devs"
-	PktlifeMapStats                      = "stats"
-	PktlifeMapTracked                    = "tracked"
-	PktlifeMapTrackedCount               = "tracked_count"
-	PktlifeProgPlRawConsumeSkb           = "pl_raw_consume_skb"
-	PktlifeProgPlRawKfreeSkb             = "pl_raw_kfree_skb"
-	PktlifeProgPlRawNetDevQueue          = "pl_raw_net_dev_queue"
-	PktlifeProgPlRawNetDevStartXmit      = "pl_raw_net_dev_start_xmit"
-	PktlifeProgPlRawNetDevXmit           = "pl_raw_net_dev_xmit"
-	PktlifeProgPlRawNetifReceiveSkb      = "pl_raw_netif_receive_skb"
-	PktlifeProgPlRawNetifRx              = "pl_raw_netif_rx"
-	PktlifeProgPlRawSkbCopyDatagramIovec = "pl_raw_skb_copy_datagram_iovec"
-	PktlifeProgPlTcEgress                = "pl_tc_egress"
-	PktlifeProgPlTcIngress               = "pl_tc_ingress"
-	PktlifeProgPlTpConsumeSkb            = "pl_tp_consume_skb"
-	PktlifeProgPlTpKfreeSkb              = "pl_tp_kfree_skb"
-	PktlifeProgPlTpNetDevQueue           = "pl_tp_net_dev_queue"
-	PktlifeProgPlTpNetDevStartXmit       = "pl_tp_net_dev_start_xmit"
-	PktlifeProgPlTpNetDevXmit            = "pl_tp_net_dev_xmit"
-	PktlifeProgPlTpNetifReceiveSkb       = "pl_tp_netif_receive_skb"
-	PktlifeProgPlTpNetifRx               = "pl_tp_netif_rx"
-	PktlifeProgPlTpSkbCopyDatagramIovec  = "pl_tp_skb_copy_datagram_iovec"
-	PktlifeVarPlFlagsType                = "__pl_flags_type"
-	PktlifeVarPlHookType                 = "__pl_hook_type"
-	PktlifeVarPlStatType                 = "__pl_stat_type"
-	PktlifeVarCfg                        = "cfg"
-	PktlifeVarTrackIdleNs                = "track_idle_ns"
+	PktlifeMapEvents                = "events"
+	PktlifeMapMatchDevs             = "match_devs"
+	PktlifeMapStats                 = "stats"
+	PktlifeMapTracked               = "tracked"
+	PktlifeMapTrackedCount          = "tracked_count"
+	PktlifeProgPlRawConsumeSkb      = "pl_raw_consume_skb"
+	PktlifeProgPlRawKfreeSkb        = "pl_raw_kfree_skb"
+	PktlifeProgPlRawNetDevQueue     = "pl_raw_net_dev_queue"
+	PktlifeProgPlRawNetDevStartXmit = "pl_raw_net_dev_start_xmit"
+	PktlifeProgPlRawNetDevXmit      = "pl_raw_net_dev_xmit"
+	PktlifeProgPlRawNetifReceiveSkb = "pl_raw_netif_receive_skb"
+	PktlifeProgPlRawNetifRx         = "pl_raw_netif_rx"
+	PktlifeProgPlSockEgress         = "pl_sock_egress"
+	PktlifeProgPlSockIngress        = "pl_sock_ingress"
+	PktlifeProgPlTcEgress           = "pl_tc_egress"
+	PktlifeProgPlTcIngress          = "pl_tc_ingress"
+	PktlifeProgPlTpConsumeSkb       = "pl_tp_consume_skb"
+	PktlifeProgPlTpKfreeSkb         = "pl_tp_kfree_skb"
+	PktlifeProgPlTpNetDevQueue      = "pl_tp_net_dev_queue"
+	PktlifeProgPlTpNetDevStartXmit  = "pl_tp_net_dev_start_xmit"
+	PktlifeProgPlTpNetDevXmit       = "pl_tp_net_dev_xmit"
+	PktlifeProgPlTpNetifReceiveSkb  = "pl_tp_netif_receive_skb"
+	PktlifeProgPlTpNetifRx          = "pl_tp_netif_rx"
+	PktlifeVarPlFlagsType           = "__pl_flags_type"
+	PktlifeVarPlHookType            = "__pl_hook_type"
+	PktlifeVarPlStatType            = "__pl_stat_type"
+	PktlifeVarCfg                   = "cfg"
+	PktlifeVarTrackIdleNs           = "track_idle_ns"
 )
 
 // LoadPktlife returns the embedded CollectionSpec for Pktlife.
@@ -194,24 +195,24 @@ type PktlifeSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type PktlifeProgramSpecs struct {
-	PlRawConsumeSkb           *ebpf.ProgramSpec `ebpf:"pl_raw_consume_skb"`
-	PlRawKfreeSkb             *ebpf.ProgramSpec `ebpf:"pl_raw_kfree_skb"`
-	PlRawNetDevQueue          *ebpf.ProgramSpec `ebpf:"pl_raw_net_dev_queue"`
-	PlRawNetDevStartXmit      *ebpf.ProgramSpec `ebpf:"pl_raw_net_dev_start_xmit"`
-	PlRawNetDevXmit           *ebpf.ProgramSpec `ebpf:"pl_raw_net_dev_xmit"`
-	PlRawNetifReceiveSkb      *ebpf.ProgramSpec `ebpf:"pl_raw_netif_receive_skb"`
-	PlRawNetifRx              *ebpf.ProgramSpec `ebpf:"pl_raw_netif_rx"`
-	PlRawSkbCopyDatagramIovec *ebpf.ProgramSpec `ebpf:"pl_raw_skb_copy_datagram_iovec"`
-	PlTcEgress                *ebpf.ProgramSpec `ebpf:"pl_tc_egress"`
-	PlTcIngress               *ebpf.ProgramSpec `ebpf:"pl_tc_ingress"`
-	PlTpConsumeSkb            *ebpf.ProgramSpec `ebpf:"pl_tp_consume_skb"`
-	PlTpKfreeSkb              *ebpf.ProgramSpec `ebpf:"pl_tp_kfree_skb"`
-	PlTpNetDevQueue           *ebpf.ProgramSpec `ebpf:"pl_tp_net_dev_queue"`
-	PlTpNetDevStartXmit       *ebpf.ProgramSpec `ebpf:"pl_tp_net_dev_start_xmit"`
-	PlTpNetDevXmit            *ebpf.ProgramSpec `ebpf:"pl_tp_net_dev_xmit"`
-	PlTpNetifReceiveSkb       *ebpf.ProgramSpec `ebpf:"pl_tp_netif_receive_skb"`
-	PlTpNetifRx               *ebpf.ProgramSpec `ebpf:"pl_tp_netif_rx"`
-	PlTpSkbCopyDatagramIovec  *ebpf.ProgramSpec `ebpf:"pl_tp_skb_copy_datagram_iovec"`
+	PlRawConsumeSkb      *ebpf.ProgramSpec `ebpf:"pl_raw_consume_skb"`
+	PlRawKfreeSkb        *ebpf.ProgramSpec `ebpf:"pl_raw_kfree_skb"`
+	PlRawNetDevQueue     *ebpf.ProgramSpec `ebpf:"pl_raw_net_dev_queue"`
+	PlRawNetDevStartXmit *ebpf.ProgramSpec `ebpf:"pl_raw_net_dev_start_xmit"`
+	PlRawNetDevXmit      *ebpf.ProgramSpec `ebpf:"pl_raw_net_dev_xmit"`
+	PlRawNetifReceiveSkb *ebpf.ProgramSpec `ebpf:"pl_raw_netif_receive_skb"`
+	PlRawNetifRx         *ebpf.ProgramSpec `ebpf:"pl_raw_netif_rx"`
+	PlSockEgress         *ebpf.ProgramSpec `ebpf:"pl_sock_egress"`
+	PlSockIngress        *ebpf.ProgramSpec `ebpf:"pl_sock_ingress"`
+	PlTcEgress           *ebpf.ProgramSpec `ebpf:"pl_tc_egress"`
+	PlTcIngress          *ebpf.ProgramSpec `ebpf:"pl_tc_ingress"`
+	PlTpConsumeSkb       *ebpf.ProgramSpec `ebpf:"pl_tp_consume_skb"`
+	PlTpKfreeSkb         *ebpf.ProgramSpec `ebpf:"pl_tp_kfree_skb"`
+	PlTpNetDevQueue      *ebpf.ProgramSpec `ebpf:"pl_tp_net_dev_queue"`
+	PlTpNetDevStartXmit  *ebpf.ProgramSpec `ebpf:"pl_tp_net_dev_start_xmit"`
+	PlTpNetDevXmit       *ebpf.ProgramSpec `ebpf:"pl_tp_net_dev_xmit"`
+	PlTpNetifReceiveSkb  *ebpf.ProgramSpec `ebpf:"pl_tp_netif_receive_skb"`
+	PlTpNetifRx          *ebpf.ProgramSpec `ebpf:"pl_tp_netif_rx"`
 }
 
 // PktlifeMapSpecs contains maps before they are loaded into the kernel.
@@ -288,24 +289,24 @@ type PktlifeVariables struct {
 //
 // It can be passed to LoadPktlifeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PktlifePrograms struct {
-	PlRawConsumeSkb           *ebpf.Program `ebpf:"pl_raw_consume_skb"`
-	PlRawKfreeSkb             *ebpf.Program `ebpf:"pl_raw_kfree_skb"`
-	PlRawNetDevQueue          *ebpf.Program `ebpf:"pl_raw_net_dev_queue"`
-	PlRawNetDevStartXmit      *ebpf.Program `ebpf:"pl_raw_net_dev_start_xmit"`
-	PlRawNetDevXmit           *ebpf.Program `ebpf:"pl_raw_net_dev_xmit"`
-	PlRawNetifReceiveSkb      *ebpf.Program `ebpf:"pl_raw_netif_receive_skb"`
-	PlRawNetifRx              *ebpf.Program `ebpf:"pl_raw_netif_rx"`
-	PlRawSkbCopyDatagramIovec *ebpf.Program `ebpf:"pl_raw_skb_copy_datagram_iovec"`
-	PlTcEgress                *ebpf.Program `ebpf:"pl_tc_egress"`
-	PlTcIngress               *ebpf.Program `ebpf:"pl_tc_ingress"`
-	PlTpConsumeSkb            *ebpf.Program `ebpf:"pl_tp_consume_skb"`
-	PlTpKfreeSkb              *ebpf.Program `ebpf:"pl_tp_kfree_skb"`
-	PlTpNetDevQueue           *ebpf.Program `ebpf:"pl_tp_net_dev_queue"`
-	PlTpNetDevStartXmit       *ebpf.Program `ebpf:"pl_tp_net_dev_start_xmit"`
-	PlTpNetDevXmit            *ebpf.Program `ebpf:"pl_tp_net_dev_xmit"`
-	PlTpNetifReceiveSkb       *ebpf.Program `ebpf:"pl_tp_netif_receive_skb"`
-	PlTpNetifRx               *ebpf.Program `ebpf:"pl_tp_netif_rx"`
-	PlTpSkbCopyDatagramIovec  *ebpf.Program `ebpf:"pl_tp_skb_copy_datagram_iovec"`
+	PlRawConsumeSkb      *ebpf.Program `ebpf:"pl_raw_consume_skb"`
+	PlRawKfreeSkb        *ebpf.Program `ebpf:"pl_raw_kfree_skb"`
+	PlRawNetDevQueue     *ebpf.Program `ebpf:"pl_raw_net_dev_queue"`
+	PlRawNetDevStartXmit *ebpf.Program `ebpf:"pl_raw_net_dev_start_xmit"`
+	PlRawNetDevXmit      *ebpf.Program `ebpf:"pl_raw_net_dev_xmit"`
+	PlRawNetifReceiveSkb *ebpf.Program `ebpf:"pl_raw_netif_receive_skb"`
+	PlRawNetifRx         *ebpf.Program `ebpf:"pl_raw_netif_rx"`
+	PlSockEgress         *ebpf.Program `ebpf:"pl_sock_egress"`
+	PlSockIngress        *ebpf.Program `ebpf:"pl_sock_ingress"`
+	PlTcEgress           *ebpf.Program `ebpf:"pl_tc_egress"`
+	PlTcIngress          *ebpf.Program `ebpf:"pl_tc_ingress"`
+	PlTpConsumeSkb       *ebpf.Program `ebpf:"pl_tp_consume_skb"`
+	PlTpKfreeSkb         *ebpf.Program `ebpf:"pl_tp_kfree_skb"`
+	PlTpNetDevQueue      *ebpf.Program `ebpf:"pl_tp_net_dev_queue"`
+	PlTpNetDevStartXmit  *ebpf.Program `ebpf:"pl_tp_net_dev_start_xmit"`
+	PlTpNetDevXmit       *ebpf.Program `ebpf:"pl_tp_net_dev_xmit"`
+	PlTpNetifReceiveSkb  *ebpf.Program `ebpf:"pl_tp_netif_receive_skb"`
+	PlTpNetifRx          *ebpf.Program `ebpf:"pl_tp_netif_rx"`
 }
 
 func (p *PktlifePrograms) Close() error {
@@ -317,7 +318,8 @@ func (p *PktlifePrograms) Close() error {
 		p.PlRawNetDevXmit,
 		p.PlRawNetifReceiveSkb,
 		p.PlRawNetifRx,
-		p.PlRawSkbCopyDatagramIovec,
+		p.PlSockEgress,
+		p.PlSockIngress,
 		p.PlTcEgress,
 		p.PlTcIngress,
 		p.PlTpConsumeSkb,
@@ -327,7 +329,6 @@ func (p *PktlifePrograms) Close() error {
 		p.PlTpNetDevXmit,
 		p.PlTpNetifReceiveSkb,
 		p.PlTpNetifRx,
-		p.PlTpSkbCopyDatagramIovec,
 	)
 }
 

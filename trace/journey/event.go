@@ -26,7 +26,8 @@ const (
 	HookProgExit        Hook = 13
 	HookKfunc           Hook = 14
 	HookKfuncRet        Hook = 15
-	hookMax             Hook = 16
+	HookSockSend        Hook = 16
+	hookMax             Hook = 17
 )
 
 var hookNames = [hookMax]string{
@@ -46,6 +47,7 @@ var hookNames = [hookMax]string{
 	HookProgExit:        "prog_exit",
 	HookKfunc:           "kfunc",
 	HookKfuncRet:        "kfunc_ret",
+	HookSockSend:        "sock_send",
 }
 
 // String returns the hook's stable name, as used in JSON.

@@ -77,10 +77,12 @@ const (
 type End string
 
 const (
-	EndFree    End = "free"    // kfree_skb or consume_skb
-	EndIdle    End = "idle"    // no event for the idle timeout
-	EndEvicted End = "evicted" // the in-flight cap was reached
-	EndFlush   End = "flush"   // the trace ended
+	EndFree      End = "free"      // kfree_skb or consume_skb
+	EndIdle      End = "idle"      // no event for the idle timeout
+	EndEvicted   End = "evicted"   // the in-flight cap was reached
+	EndFlush     End = "flush"     // the trace ended
+	EndReused    End = "reused"    // the skb address carried another packet before a free was seen
+	EndDelivered End = "delivered" // handed to a socket; the kernel shows no free of the skb
 )
 
 // Journey is the life of one packet on this node.

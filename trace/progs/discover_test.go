@@ -19,15 +19,15 @@ import (
 // Entry again at prio 2; tc0 egress (cls_bpf): Dynamic. peer0 and peer1, the
 // other veth ends, have nothing.
 type testbed struct {
-	ns         *progstest.Netns
-	dp         *progstest.Datapath
-	observer   *ebpf.Program
-	tcx0, tc0  uint32
-	inode      uint32
-	entryLink  uint32
-	mapIDs     map[string]uint32
-	progIDs    map[string]uint32
-	progTags   map[string]string
+	ns        *progstest.Netns
+	dp        *progstest.Datapath
+	observer  *ebpf.Program
+	tcx0, tc0 uint32
+	inode     uint32
+	entryLink uint32
+	mapIDs    map[string]uint32
+	progIDs   map[string]uint32
+	progTags  map[string]string
 }
 
 func newTestbed(t *testing.T, ns *progstest.Netns) *testbed {

@@ -1,0 +1,6 @@
+// Package trace is pktlife's engine on the kernel side: it loads the BPF
+// observers, attaches them to tc hooks and tracepoints, reads their events
+// from the ringbuf, decodes them and feeds the correlator in trace/journey.
+// Data flows one way: kernel → reader → decoder → correlator → the caller's
+// emit function. Nothing here knows about the command line or the terminal.
+package trace

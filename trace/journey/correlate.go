@@ -1,0 +1,541 @@
+package journey
+
+import (
+	"strings"
+	"time"
+)
+
+// Options configure a Correlator.
+type Options struct {
+	// Idle closes a journey that saw no event for this long (kernel time).
+	// Zero means 2 s.
+	Idle time.Duration
+	// MaxInFlight caps the journeys held open; past it the least recently
+	// active one is closed as evicted. Zero means 65536.
+	MaxInFlight int
+	// CloneWindow is how close in time a second skb carrying the same packet
+	// (same flow and IPv4 ID) must appear to be taken as its clone or copy.
+	// Zero means 1 ms.
+	CloneWindow time.Duration
+	// DeliverGrace closes a journey this long after the packet was handed to
+	// a local socket, when the kernel shows no free of its skb (UDP's fast
+	// free has no tracepoint). Zero means 20 ms.
+	DeliverGrace time.Duration
+	// Resolver names devices, programs and reasons. Nil names nothing.
+	Resolver Resolver
+	// Emit receives each journey once it is complete. The journey is not
+	// touched by the correlator afterwards.
+	Emit func(*Journey)
+}
+
+// Stats count what a Correlator did.
+type Stats struct {
+	Events   uint64 // events added
+	Journeys uint64 // journeys emitted
+	Evicted  uint64 // journeys closed because MaxInFlight was reached
+	Orphans  uint64 // sub-hop events (tail calls) with no journey to attach to
+	InFlight int    // journeys open now
+}
+
+// Correlator groups events into journeys. It is not safe for concurrent
+// use; the tracer feeds it from one goroutine.
+type Correlator struct {
+	opts  Options
+	res   Resolver
+	bySkb map[uint64]*flight
+	byPkt map[pktKey]*flight
+	head  *flight // least recently active
+	tail  *flight // most recently active
+	// closing holds journeys whose last skb was freed, for CloneWindow, in
+	// case a copy of the packet shows up next; delivered holds journeys
+	// handed to a socket, for DeliverGrace. Both are FIFO: their deadlines
+	// grow in order.
+	closing timers
+	deliver timers
+	nextID  uint64
+	stats   Stats
+}
+
+// flight is an open journey.
+type flight struct {
+	j          *Journey
+	freed      bool   // its skbs are all freed: waiting in closing
+	gen        uint32 // bumped by each timer push; older timers are stale
+	done       bool   // finished and emitted
+	last       uint64 // kernel time of the last event
+	live       int    // skbs of this journey not yet freed
+	delivered  bool
+	pkey       pktKey
+	prev, next *flight
+}
+
+// pktKey identifies one IPv4 packet across skb copies.
+type pktKey struct {
+	flow Tuple
+	id   uint16
+}
+
+// New returns a Correlator.
+func New(opts Options) *Correlator {
+	if opts.Idle == 0 {
+		opts.Idle = 2 * time.Second
+	}
+	if opts.MaxInFlight == 0 {
+		opts.MaxInFlight = 65536
+	}
+	if opts.CloneWindow == 0 {
+		opts.CloneWindow = time.Millisecond
+	}
+	if opts.DeliverGrace == 0 {
+		opts.DeliverGrace = 20 * time.Millisecond
+	}
+	res := opts.Resolver
+	if res == nil {
+		res = &Static{}
+	}
+	return &Correlator{
+		opts:  opts,
+		res:   res,
+		bySkb: make(map[uint64]*flight),
+		byPkt: make(map[pktKey]*flight),
+	}
+}
+
+// Stats returns the counters so far.
+func (c *Correlator) Stats() Stats {
+	s := c.stats
+	s.InFlight = len(c.bySkb)
+	return s
+}
+
+// Add feeds one event. It may emit journeys.
+func (c *Correlator) Add(ev *Event) {
+	c.stats.Events++
+	if ev.Hook.Sub() {
+		c.addSub(ev)
+		return
+	}
+	f := c.bySkb[ev.Skb]
+	if f != nil && c.startsNew(f, ev) {
+		c.dropSkb(f, ev.Skb)
+		if f.live == 0 {
+			c.finish(f, EndReused)
+		}
+		f = nil
+	}
+	if f == nil {
+		f = c.cloneOf(ev)
+		if f != nil {
+			f.j.Clones = append(f.j.Clones, ev.Skb)
+			f.live++
+			f.freed = false
+			c.bySkb[ev.Skb] = f
+		}
+	}
+	if f == nil {
+		f = c.open(ev)
+	}
+	c.touch(f, ev.Time)
+	c.appendHop(f, ev)
+	switch ev.Hook {
+	case HookKfreeSkb, HookConsumeSkb:
+		c.dropSkb(f, ev.Skb)
+		if f.live == 0 {
+			f.freed = true
+			c.closing.push(f, ev.Time+uint64(c.opts.CloneWindow))
+		}
+	case HookSockDeliver:
+		c.deliver.push(f, ev.Time+uint64(c.opts.DeliverGrace))
+	}
+	for len(c.bySkb) > c.opts.MaxInFlight && c.head != nil {
+		c.stats.Evicted++
+		c.finishAll(c.head, EndEvicted)
+	}
+}
+
+// startsNew reports whether ev, on an skb address f already follows, is
+// really a new packet that reuses the address.
+func (c *Correlator) startsNew(f *flight, ev *Event) bool {
+	if f.delivered {
+		// after delivery only the free of the skb belongs to this packet
+		return ev.Hook != HookKfreeSkb && ev.Hook != HookConsumeSkb && ev.Hook != HookSockDeliver
+	}
+	last := f.j.Last()
+	if last == nil || !ev.Tuple.Valid() || !last.Tuple.Valid() {
+		return false
+	}
+	if ev.Tuple.Proto != last.Tuple.Proto {
+		return true
+	}
+	// NAT rewrites one side; a packet with both sides different is another.
+	return ev.Tuple.Src != last.Tuple.Src && ev.Tuple.Dst != last.Tuple.Dst
+}
+
+// cloneOf finds the journey of which ev's skb is a copy.
+func (c *Correlator) cloneOf(ev *Event) *flight {
+	k, ok := keyOf(ev)
+	if !ok {
+		return nil
+	}
+	f := c.byPkt[k]
+	if f == nil || f.j.Last() == nil {
+		return nil
+	}
+	if ev.Time-f.last > uint64(c.opts.CloneWindow) && ev.Time > f.last {
+		return nil
+	}
+	return f
+}
+
+func keyOf(ev *Event) (pktKey, bool) {
+	t := ev.Tuple
+	if !t.Valid() || !t.Src.Addr().Is4() || t.IPID == 0 {
+		return pktKey{}, false
+	}
+	return pktKey{flow: t.Flow(), id: t.IPID}, true
+}
+
+func (c *Correlator) open(ev *Event) *flight {
+	c.nextID++
+	j := &Journey{
+		Schema:    SchemaVersion,
+		ID:        c.nextID,
+		Skb:       ev.Skb,
+		Start:     ev.Time,
+		StartWall: c.res.WallTime(ev.Time),
+		Tuple:     ev.Tuple,
+		Hops:      make([]Hop, 0, 8),
+		Fate:      FateUnknown,
+	}
+	f := &flight{j: j, live: 1, last: ev.Time}
+	c.bySkb[ev.Skb] = f
+	if k, ok := keyOf(ev); ok {
+		f.pkey = k
+		c.byPkt[k] = f
+	}
+	c.pushBack(f)
+	return f
+}
+
+func (c *Correlator) appendHop(f *flight, ev *Event) {
+	j := f.j
+	h := Hop{
+		Index:  len(j.Hops) + 1,
+		Time:   ev.Time,
+		Hook:   ev.Hook,
+		Device: c.res.Device(ev.Netns, ev.Ifindex),
+		Skb:    ev.Skb,
+		CPU:    ev.CPU,
+		Len:    ev.Len,
+		Mark:   ev.Mark,
+		Tuple:  ev.Tuple,
+	}
+	if ev.Time > j.Start {
+		h.At = time.Duration(ev.Time - j.Start)
+	}
+	prev := j.Last()
+	if prev != nil && ev.Time > prev.Time {
+		h.Delta = time.Duration(ev.Time - prev.Time)
+	}
+	if prev != nil && prev.Tuple.Valid() && h.Tuple.Valid() && prev.Tuple.Flow() != h.Tuple.Flow() {
+		old := prev.Tuple
+		h.NATFrom = &old
+		j.NAT = append(j.NAT, NAT{Hop: h.Index, Old: old.Flow(), New: h.Tuple.Flow(), Kind: natKind(old, h.Tuple)})
+	}
+	switch ev.Hook {
+	case HookTCIngress, HookTCEgress:
+		h.Progs = c.res.Progs(ev.Netns, ev.Ifindex, ev.Hook)
+	case HookKfreeSkb:
+		h.DropReason = c.res.DropReason(ev.Reason)
+		j.DropReason = h.DropReason
+	case HookSockDeliver:
+		f.delivered = true
+	case HookNetDevXmit:
+		rc := int64(int32(ev.Reason))
+		h.Ret = &rc
+	case HookKfunc, HookKfuncRet:
+		h.Kfunc = c.res.Kfunc(ev.Slot)
+		if ev.Hook == HookKfuncRet {
+			rc := int64(int32(ev.Reason))
+			h.Ret = &rc
+		}
+	}
+	if prev != nil && prev.Hook.IsTC() && prev.Verdict == "" {
+		inferVerdict(prev, &h)
+	}
+	j.Hops = append(j.Hops, h)
+}
+
+// inferVerdict sets the verdict of a tc hop from the hop that followed it.
+func inferVerdict(tc *Hop, next *Hop) {
+	if next.Hook == HookKfreeSkb && strings.HasPrefix(next.DropReason, "TC_") {
+		tc.Verdict = "TC_ACT_SHOT"
+		tc.VerdictInferred = true
+	}
+}
+
+func natKind(old, new Tuple) string {
+	switch {
+	case old.Src == new.Src:
+		return "dnat"
+	case old.Dst == new.Dst:
+		return "snat"
+	}
+	return "nat"
+}
+
+// addSub attaches a tail call or program entry/exit to the last tc hop of
+// the skb's journey.
+func (c *Correlator) addSub(ev *Event) {
+	f := c.bySkb[ev.Skb]
+	if f == nil {
+		c.stats.Orphans++
+		return
+	}
+	c.touch(f, ev.Time)
+	j := f.j
+	var tc *Hop
+	for i := len(j.Hops) - 1; i >= 0; i-- {
+		if j.Hops[i].Hook.IsTC() {
+			tc = &j.Hops[i]
+			break
+		}
+	}
+	if tc == nil {
+		c.stats.Orphans++
+		return
+	}
+	switch ev.Hook {
+	case HookTailCall:
+		at := time.Duration(0)
+		if ev.Time > j.Start {
+			at = time.Duration(ev.Time - j.Start)
+		}
+		tc.TailCalls = append(tc.TailCalls, TailCall{
+			At:     at,
+			Map:    c.res.Map(ev.MapID),
+			MapID:  ev.MapID,
+			Slot:   ev.Slot,
+			Prog:   c.res.Prog(ev.ProgID),
+			Missed: ev.ProgID == 0,
+		})
+	case HookProgExit:
+		tc.Verdict = VerdictName(int32(ev.Reason))
+		tc.VerdictInferred = false
+	}
+}
+
+// VerdictName names a tc program's return value.
+func VerdictName(v int32) string {
+	switch v {
+	case -1:
+		return "TC_ACT_UNSPEC"
+	case 0:
+		return "TC_ACT_OK"
+	case 1:
+		return "TC_ACT_RECLASSIFY"
+	case 2:
+		return "TC_ACT_SHOT"
+	case 3:
+		return "TC_ACT_PIPE"
+	case 4:
+		return "TC_ACT_STOLEN"
+	case 5:
+		return "TC_ACT_QUEUED"
+	case 6:
+		return "TC_ACT_REPEAT"
+	case 7:
+		return "TC_ACT_REDIRECT"
+	case 8:
+		return "TC_ACT_TRAP"
+	}
+	return "TC_ACT_" + itoa(int64(v))
+}
+
+func itoa(v int64) string {
+	if v < 0 {
+		return "-" + itoa(-v)
+	}
+	if v < 10 {
+		return string(rune('0' + v))
+	}
+	return itoa(v/10) + string(rune('0'+v%10))
+}
+
+// Expire closes journeys idle since before now-Idle (kernel time).
+func (c *Correlator) Expire(now uint64) {
+	for {
+		f, live, ok := c.closing.pop(now)
+		if !ok {
+			break
+		}
+		if live && f.freed {
+			c.finish(f, EndFree)
+		}
+	}
+	for {
+		f, live, ok := c.deliver.pop(now)
+		if !ok {
+			break
+		}
+		if live && f.delivered && !f.freed {
+			c.finishAll(f, EndDelivered)
+		}
+	}
+	idle := uint64(c.opts.Idle)
+	for c.head != nil && c.head.last+idle < now {
+		if c.head.freed {
+			c.finish(c.head, EndFree)
+			continue
+		}
+		c.finishAll(c.head, EndIdle)
+	}
+}
+
+// Flush closes every open journey.
+func (c *Correlator) Flush() {
+	for c.head != nil {
+		if c.head.freed {
+			c.finish(c.head, EndFree)
+			continue
+		}
+		c.finishAll(c.head, EndFlush)
+	}
+}
+
+func (c *Correlator) dropSkb(f *flight, skb uint64) {
+	if c.bySkb[skb] == f {
+		delete(c.bySkb, skb)
+		f.live--
+	}
+}
+
+// finishAll closes f, forgetting every skb it still holds.
+func (c *Correlator) finishAll(f *flight, why End) {
+	c.dropSkb(f, f.j.Skb)
+	for _, skb := range f.j.Clones {
+		c.dropSkb(f, skb)
+	}
+	c.finish(f, why)
+}
+
+func (c *Correlator) finish(f *flight, why End) {
+	f.done = true
+	c.unlink(f)
+	if c.byPkt[f.pkey] == f {
+		delete(c.byPkt, f.pkey)
+	}
+	j := f.j
+	j.End = why
+	if last := j.Last(); last != nil {
+		j.Duration = time.Duration(last.Time - j.Start)
+	}
+	j.Fate = fate(j, f.delivered)
+	c.stats.Journeys++
+	if c.opts.Emit != nil {
+		c.opts.Emit(j)
+	}
+}
+
+// fate decides how a closed journey ended.
+func fate(j *Journey, delivered bool) Fate {
+	if j.DropReason != "" || hasHook(j, HookKfreeSkb) {
+		return FateDropped
+	}
+	if delivered {
+		return FateDelivered
+	}
+	freed := false
+	for i := len(j.Hops) - 1; i >= 0; i-- {
+		switch j.Hops[i].Hook {
+		case HookConsumeSkb:
+			freed = true
+			continue
+		case HookNetDevXmit, HookNetDevStartXmit:
+			return FateTransmitted
+		}
+		break
+	}
+	if freed {
+		return FateConsumed
+	}
+	return FateUnknown
+}
+
+func hasHook(j *Journey, h Hook) bool {
+	for i := range j.Hops {
+		if j.Hops[i].Hook == h {
+			return true
+		}
+	}
+	return false
+}
+
+// ---- activity list ----
+
+func (c *Correlator) touch(f *flight, ts uint64) {
+	if ts > f.last {
+		f.last = ts
+	}
+	if c.tail == f {
+		return
+	}
+	c.unlink(f)
+	c.pushBack(f)
+}
+
+func (c *Correlator) pushBack(f *flight) {
+	f.prev, f.next = c.tail, nil
+	if c.tail != nil {
+		c.tail.next = f
+	} else {
+		c.head = f
+	}
+	c.tail = f
+}
+
+func (c *Correlator) unlink(f *flight) {
+	if f.prev != nil {
+		f.prev.next = f.next
+	} else if c.head == f {
+		c.head = f.next
+	}
+	if f.next != nil {
+		f.next.prev = f.prev
+	} else if c.tail == f {
+		c.tail = f.prev
+	}
+	f.prev, f.next = nil, nil
+}
+
+// timers is a FIFO of flights with deadlines in increasing order.
+type timers struct {
+	q    []timer
+	head int
+}
+
+type timer struct {
+	f        *flight
+	gen      uint32
+	deadline uint64
+}
+
+func (t *timers) push(f *flight, deadline uint64) {
+	if t.head > 0 && t.head == len(t.q) {
+		t.q, t.head = t.q[:0], 0
+	}
+	f.gen++
+	t.q = append(t.q, timer{f, f.gen, deadline})
+}
+
+// pop returns the first flight whose deadline is before now, unless a
+// later push for the same flight made this timer stale.
+func (t *timers) pop(now uint64) (f *flight, live, ok bool) {
+	if t.head == len(t.q) || t.q[t.head].deadline > now {
+		return nil, false, false
+	}
+	tm := t.q[t.head]
+	t.q[t.head] = timer{}
+	t.head++
+	return tm.f, tm.gen == tm.f.gen && !tm.f.done, true
+}

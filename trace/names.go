@@ -1,0 +1,307 @@
+package trace
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/pktlife/pktlife/trace/journey"
+)
+
+// names implements journey.Resolver against the running kernel. It is used
+// from the correlator's goroutine only.
+type names struct {
+	host      string
+	bootWall  time.Time
+	ns        map[uint32]*nsHandle // by inode; opened by pktlife or discovered
+	owned     map[uint32]bool      // handles names opened itself (to close)
+	devs      map[journey.Device]journey.Device
+	progs     map[uint32]journey.Prog
+	maps      map[uint32]string
+	hookProgs map[hookKey]hookProgs
+	reasons   map[uint32]string
+	kfuncs    map[uint32]string
+	ownProgs  map[ebpf.ProgramID]bool // pktlife's observers, not listed
+	lastScan  time.Time
+}
+
+type hookKey struct {
+	netns, ifindex uint32
+	hook           journey.Hook
+}
+
+type hookProgs struct {
+	at    time.Time
+	progs []journey.Prog
+}
+
+var _ journey.Resolver = (*names)(nil)
+
+func newNames() *names {
+	n := &names{
+		ns:        map[uint32]*nsHandle{},
+		owned:     map[uint32]bool{},
+		devs:      map[journey.Device]journey.Device{},
+		progs:     map[uint32]journey.Prog{},
+		maps:      map[uint32]string{},
+		hookProgs: map[hookKey]hookProgs{},
+		kfuncs:    map[uint32]string{},
+		ownProgs:  map[ebpf.ProgramID]bool{},
+	}
+	n.host, _ = os.Hostname()
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err == nil {
+		n.bootWall = time.Now().Add(-time.Duration(ts.Nano()))
+	}
+	n.reasons = dropReasons()
+	return n
+}
+
+// addNetns makes a namespace pktlife opened known by its inode.
+func (n *names) addNetns(h *nsHandle) {
+	if _, ok := n.ns[h.inode]; !ok {
+		n.ns[h.inode] = h
+	}
+}
+
+func (n *names) Close() {
+	for ino, h := range n.ns {
+		if n.owned[ino] {
+			h.Close()
+		}
+	}
+}
+
+// dropReasons reads enum skb_drop_reason from the kernel's BTF, so names
+// match the running kernel rather than a table compiled into pktlife.
+func dropReasons() map[uint32]string {
+	out := map[uint32]string{}
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return out
+	}
+	var e *btf.Enum
+	if err := spec.TypeByName("skb_drop_reason", &e); err != nil {
+		return out
+	}
+	for _, v := range e.Values {
+		out[uint32(v.Value)] = strings.TrimPrefix(v.Name, "SKB_DROP_REASON_")
+	}
+	return out
+}
+
+func (n *names) DropReason(r uint32) string {
+	if s, ok := n.reasons[r]; ok {
+		return s
+	}
+	if sub := r >> 16; sub != 0 {
+		return fmt.Sprintf("SUBSYS_%d_%d", sub, r&0xffff)
+	}
+	return "reason-" + strconv.FormatUint(uint64(r), 10)
+}
+
+func (n *names) Kfunc(id uint32) string { return n.kfuncs[id] }
+
+func (n *names) WallTime(mono uint64) time.Time {
+	if n.bootWall.IsZero() {
+		return time.Time{}
+	}
+	return n.bootWall.Add(time.Duration(mono))
+}
+
+func (n *names) Device(netns, ifindex uint32) journey.Device {
+	key := journey.Device{Netns: netns, Ifindex: ifindex}
+	if d, ok := n.devs[key]; ok {
+		return d
+	}
+	h := n.netns(netns)
+	d := key
+	if h != nil {
+		d.NetnsName = h.name
+		if l, err := h.nl.LinkByIndex(int(ifindex)); err == nil {
+			d.Name = l.Attrs().Name
+		}
+	} else if netns != 0 {
+		d.NetnsName = fmt.Sprintf("netns:%d", netns)
+	}
+	if ifindex == 0 {
+		d.Name = ""
+	}
+	n.devs[key] = d
+	return d
+}
+
+// netns finds a handle for a namespace inode, looking through /run/netns
+// and processes' namespaces at most once a second for ones not yet known.
+func (n *names) netns(inode uint32) *nsHandle {
+	if inode == 0 {
+		return nil
+	}
+	if h, ok := n.ns[inode]; ok {
+		return h
+	}
+	if time.Since(n.lastScan) < time.Second {
+		return nil
+	}
+	n.lastScan = time.Now()
+	var cands []string
+	if ents, err := os.ReadDir("/run/netns"); err == nil {
+		for _, e := range ents {
+			cands = append(cands, filepath.Join("/run/netns", e.Name()))
+		}
+	}
+	if procs, err := filepath.Glob("/proc/[0-9]*/ns/net"); err == nil {
+		cands = append(cands, procs...)
+	}
+	for _, p := range cands {
+		var st unix.Stat_t
+		if unix.Stat(p, &st) != nil || uint32(st.Ino) != inode {
+			continue
+		}
+		h, err := openNetns(p)
+		if err != nil {
+			continue
+		}
+		if strings.HasPrefix(p, "/proc/") {
+			h.name = procNetnsName(p, inode)
+		}
+		n.ns[inode] = h
+		n.owned[inode] = true
+		return h
+	}
+	return nil
+}
+
+// procNetnsName names a namespace found through a process, e.g. "pid:4242(nginx)".
+func procNetnsName(p string, inode uint32) string {
+	pid := strings.Split(strings.TrimPrefix(p, "/proc/"), "/")[0]
+	comm, err := os.ReadFile(filepath.Join("/proc", pid, "comm"))
+	if err != nil {
+		return fmt.Sprintf("netns:%d", inode)
+	}
+	return fmt.Sprintf("pid:%s(%s)", pid, strings.TrimSpace(string(comm)))
+}
+
+func (n *names) Prog(id uint32) journey.Prog {
+	if p, ok := n.progs[id]; ok {
+		return p
+	}
+	p := journey.Prog{ID: id, Name: progName(ebpf.ProgramID(id))}
+	n.progs[id] = p
+	return p
+}
+
+func (n *names) Map(id uint32) string {
+	if s, ok := n.maps[id]; ok {
+		return s
+	}
+	var name string
+	if m, err := ebpf.NewMapFromID(ebpf.MapID(id)); err == nil {
+		if info, err := m.Info(); err == nil {
+			name = info.Name
+		}
+		m.Close()
+	}
+	n.maps[id] = name
+	return name
+}
+
+// Progs lists the programs at a tc hook after pktlife's observer: tcx first,
+// then legacy cls_bpf filters in priority order. The answer is cached for a
+// second, since datapaths change while pktlife runs.
+func (n *names) Progs(netns, ifindex uint32, h journey.Hook) []journey.Prog {
+	key := hookKey{netns, ifindex, h}
+	if hp, ok := n.hookProgs[key]; ok && time.Since(hp.at) < time.Second {
+		return hp.progs
+	}
+	var out []journey.Prog
+	if ns := n.netns(netns); ns != nil {
+		for _, id := range hookProgIDs(ns, int(ifindex), h == journey.HookTCIngress) {
+			if n.ownProgs[id] {
+				continue
+			}
+			out = append(out, n.Prog(uint32(id)))
+		}
+	}
+	n.hookProgs[key] = hookProgs{at: time.Now(), progs: out}
+	return out
+}
+
+// hookProgIDs lists the program IDs at a device's tc hook.
+func hookProgIDs(ns *nsHandle, ifindex int, ingress bool) []ebpf.ProgramID {
+	var ids []ebpf.ProgramID
+	attach := ebpf.AttachTCXEgress
+	parent := uint32(netlink.HANDLE_MIN_EGRESS)
+	if ingress {
+		attach, parent = ebpf.AttachTCXIngress, netlink.HANDLE_MIN_INGRESS
+	}
+	_ = ns.do(func() error {
+		res, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: attach})
+		if err != nil {
+			return err
+		}
+		for _, p := range res.Programs {
+			ids = append(ids, p.ID)
+		}
+		return nil
+	})
+	l, err := ns.nl.LinkByIndex(ifindex)
+	if err != nil {
+		return ids
+	}
+	fs, err := ns.nl.FilterList(l, parent)
+	if err != nil {
+		return ids
+	}
+	for _, f := range fs {
+		if bf, ok := f.(*netlink.BpfFilter); ok && bf.Name != observerFilterName {
+			ids = append(ids, ebpf.ProgramID(bf.Id))
+		}
+	}
+	return ids
+}
+
+// progName returns a program's name: the full name from its BTF where the
+// kernel has it, else the kernel's 15-character name.
+func progName(id ebpf.ProgramID) string {
+	p, err := ebpf.NewProgramFromID(id)
+	if err != nil {
+		return ""
+	}
+	defer p.Close()
+	info, err := p.Info()
+	if err != nil {
+		return ""
+	}
+	if full := fullName(info); full != "" {
+		return full
+	}
+	return info.Name
+}
+
+// fullName finds the name of the program's first function in its BTF.
+func fullName(info *ebpf.ProgramInfo) string {
+	fis, err := info.FuncInfos()
+	if err != nil || len(fis) == 0 {
+		return ""
+	}
+	// the first function info is the entry point
+	for _, fi := range fis {
+		if fi.Func != nil {
+			return fi.Func.Name
+		}
+	}
+	return ""
+}
+
+var errNoKernelBTF = errors.New("kernel BTF not found at /sys/kernel/btf/vmlinux")

@@ -1,0 +1,116 @@
+package trace
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// nsHandle is a network namespace pktlife attaches in.
+type nsHandle struct {
+	path  string // "" for the namespace pktlife started in
+	name  string // for people: a /run/netns name, "host" or the path
+	inode uint32
+	fd    netns.NsHandle
+	nl    *netlink.Handle
+}
+
+// ErrNetnsNotFound is returned for a namespace path that does not exist.
+var ErrNetnsNotFound = errors.New("network namespace not found")
+
+// openNetns opens the namespace at path ("" = the current one).
+func openNetns(path string) (_ *nsHandle, err error) {
+	var fd netns.NsHandle
+	if path == "" {
+		fd, err = netns.Get()
+	} else {
+		if name := filepath.Base(path); !strings.Contains(path, "/") {
+			path = filepath.Join("/run/netns", name)
+		}
+		if _, serr := os.Stat(path); serr != nil {
+			return nil, fmt.Errorf("open netns %s: %w", path, ErrNetnsNotFound)
+		}
+		fd, err = netns.GetFromPath(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open netns %q: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			fd.Close()
+		}
+	}()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(fd), &st); err != nil {
+		return nil, fmt.Errorf("stat netns %q: %w", path, err)
+	}
+	nl, err := netlink.NewHandleAt(fd)
+	if err != nil {
+		return nil, fmt.Errorf("open netlink in netns %q: %w", path, err)
+	}
+	return &nsHandle{path: path, name: netnsDisplayName(path, uint32(st.Ino)), inode: uint32(st.Ino), fd: fd, nl: nl}, nil
+}
+
+func (n *nsHandle) Close() {
+	if n.nl != nil {
+		n.nl.Close()
+		n.nl = nil
+	}
+	if n.fd.IsOpen() {
+		n.fd.Close()
+	}
+}
+
+// do runs fn on an OS thread inside the namespace. Some kernel interfaces
+// (tcx attach by ifindex, for one) resolve against the caller's namespace.
+func (n *nsHandle) do(fn func() error) error {
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("get current netns: %w", err)
+	}
+	defer orig.Close()
+	if err := netns.Set(n.fd); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("enter netns %s: %w", n.name, err)
+	}
+	ferr := fn()
+	if err := netns.Set(orig); err != nil {
+		// Leave the thread locked: it dies with this goroutine instead of
+		// running other goroutines in the wrong namespace.
+		return errors.Join(ferr, fmt.Errorf("return from netns %s: %w", n.name, err))
+	}
+	runtime.UnlockOSThread()
+	return ferr
+}
+
+// netnsDisplayName names a namespace for people.
+func netnsDisplayName(path string, inode uint32) string {
+	if path != "" {
+		if strings.HasPrefix(path, "/run/netns/") || strings.HasPrefix(path, "/var/run/netns/") {
+			return filepath.Base(path)
+		}
+		return path
+	}
+	if inode == hostNetnsInode() {
+		return "host"
+	}
+	return fmt.Sprintf("netns:%d", inode)
+}
+
+// hostNetnsInode returns the inode of init's network namespace, or 0.
+func hostNetnsInode() uint32 {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/1/ns/net", &st); err != nil {
+		return 0
+	}
+	return uint32(st.Ino)
+}

@@ -1,0 +1,87 @@
+package trace
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/pktlife/pktlife/bpf"
+)
+
+// objects are pktlife's loaded maps and the spec its programs come from.
+// Programs are loaded one by one, so that a hop this kernel lacks fails
+// alone instead of failing the whole collection.
+type objects struct {
+	spec *ebpf.CollectionSpec
+	maps bpf.PktlifeMaps
+	repl map[string]*ebpf.Map
+}
+
+// loadObjects prepares the spec with the filter and sizes and creates the
+// shared maps.
+func loadObjects(f *Filter, o *Options) (_ *objects, err error) {
+	spec, err := bpf.LoadPktlife()
+	if err != nil {
+		return nil, fmt.Errorf("load BPF spec: %w", err)
+	}
+	var specs bpf.PktlifeSpecs
+	if err := spec.Assign(&specs); err != nil {
+		return nil, fmt.Errorf("assign BPF spec: %w", err)
+	}
+	k := f.kernel()
+	if o.matchDevices {
+		k.MatchDev = 1
+	}
+	if o.matchNetns != 0 {
+		k.Netns = o.matchNetns
+	}
+	if err := specs.Cfg.Set(k); err != nil {
+		return nil, fmt.Errorf("set filter: %w", err)
+	}
+	if o.TrackIdle > 0 {
+		if err := specs.TrackIdleNs.Set(uint64(o.TrackIdle)); err != nil {
+			return nil, fmt.Errorf("set track idle: %w", err)
+		}
+	}
+	specs.Events.MaxEntries = uint32(o.RingSize)
+	specs.Tracked.MaxEntries = uint32(o.MaxTracked)
+
+	obj := &objects{spec: spec}
+	if err := spec.LoadAndAssign(&obj.maps, nil); err != nil {
+		return nil, fmt.Errorf("create BPF maps: %w", err)
+	}
+	obj.repl = map[string]*ebpf.Map{
+		bpf.PktlifeMapEvents:       obj.maps.Events,
+		bpf.PktlifeMapTracked:      obj.maps.Tracked,
+		bpf.PktlifeMapStats:        obj.maps.Stats,
+		bpf.PktlifeMapTrackedCount: obj.maps.TrackedCount,
+		bpf.PktlifeMapMatchDevs:    obj.maps.MatchDevs,
+	}
+	return obj, nil
+}
+
+// loadProgram loads one program of the spec against the shared maps.
+func (o *objects) loadProgram(name string) (*ebpf.Program, error) {
+	ps, ok := o.spec.Programs[name]
+	if !ok {
+		return nil, fmt.Errorf("load program %s: not in the object", name)
+	}
+	one := o.spec.Copy()
+	one.Programs = map[string]*ebpf.ProgramSpec{name: ps}
+	coll, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: o.repl})
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("load program %s: %+v", name, ve)
+		}
+		return nil, fmt.Errorf("load program %s: %w", name, err)
+	}
+	defer coll.Close()
+	return coll.DetachProgram(name), nil
+}
+
+// Close releases the maps.
+func (o *objects) Close() error {
+	return o.maps.Close()
+}

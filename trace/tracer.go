@@ -1,0 +1,468 @@
+package trace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/vishvananda/netlink"
+
+	"github.com/pktlife/pktlife/bpf"
+	"github.com/pktlife/pktlife/trace/journey"
+)
+
+// Options configure a Tracer.
+type Options struct {
+	Filter Filter
+	// Netns lists the namespaces whose devices get tc observers: paths, or
+	// names under /run/netns. Empty means the current namespace. When set,
+	// packets must also first be seen in one of them to match.
+	Netns []string
+	// Ifaces are globs selecting the devices that get tc observers. Empty
+	// means every device but loopback. When set, packets must first be seen
+	// on one of them to match.
+	Ifaces []string
+	// Hops names the hops to attach (see Hops); empty means the default set.
+	Hops []string
+	// LegacyTC attaches tc observers with clsact+cls_bpf even where tcx works.
+	LegacyTC bool
+
+	RingSize    int           // ringbuf bytes; 0 = 8 MiB
+	MaxTracked  int           // skbs followed at once in the kernel; 0 = 65536
+	TrackIdle   time.Duration // a tracked skb silent this long is forgotten; 0 = 1 s
+	Idle        time.Duration // journey idle timeout; 0 = 2 s
+	MaxInFlight int           // journeys open at once; 0 = 65536
+
+	// matchDevices and matchNetns are derived from Ifaces and Netns.
+	matchDevices bool
+	matchNetns   uint32
+}
+
+// Attachment reports one hop on one place: attached or not, and why.
+type Attachment struct {
+	Hop       string // hop name
+	Where     string // device@netns for tc, the tracepoint otherwise
+	Mechanism string // tcx, clsact, tp_btf, raw_tp
+	Err       error  // nil when attached
+}
+
+// Stats are the tracer's counters; safe to read while it runs.
+type Stats struct {
+	Events   uint64 // events read from the ringbuf
+	Lost     uint64 // events the kernel could not write (ringbuf full)
+	Matched  uint64 // packets that matched the filter
+	Journeys uint64 // journeys emitted
+	Evicted  uint64 // journeys closed early by the in-flight cap
+	InFlight int
+}
+
+// Tracer follows packets through the kernel.
+type Tracer struct {
+	opts     Options
+	objs     *objects
+	netns    []*nsHandle
+	closers  []io.Closer // in attach order; closed in reverse
+	attached []Attachment
+	ownIDs   []ebpf.ProgramID
+	reader   *ringbuf.Reader
+	names    *names
+
+	events   atomic.Uint64
+	journeys atomic.Uint64
+	evicted  atomic.Uint64
+	inflight atomic.Int64
+}
+
+// ErrNothingAttached is returned when no hop could be attached at all.
+var ErrNothingAttached = errors.New("no hop could be attached")
+
+// New loads pktlife's programs and attaches them. Hops that cannot be
+// attached are reported in Attached, not fatal; a bad option is.
+func New(opts Options) (_ *Tracer, err error) {
+	if err := opts.Filter.Validate(); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		return nil, errNoKernelBTF
+	}
+	setDefaults(&opts)
+	hops, err := selectHops(opts.Hops)
+	if err != nil {
+		return nil, err
+	}
+
+	t := &Tracer{opts: opts, names: newNames()}
+	defer func() {
+		if err != nil {
+			t.Close()
+		}
+	}()
+
+	paths := opts.Netns
+	if len(paths) == 0 {
+		paths = []string{""}
+	}
+	for _, p := range paths {
+		h, err := openNetns(p)
+		if err != nil {
+			return nil, err
+		}
+		t.netns = append(t.netns, h)
+		t.names.addNetns(h)
+	}
+	if len(opts.Netns) == 1 {
+		t.opts.matchNetns = t.netns[0].inode
+	}
+	devs, err := t.selectDevices()
+	if err != nil {
+		return nil, err
+	}
+	t.opts.matchDevices = len(opts.Ifaces) > 0
+
+	if t.objs, err = loadObjects(&t.opts.Filter, &t.opts); err != nil {
+		return nil, err
+	}
+	if t.opts.matchDevices {
+		for _, d := range devs {
+			k := bpf.PktlifeDevkey{Netns: d.ns.inode, Ifindex: uint32(d.link.Attrs().Index)}
+			if err := t.objs.maps.MatchDevs.Put(k, uint8(1)); err != nil {
+				return nil, fmt.Errorf("add device %s to filter: %w", d.link.Attrs().Name, err)
+			}
+		}
+		if len(opts.Netns) > 1 {
+			t.opts.matchNetns = 0
+		}
+	}
+	// The reader exists before anything attaches, so no event is missed.
+	if t.reader, err = ringbuf.NewReader(t.objs.maps.Events); err != nil {
+		return nil, fmt.Errorf("open ringbuf reader: %w", err)
+	}
+	for _, h := range hops {
+		switch h.Kind {
+		case KindTracepoint:
+			t.attachTracepoint(h)
+		case KindTC:
+			t.attachTCHop(h, devs)
+		case KindSocket:
+			t.attachSocketHop(h)
+		}
+	}
+	if !slices.ContainsFunc(t.attached, func(a Attachment) bool { return a.Err == nil }) {
+		return nil, fmt.Errorf("attach hops: %w", errors.Join(ErrNothingAttached, t.firstError()))
+	}
+	for _, id := range t.ownIDs {
+		t.names.ownProgs[id] = true
+	}
+	return t, nil
+}
+
+func setDefaults(o *Options) {
+	if o.RingSize == 0 {
+		o.RingSize = 8 << 20
+	}
+	if o.MaxTracked == 0 {
+		o.MaxTracked = 65536
+	}
+	if o.TrackIdle == 0 {
+		o.TrackIdle = time.Second
+	}
+	if o.Idle == 0 {
+		o.Idle = 2 * time.Second
+	}
+	if o.MaxInFlight == 0 {
+		o.MaxInFlight = 65536
+	}
+}
+
+func (t *Tracer) firstError() error {
+	for _, a := range t.attached {
+		if a.Err != nil {
+			return a.Err
+		}
+	}
+	return nil
+}
+
+// selectHops resolves hop names; empty selects the default set.
+func selectHops(sel []string) ([]HopDef, error) {
+	if len(sel) == 0 || (len(sel) == 1 && sel[0] == "default") {
+		var out []HopDef
+		for _, h := range Hops {
+			if h.Default {
+				out = append(out, h)
+			}
+		}
+		return out, nil
+	}
+	if len(sel) == 1 && sel[0] == "all" {
+		return slices.Clone(Hops), nil
+	}
+	var out []HopDef
+	for _, s := range sel {
+		h, ok := LookupHop(s)
+		if !ok {
+			return nil, fmt.Errorf("select hops: unknown hop %q (see `pktlife hops`)", s)
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+type device struct {
+	ns   *nsHandle
+	link netlink.Link
+}
+
+// ErrNoDevice is returned when an interface glob matches nothing.
+var ErrNoDevice = errors.New("no such interface")
+
+// selectDevices lists the devices matching Ifaces in each namespace.
+func (t *Tracer) selectDevices() ([]device, error) {
+	var out []device
+	matched := make([]bool, len(t.opts.Ifaces))
+	for _, ns := range t.netns {
+		links, err := ns.nl.LinkList()
+		if err != nil {
+			return nil, fmt.Errorf("list devices in %s: %w", ns.name, err)
+		}
+		for _, l := range links {
+			name := l.Attrs().Name
+			if len(t.opts.Ifaces) == 0 {
+				if l.Attrs().Flags&netFlagLoopback == 0 {
+					out = append(out, device{ns, l})
+				}
+				continue
+			}
+			for i, g := range t.opts.Ifaces {
+				if ok, _ := filepath.Match(g, name); ok {
+					matched[i] = true
+					out = append(out, device{ns, l})
+					break
+				}
+			}
+		}
+	}
+	for i, g := range t.opts.Ifaces {
+		if _, err := filepath.Match(g, ""); err != nil {
+			return nil, fmt.Errorf("parse interface glob %q: %w", g, err)
+		}
+		if !matched[i] {
+			return nil, fmt.Errorf("select interface %q: %w", g, ErrNoDevice)
+		}
+	}
+	return out, nil
+}
+
+func (t *Tracer) attachTracepoint(h HopDef) {
+	a := Attachment{Hop: h.Name, Where: h.tracepoint, Mechanism: "tp_btf"}
+	prog, err := t.objs.loadProgram(h.tpProg)
+	var lk link.Link
+	if err == nil {
+		lk, err = link.AttachTracing(link.TracingOptions{Program: prog})
+		if err != nil {
+			prog.Close()
+		}
+	}
+	if err != nil {
+		// A kernel without tp_btf may still have raw tracepoints.
+		a.Mechanism = "raw_tp"
+		prog, rerr := t.objs.loadProgram(h.rawProg)
+		if rerr == nil {
+			lk, rerr = link.AttachRawTracepoint(link.RawTracepointOptions{Name: h.tracepoint, Program: prog})
+			if rerr != nil {
+				prog.Close()
+			}
+		}
+		if rerr != nil {
+			a.Mechanism = "tp_btf"
+			a.Err = fmt.Errorf("attach tracepoint %s: %w", h.tracepoint, err)
+			t.attached = append(t.attached, a)
+			return
+		}
+		t.closers = append(t.closers, prog)
+	} else {
+		t.closers = append(t.closers, prog)
+	}
+	t.closers = append(t.closers, lk)
+	t.attached = append(t.attached, a)
+}
+
+func (t *Tracer) attachTCHop(h HopDef, devs []device) {
+	name := bpf.PktlifeProgPlTcEgress
+	if h.ingress {
+		name = bpf.PktlifeProgPlTcIngress
+	}
+	prog, err := t.objs.loadProgram(name)
+	if err != nil {
+		t.attached = append(t.attached, Attachment{Hop: h.Name, Where: "all devices", Err: err})
+		return
+	}
+	t.closers = append(t.closers, prog)
+	if info, err := prog.Info(); err == nil {
+		if id, ok := info.ID(); ok {
+			t.ownIDs = append(t.ownIDs, id)
+		}
+	}
+	for _, d := range devs {
+		where := d.link.Attrs().Name + "@" + d.ns.name
+		o, err := attachTC(d.ns, d.link, prog, h.ingress, t.opts.LegacyTC)
+		if err != nil {
+			t.attached = append(t.attached, Attachment{Hop: h.Name, Where: where, Err: err})
+			continue
+		}
+		t.closers = append(t.closers, o)
+		t.attached = append(t.attached, Attachment{Hop: h.Name, Where: where, Mechanism: o.mech})
+	}
+}
+
+// Attached lists what was attached and what was not, with reasons.
+func (t *Tracer) Attached() []Attachment { return slices.Clone(t.attached) }
+
+// Resolver returns the tracer's names for devices, programs and reasons.
+func (t *Tracer) Resolver() journey.Resolver { return t.names }
+
+// Stats returns the counters. Safe to call while Run runs.
+func (t *Tracer) Stats() Stats {
+	s := Stats{
+		Events:   t.events.Load(),
+		Journeys: t.journeys.Load(),
+		Evicted:  t.evicted.Load(),
+		InFlight: int(t.inflight.Load()),
+	}
+	if t.objs != nil {
+		s.Lost = t.kernelStat(bpf.PktlifePlStatPL_STAT_LOST)
+		s.Matched = t.kernelStat(bpf.PktlifePlStatPL_STAT_MATCHED)
+	}
+	return s
+}
+
+// kernelStat sums a per-CPU counter.
+func (t *Tracer) kernelStat(idx bpf.PktlifePlStat) uint64 {
+	var per []uint64
+	if err := t.objs.maps.Stats.Lookup(uint32(idx), &per); err != nil {
+		return 0
+	}
+	var sum uint64
+	for _, v := range per {
+		sum += v
+	}
+	return sum
+}
+
+// Close detaches everything in reverse order of attaching. Safe to call
+// twice.
+func (t *Tracer) Close() error {
+	var errs []error
+	if t.reader != nil {
+		t.reader.Close()
+		t.reader = nil
+	}
+	for i := len(t.closers) - 1; i >= 0; i-- {
+		if err := t.closers[i].Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	t.closers = nil
+	if t.objs != nil {
+		if err := t.objs.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		t.objs = nil
+	}
+	if t.names != nil {
+		t.names.Close()
+	}
+	for _, h := range t.netns {
+		h.Close()
+	}
+	t.netns = nil
+	return errors.Join(errs...)
+}
+
+// Run reads events until ctx is done or emit returns false, feeding the
+// correlator; each finished journey goes to emit. Journeys still open when
+// Run returns are flushed to emit.
+func (t *Tracer) Run(ctx context.Context, emit func(*journey.Journey) bool) error {
+	stop := false
+	c := journey.New(journey.Options{
+		Idle:        t.opts.Idle,
+		MaxInFlight: t.opts.MaxInFlight,
+		Resolver:    t.names,
+		Emit: func(j *journey.Journey) {
+			t.journeys.Add(1)
+			if stop {
+				return
+			}
+			j.Node = t.names.host
+			if !emit(j) {
+				stop = true
+			}
+		},
+	})
+	defer func() {
+		c.Flush()
+		t.evicted.Store(c.Stats().Evicted)
+		t.inflight.Store(0)
+	}()
+	return t.read(ctx, func(ev *journey.Event) { c.Add(ev) }, c, &stop)
+}
+
+// RunEvents reads events until ctx is done or fn returns false, handing
+// each decoded event to fn without correlating them (for recording streams).
+func (t *Tracer) RunEvents(ctx context.Context, fn func(*journey.Event) bool) error {
+	stop := false
+	return t.read(ctx, func(ev *journey.Event) {
+		if !stop && !fn(ev) {
+			stop = true
+		}
+	}, nil, &stop)
+}
+
+// read is the hot loop: one reused record, decoded in place.
+func (t *Tracer) read(ctx context.Context, add func(*journey.Event), c *journey.Correlator, stop *bool) error {
+	var rec ringbuf.Record
+	var ev journey.Event
+	const tick = 100 * time.Millisecond
+	var n uint
+	for !*stop {
+		if err := ctx.Err(); err != nil {
+			return nil
+		}
+		t.reader.SetDeadline(time.Now().Add(tick))
+		err := t.reader.ReadInto(&rec)
+		switch {
+		case err == nil:
+			if Decode(rec.RawSample, &ev) {
+				t.events.Add(1)
+				add(&ev)
+			}
+			// Under a steady stream the deadline never passes: expire
+			// idle journeys every few thousand events as well.
+			if n++; n%4096 != 0 {
+				continue
+			}
+		case errors.Is(err, os.ErrDeadlineExceeded):
+		case errors.Is(err, ringbuf.ErrClosed):
+			return nil
+		default:
+			return fmt.Errorf("read ringbuf: %w", err)
+		}
+		if c == nil {
+			continue
+		}
+		c.Expire(monotonicNow())
+		s := c.Stats()
+		t.evicted.Store(s.Evicted)
+		t.inflight.Store(int64(s.InFlight))
+	}
+	return nil
+}

@@ -1,0 +1,111 @@
+package trace_test
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pktlife/pktlife/internal/netnstest"
+	"github.com/pktlife/pktlife/trace"
+	"github.com/pktlife/pktlife/trace/journey"
+)
+
+// pair builds two namespaces joined by a veth: 10.99.0.1 (a) — 10.99.0.2 (b).
+func pair(t *testing.T) (a, b *netnstest.NS) {
+	t.Helper()
+	netnstest.RequireRoot(t)
+	s := netnstest.Suffix()
+	a = netnstest.New(t, "pl-a-"+s)
+	b = netnstest.New(t, "pl-b-"+s)
+	netnstest.Veth(t, a, "va", netip.MustParsePrefix("10.99.0.1/24"), b, "vb", netip.MustParsePrefix("10.99.0.2/24"))
+	return a, b
+}
+
+// start runs a tracer until the test ends and returns its journeys.
+func start(t *testing.T, opts trace.Options) (*trace.Tracer, <-chan *journey.Journey) {
+	t.Helper()
+	tr, err := trace.New(opts)
+	if err != nil {
+		t.Fatalf("new tracer: %v", err)
+	}
+	for _, a := range tr.Attached() {
+		if a.Err != nil {
+			t.Errorf("attach %s at %s: %v", a.Hop, a.Where, a.Err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan *journey.Journey, 128)
+	done := make(chan error, 1)
+	go func() {
+		done <- tr.Run(ctx, func(j *journey.Journey) bool { out <- j; return true })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+		if err := tr.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return tr, out
+}
+
+func waitJourney(t *testing.T, ch <-chan *journey.Journey, want func(*journey.Journey) bool) *journey.Journey {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case j := <-ch:
+			t.Logf("journey %d skb %x: %s fate=%s end=%s", j.ID, j.Skb, hookSeq(j), j.Fate, j.End)
+			if want(j) {
+				return j
+			}
+		case <-deadline:
+			t.Fatal("no matching journey within 10s")
+		}
+	}
+}
+
+func hookSeq(j *journey.Journey) string {
+	var s []string
+	for _, h := range j.Hops {
+		s = append(s, h.Hook.String()+"@"+h.Device.Name)
+	}
+	return strings.Join(s, " ")
+}
+
+func TestTraceUDPAcrossVeth(t *testing.T) {
+	a, b := pair(t)
+	_, journeys := start(t, trace.Options{
+		Filter: trace.Filter{Proto: 17, Dport: 7777},
+		Netns:  []string{a.Path, b.Path},
+	})
+	srv := b.ListenUDP(t, "10.99.0.2:7777")
+	cli := a.DialUDP(t, "", "10.99.0.2:7777")
+	if _, err := cli.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := srv.ReadFrom(buf); err != nil {
+		t.Fatalf("server read: %v", err)
+	}
+	j := waitJourney(t, journeys, func(j *journey.Journey) bool { return j.Tuple.Dst.Port() == 7777 && len(j.Hops) > 2 })
+	t.Logf("journey: %s fate=%s end=%s", hookSeq(j), j.Fate, j.End)
+	if j.Fate != journey.FateDelivered {
+		t.Errorf("fate = %s, want delivered", j.Fate)
+	}
+	want := []string{"sock_send@va", "tc-egress@va", "netif_rx@vb", "netif_receive_skb@vb", "tc-ingress@vb", "sock_deliver@vb"}
+	got := hookSeq(j)
+	pos := 0
+	for _, w := range want {
+		i := strings.Index(got[pos:], w)
+		if i < 0 {
+			t.Fatalf("hop %q missing or out of order in %q", w, got)
+		}
+		pos += i + len(w)
+	}
+}
