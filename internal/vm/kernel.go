@@ -1,0 +1,272 @@
+package vm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// ErrNoKernel is returned when no Debian package provides the wanted kernel.
+var ErrNoKernel = errors.New("no kernel package found")
+
+// Kernel is one Debian kernel image package unpacked in the cache.
+type Kernel struct {
+	Release string // uname -r, e.g. "6.12.117+deb12-amd64"
+	Package string // e.g. "linux-image-6.12.117+deb12-amd64"
+	Version string // the package's version, e.g. "6.12.117-1~deb12u1"
+	Dir     string // root of the unpacked package
+}
+
+// Vmlinuz is the path of the kernel image.
+func (k *Kernel) Vmlinuz() string {
+	return filepath.Join(k.Dir, "boot", "vmlinuz-"+k.Release)
+}
+
+// ModulesDir is the path of the kernel's module tree.
+func (k *Kernel) ModulesDir() string {
+	return filepath.Join(k.Dir, "lib", "modules", k.Release)
+}
+
+// DefaultCacheDir is $PKTLIFE_VM_CACHE, else
+// ${XDG_CACHE_HOME:-$HOME/.cache}/pktlife/vm.
+func DefaultCacheDir() (string, error) {
+	if d := os.Getenv("PKTLIFE_VM_CACHE"); d != "" {
+		return d, nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("find cache directory: %w", err)
+	}
+	return filepath.Join(d, "pktlife", "vm"), nil
+}
+
+var seriesRE = regexp.MustCompile(`^[0-9]+\.[0-9]+$`)
+
+// imageRE matches the amd64 image package names of one series, e.g.
+// linux-image-6.1.0-56-amd64 and linux-image-6.12.117+deb12-amd64, but
+// neither the -unsigned, -dbg, -cloud and -rt flavours nor meta-packages.
+func imageRE(series string) *regexp.Regexp {
+	return regexp.MustCompile(`^linux-image-` + regexp.QuoteMeta(series) +
+		`(\.[0-9]+)(-[0-9]+)?(\+deb[0-9]+)?-amd64$`)
+}
+
+// FetchKernel resolves want — a series such as "6.12" or "6.1", or an exact
+// release such as "6.12.117+deb12-amd64" — to Debian's newest image package
+// that apt knows, and unpacks it under cacheDir unless it is there already.
+// When apt knows no such package it runs apt-get update once (as root); when
+// apt cannot help at all it falls back to the newest cached kernel of the
+// series. Progress goes to log.
+func FetchKernel(ctx context.Context, cacheDir, want string, log io.Writer) (*Kernel, error) {
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create cache directory: %w", err)
+	}
+	unlock, err := lockDir(cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	var pkg, version string
+	if seriesRE.MatchString(want) {
+		pkg, version, err = newestImage(ctx, want, log)
+		if err != nil {
+			if k, cerr := newestCached(cacheDir, want); cerr == nil {
+				fmt.Fprintf(log, "vmexec: %v; using cached %s\n", err, k.Release)
+				return k, nil
+			}
+			return nil, err
+		}
+	} else {
+		pkg = "linux-image-" + want
+		if k, err := cachedKernel(cacheDir, want); err == nil {
+			return k, nil
+		}
+		c, err := candidates(ctx, []string{pkg})
+		if err != nil {
+			return nil, err
+		}
+		if version = c[pkg]; version == "" {
+			return nil, fmt.Errorf("find package %s: %w", pkg, ErrNoKernel)
+		}
+	}
+	release := strings.TrimPrefix(pkg, "linux-image-")
+	if k, err := cachedKernel(cacheDir, release); err == nil && k.Version == version {
+		return k, nil
+	}
+	return download(ctx, cacheDir, pkg, version, release, log)
+}
+
+// newestImage asks apt for the series' image packages and picks the one
+// with the highest candidate version.
+func newestImage(ctx context.Context, series string, log io.Writer) (pkg, version string, err error) {
+	for attempt := 0; ; attempt++ {
+		out, err := command(ctx, "", "apt-cache", "pkgnames", "linux-image-"+series)
+		if err != nil {
+			return "", "", err
+		}
+		re := imageRE(series)
+		var names []string
+		for _, n := range strings.Fields(out) {
+			if re.MatchString(n) {
+				names = append(names, n)
+			}
+		}
+		if len(names) > 0 {
+			c, err := candidates(ctx, names)
+			if err != nil {
+				return "", "", err
+			}
+			for n, v := range c {
+				if v != "" && (version == "" || compareDebVersions(v, version) > 0) {
+					pkg, version = n, v
+				}
+			}
+			if pkg != "" {
+				return pkg, version, nil
+			}
+		}
+		if attempt > 0 || os.Geteuid() != 0 {
+			return "", "", fmt.Errorf("find linux-image-%s.*-amd64 with apt-cache: %w", series, ErrNoKernel)
+		}
+		fmt.Fprintf(log, "vmexec: apt knows no linux-image-%s package; running apt-get update\n", series)
+		if _, err := command(ctx, "", "apt-get", "update"); err != nil {
+			return "", "", err
+		}
+	}
+}
+
+// candidates returns apt's candidate version of each package ("" when it
+// has none).
+func candidates(ctx context.Context, pkgs []string) (map[string]string, error) {
+	out, err := command(ctx, "", "apt-cache", append([]string{"policy"}, pkgs...)...)
+	if err != nil {
+		return nil, err
+	}
+	c := make(map[string]string)
+	var cur string
+	for _, line := range strings.Split(out, "\n") {
+		if line != "" && line[0] != ' ' && strings.HasSuffix(line, ":") {
+			cur = strings.TrimSuffix(line, ":")
+			continue
+		}
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Candidate:"); ok && cur != "" {
+			if v = strings.TrimSpace(v); v != "(none)" {
+				c[cur] = v
+			}
+		}
+	}
+	return c, nil
+}
+
+func cachedKernel(cacheDir, release string) (*Kernel, error) {
+	dir := filepath.Join(cacheDir, release)
+	b, err := os.ReadFile(filepath.Join(dir, "package"))
+	if err != nil {
+		return nil, fmt.Errorf("read cached kernel %s: %w", release, err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return nil, fmt.Errorf("read cached kernel %s: malformed package file", release)
+	}
+	return &Kernel{Release: release, Package: f[0], Version: f[1], Dir: filepath.Join(dir, "root")}, nil
+}
+
+func newestCached(cacheDir, series string) (*Kernel, error) {
+	entries, err := os.ReadDir(cacheDir)
+	if err != nil {
+		return nil, fmt.Errorf("read cache: %w", err)
+	}
+	re := imageRE(series)
+	var ks []*Kernel
+	for _, e := range entries {
+		if k, err := cachedKernel(cacheDir, e.Name()); err == nil && re.MatchString(k.Package) {
+			ks = append(ks, k)
+		}
+	}
+	if len(ks) == 0 {
+		return nil, fmt.Errorf("find cached %s kernel: %w", series, ErrNoKernel)
+	}
+	sort.Slice(ks, func(i, j int) bool { return compareDebVersions(ks[i].Version, ks[j].Version) > 0 })
+	return ks[0], nil
+}
+
+// download fetches pkg=version with apt-get download, unpacks it with
+// dpkg-deb and moves it into place in one rename.
+func download(ctx context.Context, cacheDir, pkg, version, release string, log io.Writer) (*Kernel, error) {
+	tmp, err := os.MkdirTemp(cacheDir, ".fetch-")
+	if err != nil {
+		return nil, fmt.Errorf("create fetch directory: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	fmt.Fprintf(log, "vmexec: downloading %s %s\n", pkg, version)
+	if _, err := command(ctx, tmp, "apt-get", "download", pkg+"="+version); err != nil {
+		return nil, err
+	}
+	debs, _ := filepath.Glob(filepath.Join(tmp, "*.deb"))
+	if len(debs) != 1 {
+		return nil, fmt.Errorf("download %s: expected one .deb, found %d", pkg, len(debs))
+	}
+	root := filepath.Join(tmp, "root")
+	if _, err := command(ctx, "", "dpkg-deb", "-x", debs[0], root); err != nil {
+		return nil, err
+	}
+	if err := os.Remove(debs[0]); err != nil {
+		return nil, fmt.Errorf("remove %s: %w", debs[0], err)
+	}
+	k := &Kernel{Release: release, Package: pkg, Version: version, Dir: root}
+	if _, err := os.Stat(k.Vmlinuz()); err != nil {
+		return nil, fmt.Errorf("unpack %s: %w", pkg, err)
+	}
+	if _, err := os.Stat(k.ModulesDir()); err != nil {
+		return nil, fmt.Errorf("unpack %s: %w", pkg, err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "package"), []byte(pkg+" "+version+"\n"), 0o644); err != nil {
+		return nil, fmt.Errorf("write package file: %w", err)
+	}
+	dir := filepath.Join(cacheDir, release)
+	if err := os.RemoveAll(dir); err != nil { // an older build of the same release
+		return nil, fmt.Errorf("remove stale %s: %w", dir, err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return nil, fmt.Errorf("move kernel into cache: %w", err)
+	}
+	k.Dir = filepath.Join(dir, "root")
+	return k, nil
+}
+
+// command runs name in dir and returns its standard output; a failure
+// carries the command's standard error.
+func command(ctx context.Context, dir, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("run %s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// lockDir takes an exclusive flock on dir/.lock, so that concurrent vmexec
+// processes (go test runs packages in parallel) fetch and build once.
+func lockDir(dir string) (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open cache lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock cache: %w", err)
+	}
+	return func() { f.Close() }, nil
+}
