@@ -95,16 +95,16 @@ func udpDelivered() *journey.Journey {
 		ID: 1, Node: "node-a", StartWall: wall,
 		Tuple: tuple(17, "10.244.1.2:40000", "10.244.1.3:53"),
 		Hops: []journey.Hop{
-			{At: 0, Hook: journey.HookNetDevQueue, Device: podA, Len: 74},
-			{At: us(1.2), Hook: journey.HookNetDevStartXmit, Device: podA, Len: 74},
-			{At: us(2.9), Hook: journey.HookTCIngress, Device: lxcA, Verdict: "TC_ACT_OK"},
-			{At: us(3.4), Hook: journey.HookNetifReceiveSkb, Device: lxcA},
-			{At: us(9.8), Hook: journey.HookNetDevQueue, Device: lxcB, Len: 74},
-			{At: us(12.1), Hook: journey.HookNetifReceiveSkb, Device: podB},
-			{At: us(20.5), Hook: journey.HookSockDeliver, Device: podB},
-			{At: us(21.0), Hook: journey.HookConsumeSkb, Device: podB},
+			{At: 0, Hook: journey.HookSockSend, Device: journey.Device{Netns: nsPodA, NetnsName: "pod-a"}, Len: 41},
+			{At: us(4.7), Hook: journey.HookNetDevQueue, Device: podA, Len: 74},
+			{At: us(5.9), Hook: journey.HookNetDevStartXmit, Device: podA, Len: 74},
+			{At: us(7.6), Hook: journey.HookTCIngress, Device: lxcA, Verdict: "TC_ACT_OK"},
+			{At: us(8.1), Hook: journey.HookNetifReceiveSkb, Device: lxcA},
+			{At: us(14.5), Hook: journey.HookNetDevQueue, Device: lxcB, Len: 74},
+			{At: us(16.8), Hook: journey.HookNetifReceiveSkb, Device: podB},
+			{At: us(25.2), Hook: journey.HookSockDeliver, Device: podB},
 		},
-		Fate: journey.FateDelivered, End: journey.EndFree,
+		Fate: journey.FateDelivered, End: journey.EndDelivered,
 	})
 }
 

@@ -3,6 +3,7 @@ package render
 import (
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
@@ -157,16 +158,17 @@ func cutMiddle(s string, w int) string {
 // from outside (devices, namespaces, programs, maps) so that no escape
 // sequence reaches the terminal through the data.
 func sanitize(s string) string {
-	clean := true
+	clean := utf8.ValidString(s)
 	for _, r := range s {
-		if isControl(r) {
-			clean = false
+		if !clean {
 			break
 		}
+		clean = !isControl(r)
 	}
 	if clean {
 		return s
 	}
+	// strings.Map also turns bytes that are not UTF-8 into U+FFFD.
 	return strings.Map(func(r rune) rune {
 		if isControl(r) {
 			return '?'

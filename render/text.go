@@ -140,6 +140,9 @@ func flow(first line, items []flowItem, width int) []line {
 	out := []line{first}
 	cur := &out[0]
 	for _, it := range items {
+		if len(it.l) == 0 {
+			continue
+		}
 		if cur.width()+textWidth(it.sep)+it.l.width() <= width {
 			cur.add(it.sep, sDim)
 			*cur = append(*cur, it.l...)
@@ -209,7 +212,7 @@ func fateLine(j *journey.Journey) line {
 // endText explains an end other than the packet being freed.
 func endText(e journey.End) string {
 	switch e {
-	case journey.EndFree, "":
+	case journey.EndFree, journey.EndDelivered, "":
 		return ""
 	case journey.EndIdle:
 		return "idle timeout"
@@ -217,6 +220,8 @@ func endText(e journey.End) string {
 		return "evicted (in-flight cap)"
 	case journey.EndFlush:
 		return "trace ended"
+	case journey.EndReused:
+		return "skb reused before its free was seen"
 	}
 	return "end " + sanitize(string(e))
 }
