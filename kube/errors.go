@@ -14,6 +14,7 @@ var (
 	ErrPodNotRunning   = errors.New("pod not running")
 	ErrServiceNotFound = errors.New("service not found")
 	ErrBadTarget       = errors.New("bad target")
+	ErrBadFilter       = errors.New("bad filter")
 	ErrForbidden       = errors.New("forbidden to create the privileged node pod")
 	ErrNoBTF           = errors.New("node kernel has no BTF")
 	ErrNodePodFailed   = errors.New("node pod failed")

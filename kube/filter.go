@@ -31,13 +31,13 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("parse prefix: %w", err)
+			return netip.Prefix{}, fmt.Errorf("parse prefix: %w: %w", ErrBadFilter, err)
 		}
 		return p.Masked(), nil
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("parse prefix: %w", err)
+		return netip.Prefix{}, fmt.Errorf("parse prefix: %w: %w", ErrBadFilter, err)
 	}
 	return hostPrefix(a), nil
 }
@@ -53,18 +53,18 @@ func (f Filter) Validate() error {
 	switch f.Proto {
 	case "", "tcp", "udp", "icmp":
 	default:
-		return fmt.Errorf("check filter: unknown protocol %q (want tcp, udp or icmp)", f.Proto)
+		return fmt.Errorf("check filter: %w: unknown protocol %q (want tcp, udp or icmp)", ErrBadFilter, f.Proto)
 	}
 	switch f.TailCalls {
 	case "", "auto", "interpose", "passive", "off":
 	default:
-		return fmt.Errorf("check filter: unknown tail-call mode %q", f.TailCalls)
+		return fmt.Errorf("check filter: %w: unknown tail-call mode %q (want auto, interpose, passive or off)", ErrBadFilter, f.TailCalls)
 	}
 	if f.Count < 0 || f.Duration < 0 {
-		return fmt.Errorf("check filter: count and duration must not be negative")
+		return fmt.Errorf("check filter: %w: count and duration must not be negative", ErrBadFilter)
 	}
 	if f.Port != 0 && (f.Sport != 0 || f.Dport != 0) {
-		return fmt.Errorf("check filter: --port excludes --sport and --dport")
+		return fmt.Errorf("check filter: %w: --port excludes --sport and --dport", ErrBadFilter)
 	}
 	return nil
 }

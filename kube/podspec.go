@@ -3,6 +3,7 @@ package kube
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -178,4 +179,17 @@ func PodsYAML(pods []*corev1.Pod) ([]byte, error) {
 		b.Write(out)
 	}
 	return []byte(b.String()), nil
+}
+
+// PodsJSON prints pods as indented JSON, one object per pod.
+func PodsJSON(pods []*corev1.Pod) ([]byte, error) {
+	var b []byte
+	for _, p := range pods {
+		out, err := json.MarshalIndent(p, "", "    ")
+		if err != nil {
+			return nil, fmt.Errorf("marshal pod %s: %w", p.Name, err)
+		}
+		b = append(append(b, out...), '\n')
+	}
+	return b, nil
 }

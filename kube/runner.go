@@ -121,3 +121,20 @@ func (r *APIRunner) Name() string {
 	defer r.mu.Unlock()
 	return r.name
 }
+
+// DryRunCreate sends the pods to the API server with dryRun=All: admission
+// (PodSecurity, policy engines, RBAC) judges them, nothing is created. It
+// returns the pods as the server would have created them.
+func DryRunCreate(ctx context.Context, c kubernetes.Interface, pods []*corev1.Pod) ([]*corev1.Pod, error) {
+	out := make([]*corev1.Pod, 0, len(pods))
+	for _, p := range pods {
+		got, err := c.CoreV1().Pods(p.Namespace).Create(ctx, p, metav1.CreateOptions{
+			DryRun: []string{metav1.DryRunAll}, FieldManager: ManagedByPlugin})
+		if err != nil {
+			return nil, createError(p.Namespace, err)
+		}
+		got.APIVersion, got.Kind = "v1", "Pod"
+		out = append(out, got)
+	}
+	return out, nil
+}

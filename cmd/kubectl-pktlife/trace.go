@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/pktlife/pktlife/kube"
+)
+
+// traceFlags are the trace command's flags, turned into kube options by
+// options; they never travel further down.
+type traceFlags struct {
+	to, image, pullPolicy, nodeNS string
+	dryRun, output, color         string
+	timeout, maxDuration, window  time.Duration
+	width                         int
+	verbose                       bool
+
+	proto, src, dst, host string
+	sport, dport, port    uint16
+	reply                 bool
+	ifaces, netns         []string
+	count                 int
+	duration              time.Duration
+	tailCalls             string
+}
+
+func (a *app) traceCmd() *cobra.Command {
+	var f traceFlags
+	cmd := &cobra.Command{
+		Use:   "trace POD [--to POD|svc/NAME|IP[:PORT]] [flags]",
+		Short: "Trace a pod's packets on its node (and on the target pod's node)",
+		Example: `  # everything pod web sends and receives, until Ctrl-C
+  kubectl pktlife trace web
+
+  # web talking to service db on port 5432, ten packets
+  kubectl pktlife trace web -n shop --to svc/db:5432 --count 10
+
+  # web talking to pod cache-0 on another node: both nodes, one timeline
+  kubectl pktlife trace web --to pod/cache-0:6379
+
+  # show the node pod for review instead of running it
+  kubectl pktlife trace web --to 10.0.0.7:443 --dry-run -o yaml`,
+		Args:              exactArgs(1, "one pod name"),
+		ValidArgsFunction: a.completePods,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.trace(cmd.Context(), args[0], &f)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.to, "to", "", "The other end: POD[:PORT], pod/POD[:PORT], svc/NAME[:PORT] or IP[:PORT]; a pod on another node is traced there too")
+	fs.StringVar(&f.image, "image", kube.DefaultImage(), "The node image that runs pktlife")
+	fs.StringVar(&f.pullPolicy, "image-pull-policy", "", "Image pull policy of the node pod: Always, IfNotPresent or Never (default: the cluster's)")
+	fs.StringVar(&f.nodeNS, "node-namespace", "", "Namespace of the node pods (default: the traced pod's); it must admit privileged pods")
+	fs.StringVar(&f.dryRun, "dry-run", "none", `"client": print the node pods instead of running them; "server": also have the API server admit them (nothing is created)`)
+	fs.Lookup("dry-run").NoOptDefVal = "client"
+	fs.StringVarP(&f.output, "output", "o", "text", "Output: text or json (NDJSON); with --dry-run: yaml or json")
+	fs.StringVar(&f.color, "color", "auto", "Colour the text output: auto, always or never")
+	fs.IntVar(&f.width, "width", 0, "Width of the text output (default: the terminal's, else 100)")
+	fs.BoolVarP(&f.verbose, "verbose", "v", false, "Show skb address, CPU, length and mark per hop")
+	fs.DurationVar(&f.timeout, "timeout", 2*time.Minute, "How long to wait for the node pods to start")
+	fs.DurationVar(&f.maxDuration, "max-duration", time.Hour, "Without --duration, the node pods end after this (activeDeadlineSeconds)")
+	fs.DurationVar(&f.window, "merge-window", 2*time.Second, "With two nodes: how long one node's half of a packet waits for the other's")
+
+	fs.StringVar(&f.proto, "proto", "", "Trace only this protocol: tcp, udp or icmp (default: the target port's)")
+	fs.StringVar(&f.src, "src", "", "Trace only packets from this CIDR or address (default: the pod's address, with --to)")
+	fs.StringVar(&f.dst, "dst", "", "Trace only packets to this CIDR or address (default: the target's address, with --to)")
+	fs.StringVar(&f.host, "host", "", "Trace only packets from or to this CIDR or address (default: the pod's address, without --to)")
+	fs.Uint16Var(&f.sport, "sport", 0, "Trace only this source port")
+	fs.Uint16Var(&f.dport, "dport", 0, "Trace only this destination port (default: the target's port)")
+	fs.Uint16Var(&f.port, "port", 0, "Trace only this port, source or destination")
+	fs.BoolVar(&f.reply, "reply", false, "Also trace the reply direction (on by default with --to)")
+	fs.StringArrayVar(&f.ifaces, "iface", nil, "Trace only on devices matching this glob (repeatable)")
+	fs.StringArrayVar(&f.netns, "netns", nil, "Trace only in this network namespace, a path on the node (repeatable)")
+	fs.IntVar(&f.count, "count", 0, "Stop after this many journeys per node")
+	fs.DurationVar(&f.duration, "duration", 0, "Stop after this long")
+	fs.StringVar(&f.tailCalls, "tail-calls", "", "Tail-call tracing on the node: auto, interpose, passive or off (default: the tracer's)")
+	for flag, vals := range map[string][]string{
+		"output": {"text", "json", "yaml"}, "color": {"auto", "always", "never"}, "dry-run": {"none", "client", "server"},
+		"proto": {"tcp", "udp", "icmp"}, "tail-calls": {"auto", "interpose", "passive", "off"},
+		"image-pull-policy": {"Always", "IfNotPresent", "Never"},
+	} {
+		_ = cmd.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(vals, cobra.ShellCompDirectiveNoFileComp))
+	}
+	_ = cmd.RegisterFlagCompletionFunc("to", a.completeTargets)
+	return cmd
+}
+
+// request turns the flags into the kube request.
+func (f *traceFlags) request(ns, pod string) (kube.Request, error) {
+	flt := kube.Filter{
+		Proto: f.proto, Sport: f.sport, Dport: f.dport, Port: f.port, Reply: f.reply,
+		Ifaces: f.ifaces, Netns: f.netns, Count: f.count, Duration: f.duration, TailCalls: f.tailCalls,
+	}
+	for _, p := range []struct {
+		s   string
+		dst *netip.Prefix
+	}{{f.src, &flt.Src}, {f.dst, &flt.Dst}, {f.host, &flt.Host}} {
+		if p.s == "" {
+			continue
+		}
+		v, err := kube.ParsePrefix(p.s)
+		if err != nil {
+			return kube.Request{}, err
+		}
+		*p.dst = v
+	}
+	return kube.Request{Namespace: ns, Pod: pod, To: f.to, Filter: flt}, nil
+}
+
+func (f *traceFlags) check() error {
+	switch f.dryRun {
+	case "none", "client", "server":
+	default:
+		return usageError{fmt.Errorf("check flags: --dry-run must be none, client or server, not %q", f.dryRun)}
+	}
+	ok := map[string]bool{"text": true, "json": true}
+	if f.dryRun != "none" {
+		ok = map[string]bool{"yaml": true, "json": true, "text": true}
+	}
+	if !ok[f.output] {
+		return usageError{fmt.Errorf("check flags: -o %s is not an output of this mode (want text or json; yaml with --dry-run)", f.output)}
+	}
+	switch f.color {
+	case "auto", "always", "never":
+	default:
+		return usageError{fmt.Errorf("check flags: --color must be auto, always or never, not %q", f.color)}
+	}
+	switch corev1.PullPolicy(f.pullPolicy) {
+	case "", corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+	default:
+		return usageError{fmt.Errorf("check flags: --image-pull-policy must be Always, IfNotPresent or Never")}
+	}
+	return nil
+}
+
+func (a *app) trace(ctx context.Context, pod string, f *traceFlags) error {
+	if err := f.check(); err != nil {
+		return err
+	}
+	c, ns, err := a.newClient()
+	if err != nil {
+		return err
+	}
+	req, err := f.request(ns, pod)
+	if err != nil {
+		return usage(err)
+	}
+	plan, err := kube.Resolve(ctx, c, req)
+	if err != nil {
+		return usage(err)
+	}
+	nodeNS := f.nodeNS
+	if nodeNS == "" {
+		nodeNS = ns
+	}
+	pods := kube.NodePods(plan, kube.PodOptions{
+		Namespace: nodeNS, Image: f.image, PullPolicy: corev1.PullPolicy(f.pullPolicy),
+		Session: a.session(), StartTimeout: f.timeout, Deadline: f.maxDuration,
+	})
+	if f.dryRun != "none" {
+		return a.printPods(ctx, c, pods, f)
+	}
+	a.describePlan(plan)
+	err = a.runSession(ctx, c, plan, pods, f)
+	if ctx.Err() != nil {
+		fmt.Fprintln(a.stderr, "kubectl-pktlife: interrupted; node pods deleted")
+	}
+	return err
+}
+
+func (a *app) printPods(ctx context.Context, c kubernetes.Interface, pods []*corev1.Pod, f *traceFlags) error {
+	if f.dryRun == "server" {
+		var err error
+		if pods, err = kube.DryRunCreate(ctx, c, pods); err != nil {
+			return err
+		}
+	}
+	var out []byte
+	var err error
+	if f.output == "json" {
+		out, err = kube.PodsJSON(pods)
+	} else {
+		out, err = kube.PodsYAML(pods)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = a.stdout.Write(out)
+	return err
+}
+
+func (a *app) describePlan(p *kube.Plan) {
+	s := "kubectl-pktlife: tracing " + p.Pod.String()
+	if p.Target != nil {
+		s += " ↔ " + p.Target.String()
+	}
+	args := p.Filter.Args()
+	fmt.Fprintf(a.stderr, "%s\nkubectl-pktlife: node filter: %s\n", s, strings.Join(args[1:len(args)-2], " "))
+	for _, n := range p.Notes {
+		fmt.Fprintln(a.stderr, "kubectl-pktlife: note:", n)
+	}
+	if p.MultiNode() {
+		fmt.Fprintf(a.stderr, "kubectl-pktlife: two nodes (%s, %s): each packet's halves are matched by tuple and IP ID; "+
+			"times are per node, the nodes' clocks are not compared\n", p.Nodes[0], p.Nodes[1])
+	}
+}
+
+func (a *app) runSession(ctx context.Context, c kubernetes.Interface, plan *kube.Plan, pods []*corev1.Pod, f *traceFlags) error {
+	sink := a.sink(plan, f)
+	s := &kube.Session{
+		Pods:      pods,
+		NewRunner: func() kube.NodeRunner { return &kube.APIRunner{Client: c, StartTimeout: f.timeout} },
+		Sink:      sink,
+		Status:    a.stderr,
+	}
+	return s.Run(ctx)
+}
+
+// colorWanted decides --color auto against stdout.
+func colorWanted(mode string) bool {
+	switch mode {
+	case "always":
+		return true
+	case "never":
+		return false
+	}
+	return stdoutColor(os.Stdout)
+}
