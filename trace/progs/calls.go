@@ -1,6 +1,7 @@
 package progs
 
 import (
+	"cmp"
 	"slices"
 
 	"github.com/cilium/ebpf/asm"
@@ -18,134 +19,224 @@ type callSites struct {
 
 // findTailCalls reads bpf_tail_call sites from a program's translated
 // instructions, as the kernel dumps them: map pointers carry map IDs and
-// tail calls appear as calls to helper 12. For each call, the values of R2
-// (map) and R3 (index) are looked for backwards within its basic block,
-// following register copies; anything else is reported as unknown, which
-// only ever widens the result.
+// tail calls appear as calls to helper 12. A forward data-flow pass over the
+// control-flow graph tracks, per register, the small set of constants or map
+// pointers it may hold (a switch that picks the slot gives several); whatever
+// it cannot follow becomes unknown, which only ever widens the result.
 func findTailCalls(insns asm.Instructions) callSites {
 	cs := callSites{slots: map[uint32][]uint32{}, dynamic: map[uint32]bool{}}
-	starts := blockStarts(insns)
+	states := flowStates(insns)
 	for i := range insns {
 		ins := &insns[i]
-		if !ins.IsBuiltinCall() || asm.BuiltinFunc(ins.Constant) != asm.FnTailCall {
+		if states[i] == nil || !ins.IsBuiltinCall() || asm.BuiltinFunc(ins.Constant) != asm.FnTailCall {
 			continue
 		}
-		mapIns, ok := lastWrite(insns, starts, i, asm.R2)
-		if !ok || !mapIns.IsLoadFromMap() || mapIns.Src != asm.PseudoMapFD {
+		maps, idx := states[i][asm.R2], states[i][asm.R3]
+		if maps.top || len(maps.vals) == 0 || slices.ContainsFunc(maps.vals, func(v value) bool { return !v.isMap }) {
 			cs.anyMap = true
 			continue
 		}
-		mapID := uint32(mapIns.Constant)
-		if !slices.Contains(cs.order, mapID) {
-			cs.order = append(cs.order, mapID)
-		}
-		idx, ok := constantOf(insns, starts, i, asm.R3)
-		if !ok {
-			cs.dynamic[mapID] = true
-			continue
-		}
-		if !slices.Contains(cs.slots[mapID], idx) {
-			cs.slots[mapID] = append(cs.slots[mapID], idx)
-			slices.Sort(cs.slots[mapID])
+		idxKnown := !idx.top && len(idx.vals) > 0 && !slices.ContainsFunc(idx.vals, func(v value) bool { return v.isMap })
+		for _, m := range maps.vals {
+			id := uint32(m.v)
+			if !slices.Contains(cs.order, id) {
+				cs.order = append(cs.order, id)
+			}
+			if !idxKnown {
+				cs.dynamic[id] = true
+				continue
+			}
+			for _, k := range idx.vals {
+				if !slices.Contains(cs.slots[id], uint32(k.v)) {
+					cs.slots[id] = append(cs.slots[id], uint32(k.v))
+				}
+			}
+			slices.Sort(cs.slots[id])
 		}
 	}
 	return cs
 }
 
-// blockStarts marks the instructions (by index) that some jump or call can
-// land on, plus the first one: the value of a register cannot be traced
-// backwards past them.
-func blockStarts(insns asm.Instructions) map[int]bool {
-	byOffset := make(map[asm.RawInstructionOffset]int, len(insns))
-	offsets := make([]asm.RawInstructionOffset, len(insns))
-	var off asm.RawInstructionOffset
-	for i := range insns {
-		offsets[i] = off
-		byOffset[off] = i
-		off += insns[i].Width()
+// value is a constant or the pointer to the map with ID v.
+type value struct {
+	isMap bool
+	v     uint64
+}
+
+// absVal is what a register may hold: one of vals, or anything (top).
+type absVal struct {
+	top  bool
+	vals []value // sorted, unique
+}
+
+// maxVals bounds a register's set; beyond it the value is unknown.
+const maxVals = 64
+
+var unknown = absVal{top: true}
+
+func known(v value) absVal { return absVal{vals: []value{v}} }
+
+func (a absVal) join(b absVal) absVal {
+	if a.top || b.top {
+		return unknown
 	}
-	starts := map[int]bool{0: true}
+	vals := slices.Concat(a.vals, b.vals)
+	slices.SortFunc(vals, func(x, y value) int {
+		if x.isMap != y.isMap {
+			if x.isMap {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Compare(x.v, y.v)
+	})
+	vals = slices.Compact(vals)
+	if len(vals) > maxVals {
+		return unknown
+	}
+	return absVal{vals: vals}
+}
+
+// low32 is a after a 32-bit move: constants cut, pointers lost.
+func (a absVal) low32() absVal {
+	if a.top {
+		return unknown
+	}
+	out := absVal{}
+	for _, v := range a.vals {
+		if v.isMap {
+			return unknown
+		}
+		out = out.join(known(value{v: uint64(uint32(v.v))}))
+	}
+	return out
+}
+
+func (a absVal) equal(b absVal) bool { return a.top == b.top && slices.Equal(a.vals, b.vals) }
+
+// regState is the abstract value of R0–R10 before an instruction.
+type regState [asm.R10 + 1]absVal
+
+func allUnknown() *regState {
+	var s regState
+	for i := range s {
+		s[i] = unknown
+	}
+	return &s
+}
+
+// flowStates computes, per instruction index, the register state on entry
+// (nil where no path reaches). Entry points are the first instruction and
+// every subprogram or callback, all starting with unknown registers.
+func flowStates(insns asm.Instructions) []*regState {
+	offsets := make([]int64, len(insns))
+	byOffset := make(map[int64]int, len(insns))
+	var off int64
 	for i := range insns {
+		offsets[i], byOffset[off] = off, i
+		off += int64(insns[i].Width())
+	}
+	target := func(i int, rel int64) (int, bool) {
+		j, ok := byOffset[offsets[i]+1+rel]
+		return j, ok
+	}
+
+	states := make([]*regState, len(insns))
+	var work []int
+	merge := func(j int, s *regState) {
+		if states[j] == nil {
+			c := *s
+			states[j] = &c
+			work = append(work, j)
+			return
+		}
+		changed := false
+		for r := range s {
+			if n := states[j][r].join(s[r]); !n.equal(states[j][r]) {
+				states[j][r], changed = n, true
+			}
+		}
+		if changed {
+			work = append(work, j)
+		}
+	}
+	if len(insns) > 0 {
+		merge(0, allUnknown())
+	}
+	for i := range insns {
+		if insns[i].IsFunctionCall() || insns[i].IsLoadOfFunctionPointer() {
+			if j, ok := target(i, insns[i].Constant); ok {
+				merge(j, allUnknown())
+			}
+		}
+	}
+	for len(work) > 0 {
+		i := work[len(work)-1]
+		work = work[:len(work)-1]
 		ins := &insns[i]
-		if !ins.OpCode.Class().IsJump() {
-			continue
+		s := *states[i]
+		next, jump, fallThrough := i+1, -1, true
+		if ins.OpCode.Class().IsJump() {
+			switch op := ins.OpCode.JumpOp(); {
+			case op == asm.Exit:
+				fallThrough = false
+			case op == asm.Call:
+				for r := asm.R0; r <= asm.R5; r++ {
+					s[r] = unknown
+				}
+			case op == asm.Ja:
+				rel := int64(ins.Offset)
+				if ins.OpCode.Class() == asm.Jump32Class {
+					rel = ins.Constant // gotol: 32-bit offset in imm
+				}
+				jump, _ = target(i, rel)
+				fallThrough = false
+			default:
+				jump, _ = target(i, int64(ins.Offset))
+			}
+		} else {
+			step(ins, &s)
 		}
-		var rel int64
-		switch op := ins.OpCode.JumpOp(); {
-		case op == asm.Exit:
-			continue
-		case op == asm.Call && !ins.IsFunctionCall():
-			continue
-		case op == asm.Call:
-			rel = ins.Constant
-		case op == asm.Ja && ins.OpCode.Class() == asm.Jump32Class:
-			rel = ins.Constant // gotol: 32-bit offset in imm
-		default:
-			rel = int64(ins.Offset)
+		if jump >= 0 {
+			merge(jump, &s)
 		}
-		target := int64(offsets[i]) + 1 + rel
-		if j, ok := byOffset[asm.RawInstructionOffset(target)]; ok {
-			starts[j] = true
+		if fallThrough && next < len(insns) {
+			merge(next, &s)
 		}
 	}
-	return starts
+	return states
 }
 
-// lastWrite finds the instruction that last wrote reg before insns[at],
-// within at's basic block, following register copies (r2 = r7).
-func lastWrite(insns asm.Instructions, starts map[int]bool, at int, reg asm.Register) (*asm.Instruction, bool) {
-	for j := at - 1; j >= 0 && !starts[j+1]; j-- {
-		ins := &insns[j]
-		w, known := writes(ins, reg)
-		if !w {
-			continue
-		}
-		if !known {
-			return nil, false
-		}
-		if isRegCopy(ins) {
-			return lastWrite(insns, starts, j, ins.Src)
-		}
-		return ins, true
-	}
-	return nil, false
-}
-
-// constantOf is the 32-bit constant reg holds before insns[at], if known.
-func constantOf(insns asm.Instructions, starts map[int]bool, at int, reg asm.Register) (uint32, bool) {
-	ins, ok := lastWrite(insns, starts, at, reg)
-	if !ok {
-		return 0, false
-	}
-	switch {
-	case ins.OpCode.Class().IsALU() && ins.OpCode.ALUOp() == asm.Mov && ins.OpCode.Source() == asm.ImmSource:
-		return uint32(ins.Constant), true
-	case ins.IsConstantLoad(asm.DWord):
-		return uint32(ins.Constant), true
-	}
-	return 0, false
-}
-
-func isRegCopy(ins *asm.Instruction) bool {
-	return ins.OpCode.Class() == asm.ALU64Class && ins.OpCode.ALUOp() == asm.Mov &&
-		ins.OpCode.Source() == asm.RegSource
-}
-
-// writes says whether ins changes reg, and if so whether the new value is
-// one lastWrite can describe (false for calls and atomics clobbering it).
-func writes(ins *asm.Instruction, reg asm.Register) (w, known bool) {
+// step applies a non-jump instruction to s.
+func step(ins *asm.Instruction, s *regState) {
 	cls := ins.OpCode.Class()
 	switch {
+	case cls.IsALU() && ins.OpCode.ALUOp() == asm.Mov && ins.OpCode.Source() == asm.ImmSource:
+		v := uint64(ins.Constant) // sign-extended by ALU64 mov
+		if cls == asm.ALUClass {
+			v = uint64(uint32(v))
+		}
+		s[ins.Dst] = known(value{v: v})
+	case cls == asm.ALU64Class && ins.OpCode.ALUOp() == asm.Mov && ins.OpCode.Source() == asm.RegSource:
+		s[ins.Dst] = s[ins.Src]
+	case cls == asm.ALUClass && ins.OpCode.ALUOp() == asm.Mov && ins.OpCode.Source() == asm.RegSource:
+		s[ins.Dst] = s[ins.Src].low32()
 	case cls.IsALU(), cls == asm.LdXClass:
-		return ins.Dst == reg, true
+		s[ins.Dst] = unknown
 	case cls == asm.LdClass && ins.OpCode.IsDWordLoad():
-		return ins.Dst == reg, true
-	case cls == asm.LdClass: // legacy packet loads clobber R0-R5
-		return reg <= asm.R5, false
-	case cls.IsJump() && ins.OpCode.JumpOp() == asm.Call:
-		return reg <= asm.R5, false
+		switch {
+		case ins.IsLoadFromMap() && ins.Src == asm.PseudoMapFD:
+			s[ins.Dst] = known(value{isMap: true, v: uint64(uint32(ins.Constant))})
+		case ins.IsConstantLoad(asm.DWord):
+			s[ins.Dst] = known(value{v: uint64(ins.Constant)})
+		default:
+			s[ins.Dst] = unknown
+		}
+	case cls == asm.LdClass: // legacy packet loads clobber R0–R5
+		for r := asm.R0; r <= asm.R5; r++ {
+			s[r] = unknown
+		}
 	case cls == asm.StXClass && ins.OpCode.Mode() == asm.AtomicMode:
-		return ins.Src == reg || reg == asm.R0, false
+		s[ins.Src], s[asm.R0] = unknown, unknown
 	}
-	return false, true
 }
