@@ -7,10 +7,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-
-	"github.com/pktlife/pktlife/bpf"
 )
 
 // errNoCgroup2 is returned when no cgroup v2 hierarchy is mounted.
@@ -47,10 +44,7 @@ func (t *Tracer) attachSocketHop(h HopDef) {
 		return
 	}
 	a.Where = root
-	name, attach := bpf.PktlifeProgPlSockEgress, ebpf.AttachCGroupInetEgress
-	if h.ingress {
-		name, attach = bpf.PktlifeProgPlSockIngress, ebpf.AttachCGroupInetIngress
-	}
+	name, attach := socketProg(h)
 	prog, err := t.objs.loadProgram(name)
 	if err != nil {
 		a.Err = err

@@ -82,6 +82,9 @@ type Tracer struct {
 	inflight atomic.Int64
 }
 
+// ErrBadOption wraps errors in Options (an unknown hop, a bad glob).
+var ErrBadOption = errors.New("bad option")
+
 // ErrNothingAttached is returned when no hop could be attached at all.
 var ErrNothingAttached = errors.New("no hop could be attached")
 
@@ -210,7 +213,7 @@ func selectHops(sel []string) ([]HopDef, error) {
 	for _, s := range sel {
 		h, ok := LookupHop(s)
 		if !ok {
-			return nil, fmt.Errorf("select hops: unknown hop %q (see `pktlife hops`)", s)
+			return nil, fmt.Errorf("select hops: unknown hop %q (see `pktlife hops`): %w", s, ErrBadOption)
 		}
 		out = append(out, h)
 	}
@@ -253,7 +256,7 @@ func (t *Tracer) selectDevices() ([]device, error) {
 	}
 	for i, g := range t.opts.Ifaces {
 		if _, err := filepath.Match(g, ""); err != nil {
-			return nil, fmt.Errorf("parse interface glob %q: %w", g, err)
+			return nil, fmt.Errorf("parse interface glob %q: %w", g, errors.Join(ErrBadOption, err))
 		}
 		if !matched[i] {
 			return nil, fmt.Errorf("select interface %q: %w", g, ErrNoDevice)
@@ -297,11 +300,7 @@ func (t *Tracer) attachTracepoint(h HopDef) {
 }
 
 func (t *Tracer) attachTCHop(h HopDef, devs []device) {
-	name := bpf.PktlifeProgPlTcEgress
-	if h.ingress {
-		name = bpf.PktlifeProgPlTcIngress
-	}
-	prog, err := t.objs.loadProgram(name)
+	prog, err := t.objs.loadProgram(tcProg(h))
 	if err != nil {
 		t.attached = append(t.attached, Attachment{Hop: h.Name, Where: "all devices", Err: err})
 		return

@@ -1,6 +1,8 @@
 package journey
 
 import (
+	"cmp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -65,7 +67,7 @@ type flight struct {
 	last       uint64 // kernel time of the last event
 	live       int    // skbs of this journey not yet freed
 	delivered  bool
-	pkey       pktKey
+	pkeys      []pktKey // the packet's keys, one per tuple it had (NAT)
 	prev, next *flight
 }
 
@@ -119,7 +121,12 @@ func (c *Correlator) Add(ev *Event) {
 	if f != nil && c.startsNew(f, ev) {
 		c.dropSkb(f, ev.Skb)
 		if f.live == 0 {
-			c.finish(f, EndReused)
+			why := EndReused
+			if f.delivered {
+				// TCP frees delivered skbs without a tracepoint
+				why = EndDelivered
+			}
+			c.finish(f, why)
 		}
 		f = nil
 	}
@@ -196,10 +203,8 @@ func keyOf(ev *Event) (pktKey, bool) {
 }
 
 func (c *Correlator) open(ev *Event) *flight {
-	c.nextID++
 	j := &Journey{
 		Schema:    SchemaVersion,
-		ID:        c.nextID,
 		Skb:       ev.Skb,
 		Start:     ev.Time,
 		StartWall: c.res.WallTime(ev.Time),
@@ -209,12 +214,60 @@ func (c *Correlator) open(ev *Event) *flight {
 	}
 	f := &flight{j: j, live: 1, last: ev.Time}
 	c.bySkb[ev.Skb] = f
-	if k, ok := keyOf(ev); ok {
-		f.pkey = k
-		c.byPkt[k] = f
-	}
+	c.addKey(f, ev)
 	c.pushBack(f)
 	return f
+}
+
+// addKey indexes f by the packet key of ev's tuple, for finding copies.
+// A journey already open under that key is a copy of this packet that was
+// seen first with the tuple f has only now reached (after NAT): it is merged
+// into f.
+func (c *Correlator) addKey(f *flight, ev *Event) {
+	k, ok := keyOf(ev)
+	if !ok {
+		return
+	}
+	if g := c.byPkt[k]; g != nil && g != f && !g.done {
+		if d := int64(ev.Time) - int64(g.last); d < int64(c.opts.CloneWindow) && d > -int64(c.opts.CloneWindow) {
+			c.merge(f, g)
+		}
+	}
+	f.pkeys = append(f.pkeys, k)
+	c.byPkt[k] = f
+}
+
+// merge moves g's hops and skbs into f and retires g without emitting it.
+func (c *Correlator) merge(f, g *flight) {
+	for _, skb := range append([]uint64{g.j.Skb}, g.j.Clones...) {
+		if c.bySkb[skb] == g {
+			c.bySkb[skb] = f
+			f.live++
+		}
+		f.j.Clones = append(f.j.Clones, skb)
+	}
+	f.j.Hops = append(f.j.Hops, g.j.Hops...)
+	slices.SortStableFunc(f.j.Hops, func(a, b Hop) int { return cmp.Compare(a.Time, b.Time) })
+	if first := f.j.Hops[0].Time; first < f.j.Start {
+		f.j.Start = first
+		f.j.StartWall = c.res.WallTime(first)
+	}
+	for i := range f.j.Hops {
+		h := &f.j.Hops[i]
+		h.Index = i + 1
+		h.At = time.Duration(h.Time - f.j.Start)
+		h.Delta = 0
+		if i > 0 {
+			h.Delta = time.Duration(h.Time - f.j.Hops[i-1].Time)
+		}
+	}
+	for _, k := range g.pkeys {
+		c.byPkt[k] = f
+	}
+	f.pkeys = append(f.pkeys, g.pkeys...)
+	f.delivered = f.delivered || g.delivered
+	g.done = true
+	c.unlink(g)
 }
 
 func (c *Correlator) appendHop(f *flight, ev *Event) {
@@ -241,13 +294,18 @@ func (c *Correlator) appendHop(f *flight, ev *Event) {
 		old := prev.Tuple
 		h.NATFrom = &old
 		j.NAT = append(j.NAT, NAT{Hop: h.Index, Old: old.Flow(), New: h.Tuple.Flow(), Kind: natKind(old, h.Tuple)})
+		c.addKey(f, ev)
 	}
 	switch ev.Hook {
 	case HookTCIngress, HookTCEgress:
 		h.Progs = c.res.Progs(ev.Netns, ev.Ifindex, ev.Hook)
 	case HookKfreeSkb:
 		h.DropReason = c.res.DropReason(ev.Reason)
-		j.DropReason = h.DropReason
+		// After delivery to a socket an unspecified free is the socket
+		// letting go of it (TCP frees pure ACKs this way), not a drop.
+		if !(f.delivered && ev.Reason <= dropNotSpecified) {
+			j.DropReason = h.DropReason
+		}
 	case HookSockDeliver:
 		f.delivered = true
 	case HookNetDevXmit:
@@ -422,10 +480,14 @@ func (c *Correlator) finishAll(f *flight, why End) {
 func (c *Correlator) finish(f *flight, why End) {
 	f.done = true
 	c.unlink(f)
-	if c.byPkt[f.pkey] == f {
-		delete(c.byPkt, f.pkey)
+	for _, k := range f.pkeys {
+		if c.byPkt[k] == f {
+			delete(c.byPkt, k)
+		}
 	}
 	j := f.j
+	c.nextID++
+	j.ID = c.nextID // numbered in the order journeys complete
 	j.End = why
 	if last := j.Last(); last != nil {
 		j.Duration = time.Duration(last.Time - j.Start)
@@ -437,9 +499,13 @@ func (c *Correlator) finish(f *flight, why End) {
 	}
 }
 
+// dropNotSpecified is SKB_DROP_REASON_NOT_SPECIFIED, stable since the
+// enum was introduced (0 = NOT_DROPPED_YET, 1 = CONSUMED).
+const dropNotSpecified = 2
+
 // fate decides how a closed journey ended.
 func fate(j *Journey, delivered bool) Fate {
-	if j.DropReason != "" || hasHook(j, HookKfreeSkb) {
+	if j.DropReason != "" || (!delivered && hasHook(j, HookKfreeSkb)) {
 		return FateDropped
 	}
 	if delivered {

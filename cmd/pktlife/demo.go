@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pktlife/pktlife/demo"
+	"github.com/pktlife/pktlife/render"
+	"github.com/pktlife/pktlife/trace"
+	"github.com/pktlife/pktlife/trace/journey"
+)
+
+func newDemoCmd() *cobra.Command {
+	var output string
+	var verbose, legacy bool
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Build a throwaway pod-to-service topology, send packets and show their journeys",
+		Long: `demo creates three private network namespaces — pod A, a node and pod B —
+joined by veth pairs, loads a small tail-calling tc datapath (it DNATs the
+service 10.96.0.10:80 to pod B:8080, redirects with bpf_redirect_neigh and
+drops port 9999 by policy), sends UDP and TCP packets from pod A, traces them
+and prints their journeys. Everything it creates is removed at exit.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return usagef("invalid --output %q: want text or json", output)
+			}
+			if err := requireRoot(); err != nil {
+				return err
+			}
+			if err := requireBTF(); err != nil {
+				return err
+			}
+			var out render.Renderer
+			if output == "json" {
+				out = render.NewJSON(os.Stdout)
+			} else {
+				out = render.NewText(os.Stdout, render.Options{Color: render.ColorWanted(os.Stdout), Width: termWidth(os.Stdout), Verbose: verbose})
+			}
+			defer out.Close()
+			return runDemo(cmd.Context(), out, legacy)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show skb address, CPU, length and mark per hop")
+	cmd.Flags().BoolVar(&legacy, "legacy-tc", false, "attach the demo datapath and pktlife with clsact+cls_bpf instead of tcx")
+	return cmd
+}
+
+// demoProbe is one packet the demo sends.
+type demoProbe struct {
+	what string
+	send func(ctx context.Context, topo *demo.Topology) error
+}
+
+func demoProbes() []demoProbe {
+	return []demoProbe{
+		{"UDP to the service VIP, DNATed to pod B and answered", func(ctx context.Context, topo *demo.Topology) error {
+			_, err := demo.UDPRoundTrip(ctx, topo.PodA.Path, topo.Service, []byte("hello over udp"))
+			return err
+		}},
+		{"TCP connection to the service VIP", func(ctx context.Context, topo *demo.Topology) error {
+			_, err := demo.TCPRoundTrip(ctx, topo.PodA.Path, topo.Service, []byte("hello over tcp"))
+			return err
+		}},
+		{"UDP to port 9999, dropped by policy", func(ctx context.Context, topo *demo.Topology) error {
+			return demo.SendUDP(ctx, topo.PodA.Path, netip.AddrPortFrom(demo.ServiceAddr, demo.DenyPort), []byte("denied"))
+		}},
+	}
+}
+
+func runDemo(ctx context.Context, out render.Renderer, legacy bool) (err error) {
+	started := time.Now()
+	fmt.Fprintln(os.Stderr, "building the demo: pod A → node → pod B in private network namespaces")
+	topo, err := demo.NewTopology(ctx, demo.Options{})
+	if err != nil {
+		return fmt.Errorf("build topology: %w", err)
+	}
+	defer func() { err = errors.Join(err, topo.Close()) }()
+	dp, err := demo.LoadDatapath(topo, demo.DatapathOptions{Legacy: legacy})
+	if err != nil {
+		return fmt.Errorf("load demo datapath: %w", err)
+	}
+	defer func() { err = errors.Join(err, dp.Close()) }()
+
+	udp, err := demo.StartUDPEcho(ctx, topo.PodB.Path, topo.Backend())
+	if err != nil {
+		return fmt.Errorf("start udp server: %w", err)
+	}
+	defer udp.Close()
+	tcp, err := demo.StartTCPEcho(ctx, topo.PodB.Path, topo.Backend())
+	if err != nil {
+		return fmt.Errorf("start tcp server: %w", err)
+	}
+	defer tcp.Close()
+
+	var nss []string
+	for _, n := range topo.Namespaces() {
+		nss = append(nss, n.Path)
+	}
+	tr, err := trace.New(trace.Options{
+		Filter:   trace.Filter{Host: netip.PrefixFrom(topo.PodA.IP(), 32)},
+		Netns:    nss,
+		LegacyTC: legacy,
+	})
+	if err != nil {
+		return fmt.Errorf("start tracer: %w", err)
+	}
+	defer func() { err = errors.Join(err, tr.Close()) }()
+	reportAttached(os.Stderr, tr.Attached())
+
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	var journeys []*journey.Journey
+	done := make(chan error, 1)
+	go func() {
+		done <- tr.Run(runCtx, func(j *journey.Journey) bool {
+			journeys = append(journeys, j)
+			return true
+		})
+	}()
+
+	for _, p := range demoProbes() {
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		perr := p.send(pctx, topo)
+		cancel()
+		status := "ok"
+		if perr != nil {
+			status = perr.Error()
+		}
+		fmt.Fprintf(os.Stderr, "sent: %-52s %s\n", p.what, status)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	waitQuiet(ctx, tr)
+	stopRun()
+	if err := <-done; err != nil {
+		return fmt.Errorf("trace: %w", err)
+	}
+	sort.Slice(journeys, func(a, b int) bool { return journeys[a].Start < journeys[b].Start })
+	for _, j := range journeys {
+		if err := out.Journey(j); err != nil {
+			return fmt.Errorf("render: %w", err)
+		}
+	}
+	s := tr.Stats()
+	render.WriteSummary(os.Stderr, render.Summary{Journeys: uint64(len(journeys)), Events: s.Events, Lost: s.Lost, Evicted: s.Evicted, Duration: time.Since(started)},
+		render.Options{Color: render.ColorWanted(os.Stderr)})
+	return nil
+}
+
+// waitQuiet waits until no event arrived for 200 ms and the tracer holds no
+// open journey, at most 3 s.
+func waitQuiet(ctx context.Context, tr *trace.Tracer) {
+	deadline := time.After(3 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	last, quiet := tr.Stats().Events, 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline:
+			return
+		case <-tick.C:
+		}
+		s := tr.Stats()
+		if s.Events != last || s.InFlight != 0 {
+			last, quiet = s.Events, 0
+			continue
+		}
+		if quiet++; quiet >= 4 {
+			return
+		}
+	}
+}

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pktlife/pktlife/render"
+	"github.com/pktlife/pktlife/trace"
+	"github.com/pktlife/pktlife/trace/journey"
+)
+
+// traceFlags are the command line of `pktlife trace`. They become
+// trace.Options and render.Options; they are never passed further down.
+type traceFlags struct {
+	proto, src, dst, host string
+	sport, dport, port    int
+	reply                 bool
+	ifaces, netns, hops   []string
+	count                 int
+	duration              time.Duration
+	output                string
+	verbose               bool
+	legacyTC              bool
+	maxInFlight           int
+}
+
+func (f *traceFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.proto, "proto", "", "protocol: tcp, udp, icmp, icmpv6, sctp or a number")
+	fl.StringVar(&f.src, "src", "", "source address or CIDR")
+	fl.StringVar(&f.dst, "dst", "", "destination address or CIDR")
+	fl.StringVar(&f.host, "host", "", "address or CIDR on either side")
+	fl.IntVar(&f.sport, "sport", 0, "source port")
+	fl.IntVar(&f.dport, "dport", 0, "destination port")
+	fl.IntVar(&f.port, "port", 0, "port on either side")
+	fl.BoolVar(&f.reply, "reply", false, "also follow packets in the reverse direction (replies)")
+	fl.StringArrayVar(&f.ifaces, "iface", nil, "devices to observe at tc (glob, repeatable; default all but lo); packets must first be seen on one")
+	fl.StringArrayVar(&f.netns, "netns", nil, "network namespace (path or /run/netns name, repeatable; default the current one)")
+	fl.StringSliceVar(&f.hops, "hops", nil, "hops to attach: default, all, or names from `pktlife hops`")
+	fl.IntVar(&f.count, "count", -1, "stop after this many journeys")
+	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (e.g. 30s)")
+	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json (NDJSON, one journey per line)")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show skb address, CPU, length and mark per hop")
+	fl.BoolVar(&f.legacyTC, "legacy-tc", false, "attach tc observers with clsact+cls_bpf even where tcx works")
+	fl.IntVar(&f.maxInFlight, "max-inflight", 65536, "journeys held open at once; past it the oldest is closed as evicted")
+}
+
+func parsePort(name string, v int) (uint16, error) {
+	if v < 0 || v > 65535 {
+		return 0, usagef("invalid --%s %d: want 1-65535", name, v)
+	}
+	return uint16(v), nil
+}
+
+// options validates the flags and converts them.
+func (f *traceFlags) options() (trace.Options, error) {
+	var o trace.Options
+	var err error
+	if o.Filter.Proto, err = trace.ParseProto(f.proto); err != nil {
+		return o, usageError{err}
+	}
+	if o.Filter.Src, err = trace.ParsePrefix(f.src); err != nil {
+		return o, usagef("invalid --src: %w", err)
+	}
+	if o.Filter.Dst, err = trace.ParsePrefix(f.dst); err != nil {
+		return o, usagef("invalid --dst: %w", err)
+	}
+	if o.Filter.Host, err = trace.ParsePrefix(f.host); err != nil {
+		return o, usagef("invalid --host: %w", err)
+	}
+	if o.Filter.Sport, err = parsePort("sport", f.sport); err != nil {
+		return o, err
+	}
+	if o.Filter.Dport, err = parsePort("dport", f.dport); err != nil {
+		return o, err
+	}
+	if o.Filter.Port, err = parsePort("port", f.port); err != nil {
+		return o, err
+	}
+	o.Filter.Reply = f.reply
+	if err := o.Filter.Validate(); err != nil {
+		return o, usageError{err}
+	}
+	if f.count == 0 || f.count < -1 {
+		return o, usagef("invalid --count %d: want a positive number of journeys", f.count)
+	}
+	if f.duration < 0 {
+		return o, usagef("invalid --duration %s: want a positive duration", f.duration)
+	}
+	if f.output != "text" && f.output != "json" {
+		return o, usagef("invalid --output %q: want text or json", f.output)
+	}
+	if f.maxInFlight <= 0 {
+		return o, usagef("invalid --max-inflight %d: want a positive number", f.maxInFlight)
+	}
+	o.Ifaces = f.ifaces
+	o.Netns = f.netns
+	o.Hops = f.hops
+	o.LegacyTC = f.legacyTC
+	o.MaxInFlight = f.maxInFlight
+	return o, nil
+}
+
+func (f *traceFlags) renderer(w *os.File) render.Renderer {
+	if f.output == "json" {
+		return render.NewJSON(w)
+	}
+	return render.NewText(w, render.Options{Color: render.ColorWanted(w), Width: termWidth(w), Verbose: f.verbose})
+}
+
+func newTraceCmd() *cobra.Command {
+	var f traceFlags
+	cmd := &cobra.Command{
+		Use:   "trace [flags]",
+		Short: "Trace matching packets and print each one's journey",
+		Example: `  pktlife trace --proto udp --dport 53
+  pktlife trace --host 10.244.1.7 --reply --iface 'lxc*' --count 10
+  pktlife trace --dst 10.96.0.0/12 -o json --duration 30s`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts, err := f.options()
+			if err != nil {
+				return err
+			}
+			if err := requireRoot(); err != nil {
+				return err
+			}
+			if err := requireBTF(); err != nil {
+				return err
+			}
+			return runTrace(cmd.Context(), opts, &f)
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func runTrace(ctx context.Context, opts trace.Options, f *traceFlags) error {
+	started := time.Now()
+	tr, err := trace.New(opts)
+	if err != nil {
+		return classify(err)
+	}
+	defer tr.Close()
+	reportAttached(os.Stderr, tr.Attached())
+	fmt.Fprintf(os.Stderr, "tracing %s; Ctrl-C to stop\n", opts.Filter.String())
+
+	if f.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.duration)
+		defer cancel()
+	}
+	out := f.renderer(os.Stdout)
+	defer out.Close()
+	stopStatus := startStatus(ctx, os.Stderr, tr)
+	var n int
+	var werr error
+	err = tr.Run(ctx, func(j *journey.Journey) bool {
+		stopStatus(false)
+		if werr = out.Journey(j); werr != nil {
+			return false
+		}
+		n++
+		return f.count < 0 || n < f.count
+	})
+	stopStatus(true)
+	if err == nil {
+		err = werr
+	}
+	closeErr := tr.Close()
+	s := tr.Stats()
+	render.WriteSummary(os.Stderr, render.Summary{
+		Journeys: uint64(n), Events: s.Events, Lost: s.Lost, Evicted: s.Evicted,
+		Duration: time.Since(started),
+	}, render.Options{Color: render.ColorWanted(os.Stderr)})
+	if err != nil {
+		return fmt.Errorf("trace: %w", err)
+	}
+	if closeErr != nil {
+		return fmt.Errorf("detach: %w", closeErr)
+	}
+	return nil
+}
+
+// classify turns the tracer's bad-input errors into usage errors.
+func classify(err error) error {
+	for _, target := range []error{trace.ErrNoDevice, trace.ErrNetnsNotFound, trace.ErrBadOption} {
+		if errors.Is(err, target) {
+			return usageError{err}
+		}
+	}
+	return err
+}
+
+// reportAttached writes one line per hop: where it attached and how, or why
+// it could not.
+func reportAttached(w io.Writer, as []trace.Attachment) {
+	type agg struct {
+		ok    []string
+		mech  map[string]bool
+		fails []string
+	}
+	by := map[string]*agg{}
+	var order []string
+	for _, a := range as {
+		g := by[a.Hop]
+		if g == nil {
+			g = &agg{mech: map[string]bool{}}
+			by[a.Hop] = g
+			order = append(order, a.Hop)
+		}
+		if a.Err != nil {
+			g.fails = append(g.fails, a.Err.Error())
+			continue
+		}
+		g.ok = append(g.ok, a.Where)
+		g.mech[a.Mechanism] = true
+	}
+	for _, h := range order {
+		g := by[h]
+		if len(g.ok) > 0 {
+			var mechs []string
+			for m := range g.mech {
+				mechs = append(mechs, m)
+			}
+			sort.Strings(mechs)
+			where := strings.Join(g.ok, ", ")
+			if len(g.ok) > 4 {
+				where = fmt.Sprintf("%d places", len(g.ok))
+			}
+			fmt.Fprintf(w, "attached %-18s %s (%s)\n", h, where, strings.Join(mechs, ","))
+		}
+		for _, e := range g.fails {
+			fmt.Fprintf(w, "skipped  %-18s %s\n", h, e)
+		}
+	}
+}
