@@ -137,7 +137,17 @@ func (l line) truncate(w int) line {
 	return out
 }
 
-func textWidth(s string) int { return ansi.StringWidth(s) }
+// textWidth is the number of terminal cells s takes. Span texts hold no
+// control characters, so plain ASCII is one cell a byte; anything else is
+// measured by grapheme cluster.
+func textWidth(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return ansi.StringWidth(s)
+		}
+	}
+	return len(s)
+}
 
 // cutMiddle shortens s to w cells by replacing its middle with "…",
 // keeping both ends: names such as lxc1a2b3c4d or cni-… differ at the end.
