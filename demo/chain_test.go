@@ -15,7 +15,7 @@ func TestChain(t *testing.T) {
 	for _, legacy := range []bool{false, true} {
 		t.Run(fmt.Sprintf("legacy=%v", legacy), func(t *testing.T) {
 			ctx := testContext(t)
-			topo := newTopology(t)
+			topo := newTopology(t, Options{})
 			c, err := LoadChain(ChainOptions{NetnsPath: topo.Node.Path, Ifindex: topo.PodA.NodeIfindex, Legacy: legacy})
 			if err != nil {
 				t.Fatalf("load chain: %v", err)

@@ -16,9 +16,13 @@ import (
 var modes = []struct {
 	name string
 	opts DatapathOptions
+	topo Options
 }{
-	{"tcx", DatapathOptions{}},
-	{"legacy", DatapathOptions{Legacy: true}},
+	{"tcx", DatapathOptions{}, Options{}},
+	{"legacy", DatapathOptions{Legacy: true}, Options{}},
+	// Checksums verified end to end: the NAT's fixups must be right.
+	{"tcx-swcsum", DatapathOptions{}, Options{SoftwareChecksums: true}},
+	{"legacy-swcsum", DatapathOptions{Legacy: true}, Options{SoftwareChecksums: true}},
 }
 
 func loadDatapath(t *testing.T, topo *Topology, opts DatapathOptions) *Datapath {
@@ -49,7 +53,7 @@ func TestDatapath(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			ctx := testContext(t)
-			topo := newTopology(t)
+			topo := newTopology(t, m.topo)
 			dp := loadDatapath(t, topo, m.opts)
 			udp, err := StartUDPEcho(ctx, topo.PodB.Path, topo.Backend())
 			if err != nil {
@@ -200,7 +204,7 @@ func TestDatapathAttach(t *testing.T) {
 	requireRoot(t)
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
-			topo := newTopology(t)
+			topo := newTopology(t, m.topo)
 			dp, err := LoadDatapath(topo, m.opts)
 			if err != nil {
 				t.Fatal(err)

@@ -24,9 +24,9 @@ func testContext(t *testing.T) context.Context {
 
 // newTopology builds a topology and removes it at cleanup, checking that no
 // namespace of it is left behind.
-func newTopology(t *testing.T) *Topology {
+func newTopology(t *testing.T, opts Options) *Topology {
 	t.Helper()
-	topo, err := NewTopology(testContext(t), Options{})
+	topo, err := NewTopology(testContext(t), opts)
 	if err != nil {
 		t.Fatalf("new topology: %v", err)
 	}
@@ -45,10 +45,12 @@ func newTopology(t *testing.T) *Topology {
 	return topo
 }
 
-// eventually polls cond until it holds or ctx ends. For BPF map contents,
-// which give no signal when they change.
+// eventually polls cond until it holds, for at most DefaultTimeout. For BPF
+// map contents, which give no signal when they change.
 func eventually(t *testing.T, ctx context.Context, what string, cond func() (bool, error)) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
+	defer cancel()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -67,9 +69,11 @@ func eventually(t *testing.T, ctx context.Context, what string, cond func() (boo
 	}
 }
 
-// receive waits for the next datagram on s.
+// receive waits for the next datagram on s, for at most DefaultTimeout.
 func receive(t *testing.T, ctx context.Context, s *UDPServer) Datagram {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
+	defer cancel()
 	select {
 	case d, ok := <-s.Received():
 		if !ok {

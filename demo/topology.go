@@ -37,6 +37,11 @@ type Options struct {
 	// Prefix starts every namespace name; "-<random>-node", "-<random>-poda"
 	// and "-<random>-podb" follow. Empty means DefaultPrefix.
 	Prefix string
+	// SoftwareChecksums turns checksum offload off on every veth end: the
+	// pods then send fully checksummed packets and verify what they
+	// receive, so a NAT that gets checksums wrong loses its packets. With
+	// offload on (veth's default) checksums go unchecked between the pods.
+	SoftwareChecksums bool
 }
 
 // Pod is one end of the topology: a namespace linked to the node by a veth
@@ -125,10 +130,10 @@ func NewTopology(ctx context.Context, opts Options) (topo *Topology, err error) 
 	if err := doInNetns(t.handles[0], func() error { return writeSysctl("net.ipv4.ip_forward", "1") }); err != nil {
 		return nil, fmt.Errorf("set up node: %w", err)
 	}
-	if err := t.linkPod(ctx, &t.PodA, t.handles[1], podAGateway); err != nil {
+	if err := t.linkPod(ctx, &t.PodA, t.handles[1], podAGateway, opts.SoftwareChecksums); err != nil {
 		return nil, err
 	}
-	if err := t.linkPod(ctx, &t.PodB, t.handles[2], podBGateway); err != nil {
+	if err := t.linkPod(ctx, &t.PodB, t.handles[2], podBGateway, opts.SoftwareChecksums); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -154,7 +159,7 @@ func setupNetns() error {
 
 // linkPod creates the veth pair between the node and the pod, addresses both
 // ends and gives the pod a default route via the node.
-func (t *Topology) linkPod(ctx context.Context, pod *Pod, podNs netns.NsHandle, gw netip.Prefix) error {
+func (t *Topology) linkPod(ctx context.Context, pod *Pod, podNs netns.NsHandle, gw netip.Prefix, swCsum bool) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("create topology: %w", err)
 	}
@@ -190,6 +195,15 @@ func (t *Topology) linkPod(ctx context.Context, pod *Pod, podNs netns.NsHandle, 
 	}
 	if err := ph.AddrAdd(podLink, addr(pod.Addr)); err != nil {
 		return fmt.Errorf("address %s in %s: %w", pod.IfName, pod.Name, err)
+	}
+	if swCsum {
+		err := doInNetns(t.handles[0], func() error { return setChecksumOffload(pod.NodeIfName, false) })
+		if err == nil {
+			err = doInNetns(podNs, func() error { return setChecksumOffload(pod.IfName, false) })
+		}
+		if err != nil {
+			return err
+		}
 	}
 	if err := node.LinkSetUp(nodeLink); err != nil {
 		return fmt.Errorf("set %s up: %w", pod.NodeIfName, err)

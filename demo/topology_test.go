@@ -13,7 +13,7 @@ import (
 func TestTopology(t *testing.T) {
 	requireRoot(t)
 	ctx := testContext(t)
-	topo := newTopology(t)
+	topo := newTopology(t, Options{})
 
 	for _, n := range topo.Namespaces() {
 		if _, err := os.Stat(n.Path); err != nil {
