@@ -173,31 +173,48 @@ const MaxTailCalls = 33
 
 // MaxDepth is the number of tail calls on the longest chain from any entry
 // program. cyclic is set when a chain can return to a program already on
-// it; depth then counts the longest chain without repeating a program, and
-// the real bound is the kernel's MaxTailCalls. Depths beyond MaxTailCalls
-// are not explored.
+// it: a packet may then loop up to the kernel's MaxTailCalls, and depth
+// only counts the longest chain that repeats no program. Depths beyond
+// MaxTailCalls are not explored; a graph too tangled to explore reports
+// MaxTailCalls and cyclic.
 func (g *Graph) MaxDepth() (depth int, cyclic bool) {
-	w := depthWalk{nodes: g.Programs(), onPath: map[uint32]bool{}, memo: map[uint32]int{}}
+	w := newDepthWalk(g)
 	for _, ep := range g.EntryPrograms() {
 		d, c := w.depth(ep.Entry.Prog.ID)
 		depth = max(depth, d)
 		cyclic = cyclic || c
 	}
-	return depth, cyclic
+	return w.result(depth, cyclic)
 }
 
 // ChainDepth is MaxDepth for the chains starting at one program.
 func (g *Graph) ChainDepth(progID uint32) (depth int, cyclic bool) {
-	w := depthWalk{nodes: g.Programs(), onPath: map[uint32]bool{}, memo: map[uint32]int{}}
-	return w.depth(progID)
+	w := newDepthWalk(g)
+	return w.result(w.depth(progID))
 }
+
+// depthBudget bounds the programs visited when cycles defeat memoisation.
+const depthBudget = 200_000
 
 type depthWalk struct {
 	nodes  map[uint32]*Node
 	onPath map[uint32]bool
 	// memo holds depths of programs from which no cycle is reachable: those
 	// do not depend on the path they were reached by.
-	memo map[uint32]int
+	memo      map[uint32]int
+	steps     int
+	exhausted bool
+}
+
+func newDepthWalk(g *Graph) *depthWalk {
+	return &depthWalk{nodes: g.Programs(), onPath: map[uint32]bool{}, memo: map[uint32]int{}}
+}
+
+func (w *depthWalk) result(depth int, cyclic bool) (int, bool) {
+	if w.exhausted {
+		return MaxTailCalls, true
+	}
+	return min(depth, MaxTailCalls), cyclic
 }
 
 func (w *depthWalk) depth(id uint32) (int, bool) {
@@ -207,6 +224,10 @@ func (w *depthWalk) depth(id uint32) (int, bool) {
 	n, ok := w.nodes[id]
 	if !ok {
 		return 0, false
+	}
+	if w.steps++; w.steps > depthBudget {
+		w.exhausted = true
+		return 0, true
 	}
 	w.onPath[id] = true
 	defer delete(w.onPath, id)
@@ -220,7 +241,7 @@ func (w *depthWalk) depth(id uint32) (int, bool) {
 				cyclic = true
 				continue
 			}
-			if depth > MaxTailCalls {
+			if depth >= MaxTailCalls || w.exhausted {
 				continue
 			}
 			d, c := w.depth(s.Prog.ID)
