@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 
 	"github.com/pktlife/pktlife/trace/progs"
@@ -108,7 +109,7 @@ func (t *progsTree) direction(name string, entries []progs.Entry, rev uint64, la
 	if len(entries) == 0 {
 		l.add(" (none)", sDim)
 	}
-	if t.o.Verbose && rev != 0 {
+	if t.o.Verbose && rev != 0 && slices.ContainsFunc(entries, func(e progs.Entry) bool { return e.Via == progs.ViaTCX }) {
 		l.add(" · tcx revision "+strconv.FormatUint(rev, 10), sDim)
 	}
 	t.emit(l)
