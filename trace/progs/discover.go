@@ -16,7 +16,7 @@ import (
 // Options selects what Discover looks at.
 type Options struct {
 	// Netns is the path of a network namespace (/run/netns/NAME,
-	// /proc/PID/ns/net); empty means the caller's own.
+	// /proc/PID/ns/net); empty means the calling thread's own.
 	Netns string
 	// Ifaces are shell globs (path.Match) of device names; empty means all.
 	Ifaces []string
@@ -87,11 +87,25 @@ func (w *walker) entries(raw []rawEntry, skip map[uint32]bool) ([]Entry, error) 
 	return entries, nil
 }
 
-// inNetns runs fn on an OS thread that has entered the namespace at nsPath
-// (or stays in the caller's namespace when nsPath is empty). The thread is
-// never unlocked, so the Go runtime discards it when fn returns: no other
-// goroutine can ever run in the wrong namespace, whatever happens.
+// inNetns runs fn on an OS thread that has entered the namespace at nsPath,
+// or, when nsPath is empty, the namespace of the calling thread (which is
+// the process's unless the caller locked its thread into another). The
+// thread is never unlocked, so the Go runtime discards it when fn returns:
+// no other goroutine can ever run in the wrong namespace.
 func inNetns[T any](nsPath string, fn func() (T, error)) (T, error) {
+	var zero T
+	var ns netns.NsHandle
+	var err error
+	if nsPath == "" {
+		ns, err = netns.Get()
+	} else {
+		ns, err = netns.GetFromPath(nsPath)
+	}
+	if err != nil {
+		return zero, fmt.Errorf("open netns %q: %w", nsPath, err)
+	}
+	defer ns.Close()
+
 	type result struct {
 		v   T
 		err error
@@ -99,23 +113,12 @@ func inNetns[T any](nsPath string, fn func() (T, error)) (T, error) {
 	done := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
-		var r result
-		if nsPath != "" {
-			ns, err := netns.GetFromPath(nsPath)
-			if err != nil {
-				r.err = fmt.Errorf("open netns %s: %w", nsPath, err)
-				done <- r
-				return
-			}
-			defer ns.Close()
-			if err := netns.Set(ns); err != nil {
-				r.err = fmt.Errorf("enter netns %s: %w", nsPath, err)
-				done <- r
-				return
-			}
+		if err := netns.Set(ns); err != nil {
+			done <- result{err: fmt.Errorf("enter netns %q: %w", nsPath, err)}
+			return
 		}
-		r.v, r.err = fn()
-		done <- r
+		v, err := fn()
+		done <- result{v, err}
 	}()
 	r := <-done
 	return r.v, r.err

@@ -86,6 +86,27 @@ func TestDiscover(t *testing.T) {
 		withRevisions(t, want, only)
 		assertGraph(t, only, want)
 
+		// Without Netns, Discover looks where the calling thread is.
+		err = ns.Do(func() error {
+			here, err := progs.Discover(context.Background(), progs.Options{Ifaces: []string{"tc0"}})
+			if err != nil {
+				return err
+			}
+			if len(here.Devices) != 1 || here.Devices[0].Ifindex != tb.tc0 || here.Devices[0].Netns != tb.inode {
+				t.Errorf("discover from inside the netns: %+v", here.Devices)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Errorf("discover from inside the netns: %v", err)
+		}
+		host := discover(t, progs.Options{Ifaces: []string{"tc0", "tcx0"}})
+		for _, d := range host.Devices {
+			if d.Netns == tb.inode {
+				t.Errorf("discover from the host found the test netns's %s", d.Name)
+			}
+		}
+
 		// IncludeEmpty keeps devices without programs.
 		empty := discover(t, progs.Options{Netns: ns.Path, Ifaces: []string{"peer*"}, IncludeEmpty: true})
 		if len(empty.Devices) != 2 || empty.Devices[0].Name != "peer0" || empty.Devices[1].Name != "peer1" ||
