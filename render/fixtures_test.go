@@ -174,7 +174,7 @@ func cloneSkb() *journey.Journey {
 	return finish(&journey.Journey{
 		ID: 12, Node: "node-a", StartWall: wall.Add(9 * time.Millisecond),
 		Tuple:  tuple(1, "10.10.0.1", "10.10.0.255"),
-		Clones: []uint64{skbB},
+		Clones: []journey.Ptr{skbB},
 		Hops: []journey.Hop{
 			{At: 0, Hook: journey.HookNetDevQueue, Device: podA, Len: 98},
 			{At: us(2.0), Hook: journey.HookNetifReceiveSkb, Device: dev(host, "br0", 3), Len: 84},

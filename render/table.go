@@ -235,7 +235,7 @@ func (t *Text) row(j *journey.Journey, r *hopRow, c columns, st *tupleState) {
 	}
 	if t.o.Verbose {
 		var l line
-		l.add("skb "+hex(h.Skb)+"  cpu "+strconv.FormatUint(uint64(h.CPU), 10)+
+		l.add("skb "+h.Skb.String()+"  cpu "+strconv.FormatUint(uint64(h.CPU), 10)+
 			"  len "+strconv.FormatUint(uint64(h.Len), 10)+
 			"  mark "+hex(uint64(h.Mark)), sDim)
 		subline(l)
@@ -274,13 +274,13 @@ func hopDetail(j *journey.Journey, h *journey.Hop) line {
 }
 
 // cloneLabel names the skb of a hop that is not the journey's own.
-func cloneLabel(j *journey.Journey, skb uint64) string {
+func cloneLabel(j *journey.Journey, skb journey.Ptr) string {
 	for i, c := range j.Clones {
 		if c == skb {
 			return "clone " + strconv.Itoa(i+1)
 		}
 	}
-	return "skb " + hex(skb)
+	return "skb " + skb.String()
 }
 
 // tailCallLines lists a hop's tail calls, one line each, with the time

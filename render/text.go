@@ -98,7 +98,7 @@ func (t *Text) header(j *journey.Journey) {
 		meta = append(meta, flowItem{"", line{{j.StartWall.Format("2006-01-02 15:04:05.000000"), sDim}}})
 	}
 	if t.o.Verbose || len(j.Clones) > 0 {
-		l := line{{"skb " + hex(j.Skb), sDim}}
+		l := line{{"skb " + j.Skb.String(), sDim}}
 		if len(j.Clones) > 0 {
 			l.add(" + "+plural(len(j.Clones), "clone", "clones"), sInfo)
 		}
@@ -109,7 +109,7 @@ func (t *Text) header(j *journey.Journey) {
 	}
 	if t.o.Verbose {
 		for i, c := range j.Clones {
-			meta = append(meta, flowItem{"", line{{"clone " + strconv.Itoa(i+1) + " " + hex(c), sDim}}})
+			meta = append(meta, flowItem{"", line{{"clone " + strconv.Itoa(i+1) + " " + c.String(), sDim}}})
 		}
 	}
 	for i := range meta {

@@ -24,7 +24,7 @@ func Decode(raw []byte, ev *journey.Event) bool {
 	k := (*bpf.PktlifeEvent)(unsafe.Pointer(&raw[0]))
 	*ev = journey.Event{
 		Time:    k.Ts,
-		Skb:     k.Skb,
+		Skb:     journey.Ptr(k.Skb),
 		Hook:    journey.Hook(k.Hook),
 		Flags:   k.Flags,
 		CPU:     k.Cpu,

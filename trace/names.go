@@ -1,10 +1,12 @@
 package trace
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -305,3 +307,44 @@ func fullName(info *ebpf.ProgramInfo) string {
 }
 
 var errNoKernelBTF = errors.New("kernel BTF not found at /sys/kernel/btf/vmlinux")
+
+// snapshot returns what names has resolved so far as a static table, for
+// recording event streams.
+func (n *names) snapshot(usedReasons map[uint32]bool) *journey.Static {
+	s := &journey.Static{
+		Maps:        map[uint32]string{},
+		DropReasons: map[uint32]string{},
+		Kfuncs:      map[uint32]string{},
+		BootWall:    n.bootWall,
+	}
+	for _, d := range n.devs {
+		s.Devices = append(s.Devices, d)
+	}
+	for _, p := range n.progs {
+		s.Programs = append(s.Programs, p)
+	}
+	for id, m := range n.maps {
+		s.Maps[id] = m
+	}
+	for k, hp := range n.hookProgs {
+		s.HookProgs = append(s.HookProgs, journey.HookProgs{Netns: k.netns, Ifindex: k.ifindex, Hook: k.hook, Progs: hp.progs})
+	}
+	for r := range usedReasons {
+		s.DropReasons[r] = n.DropReason(r)
+	}
+	for id, f := range n.kfuncs {
+		s.Kfuncs[id] = f
+	}
+	sortStatic(s)
+	return s
+}
+
+func sortStatic(s *journey.Static) {
+	slices.SortFunc(s.Devices, func(a, b journey.Device) int {
+		return cmp.Or(cmp.Compare(a.Netns, b.Netns), cmp.Compare(a.Ifindex, b.Ifindex))
+	})
+	slices.SortFunc(s.Programs, func(a, b journey.Prog) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(s.HookProgs, func(a, b journey.HookProgs) int {
+		return cmp.Or(cmp.Compare(a.Netns, b.Netns), cmp.Compare(a.Ifindex, b.Ifindex), cmp.Compare(a.Hook, b.Hook))
+	})
+}

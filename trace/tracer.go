@@ -415,6 +415,30 @@ func (t *Tracer) Run(ctx context.Context, emit func(*journey.Journey) bool) erro
 	return t.read(ctx, func(ev *journey.Event) { c.Add(ev) }, c, &stop)
 }
 
+// Record reads events like RunEvents and, when ctx ends, returns them with
+// the names they refer to, resolved meanwhile: a stream that replays through
+// journey.New without a kernel.
+func (t *Tracer) Record(ctx context.Context) (*journey.Static, []journey.Event, error) {
+	var evs []journey.Event
+	reasons := map[uint32]bool{}
+	err := t.RunEvents(ctx, func(ev *journey.Event) bool {
+		evs = append(evs, *ev)
+		// resolve now, while devices and programs still exist
+		t.names.Device(ev.Netns, ev.Ifindex)
+		switch ev.Hook {
+		case journey.HookTCIngress, journey.HookTCEgress:
+			t.names.Progs(ev.Netns, ev.Ifindex, ev.Hook)
+		case journey.HookKfreeSkb:
+			reasons[ev.Reason] = true
+		case journey.HookTailCall:
+			t.names.Prog(ev.ProgID)
+			t.names.Map(ev.MapID)
+		}
+		return true
+	})
+	return t.names.snapshot(reasons), evs, err
+}
+
 // RunEvents reads events until ctx is done or fn returns false, handing
 // each decoded event to fn without correlating them (for recording streams).
 func (t *Tracer) RunEvents(ctx context.Context, fn func(*journey.Event) bool) error {

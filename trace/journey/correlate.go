@@ -44,7 +44,7 @@ type Stats struct {
 type Correlator struct {
 	opts  Options
 	res   Resolver
-	bySkb map[uint64]*flight
+	bySkb map[Ptr]*flight
 	byPkt map[pktKey]*flight
 	head  *flight // least recently active
 	tail  *flight // most recently active
@@ -98,7 +98,7 @@ func New(opts Options) *Correlator {
 	return &Correlator{
 		opts:  opts,
 		res:   res,
-		bySkb: make(map[uint64]*flight),
+		bySkb: make(map[Ptr]*flight),
 		byPkt: make(map[pktKey]*flight),
 	}
 }
@@ -239,7 +239,7 @@ func (c *Correlator) addKey(f *flight, ev *Event) {
 
 // merge moves g's hops and skbs into f and retires g without emitting it.
 func (c *Correlator) merge(f, g *flight) {
-	for _, skb := range append([]uint64{g.j.Skb}, g.j.Clones...) {
+	for _, skb := range append([]Ptr{g.j.Skb}, g.j.Clones...) {
 		if c.bySkb[skb] == g {
 			c.bySkb[skb] = f
 			f.live++
@@ -461,7 +461,7 @@ func (c *Correlator) Flush() {
 	}
 }
 
-func (c *Correlator) dropSkb(f *flight, skb uint64) {
+func (c *Correlator) dropSkb(f *flight, skb Ptr) {
 	if c.bySkb[skb] == f {
 		delete(c.bySkb, skb)
 		f.live--

@@ -153,7 +153,7 @@ func (t Tuple) String() string {
 // event.
 type Event struct {
 	Time    uint64 `json:"ts"`  // monotonic kernel time, ns
-	Skb     uint64 `json:"skb"` // struct sk_buff address
+	Skb     Ptr    `json:"skb"` // struct sk_buff address
 	Hook    Hook   `json:"hook"`
 	Flags   uint8  `json:"flags,omitempty"`
 	CPU     uint16 `json:"cpu,omitempty"`

@@ -48,7 +48,7 @@ type Hop struct {
 	Hook            Hook          `json:"hook"`
 	Kfunc           string        `json:"kfunc,omitempty"` // kernel function, for kfunc hooks
 	Device          Device        `json:"device"`
-	Skb             uint64        `json:"skb"`
+	Skb             Ptr           `json:"skb"`
 	CPU             uint16        `json:"cpu"`
 	Len             uint32        `json:"len"`
 	Mark            uint32        `json:"mark,omitempty"`
@@ -90,8 +90,8 @@ type Journey struct {
 	Schema     int           `json:"schema"`
 	ID         uint64        `json:"id"`
 	Node       string        `json:"node,omitempty"` // host name, set by the tracer
-	Skb        uint64        `json:"skb"`
-	Clones     []uint64      `json:"clones,omitempty"` // other skbs that carried the same packet
+	Skb        Ptr           `json:"skb"`
+	Clones     []Ptr         `json:"clones,omitempty"` // other skbs that carried the same packet
 	Start      uint64        `json:"start_ts"`         // kernel monotonic ns of the first hop
 	StartWall  time.Time     `json:"start_time"`
 	Duration   time.Duration `json:"duration_ns"`

@@ -1,0 +1,61 @@
+# pktlife — see README.md. Everything here runs as root on Linux.
+
+GO        ?= go
+BIN       := bin
+PKTLIFE   := $(BIN)/pktlife
+KUBECTL   := $(BIN)/kubectl-pktlife
+VMEXEC    := $(BIN)/vmexec
+VM_KERNELS ?= 6.12 6.1
+# Debian packages the generate check and the VM tests need.
+GEN_DEBS  := clang-19 llvm-19 libbpf-dev
+VM_DEBS   := qemu-system-x86 busybox-static iproute2 xz-utils cpio
+
+.PHONY: all build demo test test-vm bench generate check-generate deps-generate deps-vm clean
+
+all: build
+
+build:
+	$(GO) build -o $(PKTLIFE) ./cmd/pktlife
+	$(GO) build -o $(KUBECTL) ./cmd/kubectl-pktlife
+
+# The README's first command: a throwaway topology, real packets, their journeys.
+demo: build
+	./$(PKTLIFE) demo
+
+# The README's test command: pure-Go tests and, as root, the kernel tests in
+# throwaway network namespaces. -p 1 keeps kernel tests of different packages
+# from attaching at the same time on a 2-core machine.
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 -p 1 ./...
+
+# Tests of what this kernel cannot run (kprobes, fentry/fexit, bonding,
+# ipvlan), inside QEMU on Debian's own kernels.
+test-vm: deps-vm
+	CGO_ENABLED=0 $(GO) build -o $(VMEXEC) ./internal/vm/vmexec
+	for k in $(VM_KERNELS); do \
+		echo "== VM tests on Debian $$k"; \
+		CGO_ENABLED=0 $(GO) test -count=1 -p 1 -exec "$(CURDIR)/$(VMEXEC) -kernel $$k" ./internal/vm/... ./trace/... || exit 1; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./trace/... ./render/...
+
+# Rebuild the BPF objects with Debian's clang-19.
+generate: deps-generate
+	$(GO) generate ./bpf/...
+
+# CI: the committed objects must be what the sources produce.
+check-generate: generate
+	git diff --exit-code -- bpf/ || (echo "committed BPF objects are stale: run make generate" && exit 1)
+
+deps-generate:
+	@command -v clang-19 >/dev/null && command -v llvm-strip-19 >/dev/null && test -f /usr/include/bpf/bpf_helpers.h || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(GEN_DEBS))
+
+deps-vm:
+	@command -v qemu-system-x86_64 >/dev/null && test -x /bin/busybox && command -v cpio >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(VM_DEBS))
+
+clean:
+	rm -rf $(BIN)
