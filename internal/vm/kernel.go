@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // ErrNoKernel is returned when no Debian package provides the wanted kernel.
@@ -77,7 +78,7 @@ func FetchKernel(ctx context.Context, cacheDir, want string, log io.Writer) (*Ke
 
 	var pkg, version string
 	if seriesRE.MatchString(want) {
-		pkg, version, err = newestImage(ctx, want, log)
+		pkg, version, err = newestImageCached(ctx, cacheDir, want, log)
 		if err != nil {
 			if k, cerr := newestCached(cacheDir, want); cerr == nil {
 				fmt.Fprintf(log, "vmexec: %v; using cached %s\n", err, k.Release)
@@ -104,6 +105,36 @@ func FetchKernel(ctx context.Context, cacheDir, want string, log io.Writer) (*Ke
 	}
 	return download(ctx, cacheDir, pkg, version, release, log)
 }
+
+// newestImageCached is newestImage, remembered until apt's package lists
+// change (apt-cache takes a second or two per call).
+func newestImageCached(ctx context.Context, cacheDir, series string, log io.Writer) (pkg, version string, err error) {
+	memo := filepath.Join(cacheDir, "series-"+series)
+	stamp := "none"
+	if st, err := os.Stat(aptListsDir); err == nil {
+		stamp = st.ModTime().UTC().Format(time.RFC3339Nano)
+	}
+	if b, err := os.ReadFile(memo); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 3 && f[2] == stamp {
+			return f[0], f[1], nil
+		}
+	}
+	pkg, version, err = newestImage(ctx, series, log)
+	if err != nil {
+		return "", "", err
+	}
+	if st, err := os.Stat(aptListsDir); err == nil { // apt-get update may have run
+		stamp = st.ModTime().UTC().Format(time.RFC3339Nano)
+	}
+	if err := os.WriteFile(memo, []byte(pkg+" "+version+" "+stamp+"\n"), 0o644); err != nil {
+		return "", "", fmt.Errorf("remember %s kernel: %w", series, err)
+	}
+	return pkg, version, nil
+}
+
+// aptListsDir changes its modification time when apt-get update replaces
+// the package lists.
+const aptListsDir = "/var/lib/apt/lists"
 
 // newestImage asks apt for the series' image packages and picks the one
 // with the highest candidate version.

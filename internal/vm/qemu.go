@@ -44,6 +44,26 @@ func qemuArgs(k *Kernel, initrd, sock string, opts Options) []string {
 	}
 }
 
+// consoleExcerpt cuts the kernel console to what explains a failure: from
+// the first panic, oops, BUG or warning on, else its last 40 lines.
+func consoleExcerpt(console string) string {
+	lines := strings.Split(strings.TrimSpace(console), "\n")
+	for i, l := range lines {
+		for _, m := range []string{"Kernel panic", "BUG:", "Oops:", "WARNING:", "general protection fault"} {
+			if strings.Contains(l, m) {
+				if len(lines)-i > 100 {
+					return strings.Join(lines[i:i+100], "\n")
+				}
+				return strings.Join(lines[i:], "\n")
+			}
+		}
+	}
+	if len(lines) > 40 {
+		lines = lines[len(lines)-40:]
+	}
+	return strings.Join(lines, "\n")
+}
+
 // streamed is what the output stream saw.
 type streamed struct {
 	exitCode  int // -1 until the marker arrives
@@ -52,7 +72,7 @@ type streamed struct {
 
 // boot runs QEMU until the test reports its exit status, the VM stops, or
 // opts.Timeout passes.
-func boot(ctx context.Context, dir string, k *Kernel, initrd string, opts Options, res *Result) error {
+func boot(ctx context.Context, dir, name string, k *Kernel, initrd string, opts Options, res *Result) error {
 	qemu, err := findTool("qemu-system-x86_64")
 	if err != nil {
 		return err
@@ -94,8 +114,19 @@ func boot(ctx context.Context, dir string, k *Kernel, initrd string, opts Option
 	var qemuDone bool
 
 	fail := func(why error) error {
-		return fmt.Errorf("run %s on %s: %w; qemu: %v %s\nkernel console ends:\n%s",
-			filepath.Base(initrd), k.Release, why, qemuErr, strings.TrimSpace(qerr.lines(10)), console.lines(40))
+		var b strings.Builder
+		if qemuErr != nil {
+			fmt.Fprintf(&b, "\nqemu: %v", qemuErr)
+		}
+		if e := strings.TrimSpace(qerr.lines(10)); e != "" {
+			fmt.Fprintf(&b, "\n%s", e)
+		}
+		if c := consoleExcerpt(console.lines(200)); c != "" {
+			fmt.Fprintf(&b, "\nkernel console:\n%s", c)
+		} else {
+			b.WriteString("\nkernel console: (nothing)")
+		}
+		return fmt.Errorf("run %s on %s: %w%s", name, k.Release, why, b.String())
 	}
 
 	var c net.Conn
@@ -178,6 +209,9 @@ func stream(c net.Conn, w io.Writer, started time.Time, exitSeen chan<- struct{}
 			io.WriteString(w, line)
 		}
 		if err != nil {
+			if s.exitCode < 0 && !testStart.IsZero() {
+				s.run = time.Since(testStart)
+			}
 			return s
 		}
 	}

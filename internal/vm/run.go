@@ -103,7 +103,7 @@ func Run(ctx context.Context, bin string, args []string, opts Options) (*Result,
 	}
 	res.Prepare = time.Since(start)
 
-	err = boot(ctx, tmp, k, initrd, opts, res)
+	err = boot(ctx, tmp, filepath.Base(bin), k, initrd, opts, res)
 	res.Total = time.Since(start)
 	return res, err
 }
