@@ -91,6 +91,19 @@ static __always_inline int rewrite_addr(struct __sk_buff *skb, const struct pkt 
 	return 0;
 }
 
+/* redirect_to sends the packet out of ifindex to the neighbour nh (the
+ * destination pod itself): no FIB lookup, no ip_forward, just the neighbour
+ * table filling in the L2 header. */
+static __always_inline long redirect_to(__u32 ifindex, __be32 nh)
+{
+	struct bpf_redir_neigh params = {
+		.nh_family = 2, /* AF_INET */
+		.ipv4_nh = nh,
+	};
+
+	return bpf_redirect_neigh(ifindex, &params, sizeof(params), 0);
+}
+
 SEC("tc")
 int demo_from_pod(struct __sk_buff *skb)
 {
@@ -158,7 +171,7 @@ int demo_policy(struct __sk_buff *skb)
 	}
 	if (p.daddr == cfg.backend_addr) {
 		stat_inc(DEMO_STAT_REDIRECT_B);
-		return bpf_redirect_neigh(cfg.backend_ifindex, NULL, 0, 0);
+		return redirect_to(cfg.backend_ifindex, p.daddr);
 	}
 	stat_inc(DEMO_STAT_PASS);
 	return TC_ACT_OK;
@@ -200,7 +213,7 @@ int demo_rev_nat(struct __sk_buff *skb)
 	}
 	if ((p.daddr & cfg.client_mask) == cfg.client_net) {
 		stat_inc(DEMO_STAT_REDIRECT_A);
-		return bpf_redirect_neigh(cfg.client_ifindex, NULL, 0, 0);
+		return redirect_to(cfg.client_ifindex, p.daddr);
 	}
 	stat_inc(DEMO_STAT_PASS);
 	return TC_ACT_OK;
