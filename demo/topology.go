@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 
@@ -143,8 +144,8 @@ func NewTopology(ctx context.Context, opts Options) (topo *Topology, err error) 
 // router solicitations or DAD packets wander through the demo.
 func setupNetns() error {
 	for _, name := range []string{"net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"} {
-		if err := writeSysctl(name, "1"); err != nil {
-			return err
+		if err := writeSysctl(name, "1"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err // a kernel without IPv6 has nothing to turn off
 		}
 	}
 	lo, err := netlink.LinkByName("lo")
