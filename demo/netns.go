@@ -26,6 +26,16 @@ type Netns struct {
 	Path string // NetnsDir/Name
 }
 
+// Inode returns the namespace's inode number: what BPF programs read as
+// net->ns.inum and what /proc/PID/ns/net links to.
+func (n Netns) Inode() (uint32, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(n.Path, &st); err != nil {
+		return 0, fmt.Errorf("stat netns %s: %w", n.Path, err)
+	}
+	return uint32(st.Ino), nil
+}
+
 // Do runs fn on an OS thread switched into the namespace. See DoInNetns.
 func (n Netns) Do(fn func() error) error { return DoInNetns(n.Path, fn) }
 

@@ -3,6 +3,7 @@ package demo
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"testing"
@@ -15,10 +16,27 @@ func TestTopology(t *testing.T) {
 	ctx := testContext(t)
 	topo := newTopology(t, Options{})
 
+	inodes := map[uint32]bool{}
 	for _, n := range topo.Namespaces() {
-		if _, err := os.Stat(n.Path); err != nil {
-			t.Errorf("netns %s: %v", n.Name, err)
+		ino, err := n.Inode()
+		if err != nil {
+			t.Fatal(err)
 		}
+		inodes[ino] = true
+		var link string
+		if err := n.Do(func() error {
+			var err error
+			link, err = os.Readlink("/proc/thread-self/ns/net")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("net:[%d]", ino); link != want {
+			t.Errorf("netns %s: inside it /proc/thread-self/ns/net is %s, want %s", n.Name, link, want)
+		}
+	}
+	if len(inodes) != 3 {
+		t.Errorf("%d distinct namespaces, want 3", len(inodes))
 	}
 	for _, p := range []Pod{topo.PodA, topo.PodB} {
 		if p.Ifindex <= 0 || p.NodeIfindex <= 0 {
