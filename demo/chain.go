@@ -73,10 +73,10 @@ func ChainPaths() []ChainPath {
 }
 
 // ChainOptions says where LoadChain attaches the chain's entry program.
-// Its programs return TC_ACT_OK, which ends a tcx chain and a clsact filter
-// list: nothing attached after it on the same hook runs for the chain's
-// ports. In legacy mode, two datapaths on the same hook need different
-// priorities.
+// Packets to the chain's ports leave it with TC_ACT_OK, which ends a tcx
+// chain and a clsact filter list: nothing attached after it on the same hook
+// runs for them. Every other packet gets TC_ACT_UNSPEC and goes on. In
+// legacy mode, two datapaths on the same hook need different priorities.
 type ChainOptions struct {
 	NetnsPath string // namespace of the device, e.g. Topology.Node.Path
 	Ifindex   int    // device index in that namespace

@@ -136,3 +136,35 @@ func TestChainPaths(t *testing.T) {
 		t.Errorf("deepest path has %d levels, want at least 3", levels)
 	}
 }
+
+// TestChainTransparent puts the chain ahead of the demo datapath on pod A's
+// device: packets that are not the chain's still reach the datapath.
+func TestChainTransparent(t *testing.T) {
+	requireRoot(t)
+	for _, legacy := range []bool{false, true} {
+		t.Run(fmt.Sprintf("legacy=%v", legacy), func(t *testing.T) {
+			ctx := testContext(t)
+			topo := newTopology(t, Options{})
+			c, err := LoadChain(ChainOptions{NetnsPath: topo.Node.Path, Ifindex: topo.PodA.NodeIfindex, Legacy: legacy, Priority: DefaultPriority})
+			if err != nil {
+				t.Fatalf("load chain: %v", err)
+			}
+			t.Cleanup(func() { c.Close() })
+			dp := loadDatapath(t, topo, DatapathOptions{Legacy: legacy, Priority: DefaultPriority + 10})
+			srv, err := StartUDPEcho(ctx, topo.PodB.Path, topo.Backend())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			if _, err := UDPRoundTrip(ctx, topo.PodA.Path, topo.Service, []byte("through")); err != nil {
+				t.Fatalf("round trip behind the chain: %v", err)
+			}
+			if n, err := dp.Counter(demodp.DemoStatDEMO_STAT_DNAT); err != nil || n == 0 {
+				t.Errorf("DNAT counter %d (%v), want > 0", n, err)
+			}
+			if n, err := c.Counter(demodp.ChainCounterCHAIN_STAT_ENTRY); err != nil || n != 0 {
+				t.Errorf("chain entry counter %d (%v), want 0", n, err)
+			}
+		})
+	}
+}

@@ -16,7 +16,8 @@
  *                                -> jmp_b[0] chain_stage_two_finalize
  *
  * chain_stage_two_finalize is reachable from two maps (jmp_a[2], jmp_b[0]).
- * Other packets are left alone. Every program returns TC_ACT_OK. */
+ * Packets on those ports leave with TC_ACT_OK; all others are left alone
+ * with TC_ACT_UNSPEC, so programs attached after the chain still see them. */
 
 #include "common.h"
 #include "demodp.h"
@@ -114,7 +115,7 @@ int chain_entry_classifier(struct __sk_buff *skb)
 	__u16 port = chain_port(skb);
 
 	if (!port)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC; /* not ours: whatever comes next decides */
 	stat_inc(CHAIN_STAT_ENTRY);
 	barrier_var(skb);
 	skb->mark = CHAIN_MARK_BASE | CHAIN_MARK_ENTRY;
