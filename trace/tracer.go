@@ -256,7 +256,7 @@ func (t *Tracer) selectDevices() ([]device, error) {
 	}
 	for i, g := range t.opts.Ifaces {
 		if _, err := filepath.Match(g, ""); err != nil {
-			return nil, fmt.Errorf("parse interface glob %q: %w", g, errors.Join(ErrBadOption, err))
+			return nil, fmt.Errorf("parse interface glob %q: %w: %w", g, ErrBadOption, err)
 		}
 		if !matched[i] {
 			return nil, fmt.Errorf("select interface %q: %w", g, ErrNoDevice)
@@ -456,14 +456,24 @@ func (t *Tracer) read(ctx context.Context, add func(*journey.Event), c *journey.
 	var ev journey.Event
 	const tick = 100 * time.Millisecond
 	var n uint
+	draining, drained := false, 0
 	for !*stop {
-		if err := ctx.Err(); err != nil {
-			return nil
+		if !draining && ctx.Err() != nil {
+			// Read what the kernel already wrote, then stop.
+			draining = true
+			t.reader.SetDeadline(time.Now())
+		} else if !draining {
+			t.reader.SetDeadline(time.Now().Add(tick))
 		}
-		t.reader.SetDeadline(time.Now().Add(tick))
 		err := t.reader.ReadInto(&rec)
 		switch {
 		case err == nil:
+			if draining {
+				// a busy kernel keeps writing: bound the drain to one ring's worth
+				if drained++; drained > t.opts.RingSize/EventSize {
+					return nil
+				}
+			}
 			if Decode(rec.RawSample, &ev) {
 				t.events.Add(1)
 				add(&ev)
@@ -474,6 +484,9 @@ func (t *Tracer) read(ctx context.Context, add func(*journey.Event), c *journey.
 				continue
 			}
 		case errors.Is(err, os.ErrDeadlineExceeded):
+			if draining {
+				return nil
+			}
 		case errors.Is(err, ringbuf.ErrClosed):
 			return nil
 		default:

@@ -1,0 +1,319 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+
+	"github.com/pktlife/pktlife/internal/netnstest"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pktlife-cli-")
+	if err != nil {
+		panic(err)
+	}
+	os.Chmod(dir, 0o755) // the non-root test runs it as nobody
+	binary = filepath.Join(dir, "pktlife")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		os.Stderr.Write(out)
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// runCLI runs pktlife and returns its exit code, stdout and stderr.
+func runCLI(t *testing.T, cred *syscall.Credential, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, out.String(), errb.String()
+	case errors.As(err, &ee):
+		return ee.ExitCode(), out.String(), errb.String()
+	}
+	t.Fatalf("run %v: %v", args, err)
+	return 0, "", ""
+}
+
+func TestBadInput(t *testing.T) {
+	netnstest.RequireRoot(t)
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"trace", "--count", "0"}, "invalid --count 0"},
+		{[]string{"trace", "--src", "10.0.0.0/33"}, "invalid --src"},
+		{[]string{"trace", "--dst", "not-an-ip"}, "invalid --dst"},
+		{[]string{"trace", "--dport", "70000"}, "invalid --dport 70000"},
+		{[]string{"trace", "--proto", "bogus"}, "parse protocol"},
+		{[]string{"trace", "--host", "10.0.0.1", "--src", "10.0.0.2"}, "--host cannot be combined"},
+		{[]string{"trace", "--src", "10.0.0.1", "--dst", "fd00::1"}, "IPv4 and IPv6"},
+		{[]string{"trace", "--iface", "no-such-device-xyz"}, "no such interface"},
+		{[]string{"trace", "--iface", "[bad"}, "syntax error in pattern"},
+		{[]string{"trace", "--netns", "/nonexistent/netns"}, "network namespace not found"},
+		{[]string{"trace", "--hops", "no_such_hop"}, "unknown hop"},
+		{[]string{"trace", "-o", "xml"}, "invalid --output"},
+		{[]string{"trace", "--bogus-flag"}, "unknown flag"},
+		{[]string{"progs", "--netns", "nope-not-here"}, "no such network namespace"},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, nil, c.args...)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d (stderr %q)", code, exitUsage, stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], "pktlife: ") || !strings.Contains(lines[0], c.want) {
+				t.Errorf("stderr %q: want one line 'pktlife: …%s…'", stderr, c.want)
+			}
+			if stdout != "" {
+				t.Errorf("stdout %q, want nothing", stdout)
+			}
+		})
+	}
+}
+
+func TestNonRoot(t *testing.T) {
+	netnstest.RequireRoot(t) // to drop to nobody
+	code, _, stderr := runCLI(t, &syscall.Credential{Uid: 65534, Gid: 65534}, "trace")
+	if code != exitUsage || !strings.Contains(stderr, "must run as root") {
+		t.Errorf("exit %d stderr %q, want 2 and 'must run as root'", code, stderr)
+	}
+}
+
+// startTrace starts `pktlife trace` and waits for its ready line.
+func startTrace(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"trace"}, args...)...)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	ready := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "tracing ") {
+				ready <- nil
+				io.Copy(io.Discard, stderr)
+				return
+			}
+			if strings.HasPrefix(sc.Text(), "pktlife: ") {
+				ready <- errors.New(sc.Text())
+				return
+			}
+		}
+		ready <- errors.New("stderr closed before the ready line")
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			t.Fatalf("pktlife trace: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("pktlife trace not ready within 20s")
+	}
+	return cmd, &out
+}
+
+// observers lists pktlife's programs and filters attached in a namespace.
+func observers(t *testing.T, ns *netnstest.NS) []string {
+	t.Helper()
+	var found []string
+	err := ns.Do(func() error {
+		links, err := netlink.LinkList()
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			for _, att := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
+				res, err := link.QueryPrograms(link.QueryOptions{Target: l.Attrs().Index, Attach: att})
+				if err != nil {
+					continue
+				}
+				for _, p := range res.Programs {
+					if prog, err := ebpf.NewProgramFromID(p.ID); err == nil {
+						if info, err := prog.Info(); err == nil && strings.HasPrefix(info.Name, "pl_") {
+							found = append(found, "tcx "+info.Name+" on "+l.Attrs().Name)
+						}
+						prog.Close()
+					}
+				}
+			}
+			for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
+				fs, _ := netlink.FilterList(l, parent)
+				for _, f := range fs {
+					if bf, ok := f.(*netlink.BpfFilter); ok && strings.HasPrefix(bf.Name, "pktlife") {
+						found = append(found, "filter "+bf.Name+" on "+l.Attrs().Name)
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+func hasClsact(t *testing.T, ns *netnstest.NS, dev string) bool {
+	t.Helper()
+	qs, err := ns.Handle().QdiscList(ns.Link(t, dev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range qs {
+		if q.Type() == "clsact" {
+			return true
+		}
+	}
+	return false
+}
+
+func addClsact(t *testing.T, ns *netnstest.NS, dev string) {
+	t.Helper()
+	q := &netlink.GenericQdisc{
+		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: ns.Link(t, dev).Attrs().Index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
+		QdiscType:  "clsact",
+	}
+	if err := ns.Handle().QdiscAdd(q); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func pair(t *testing.T) (a, b *netnstest.NS) {
+	s := netnstest.Suffix()
+	a = netnstest.New(t, "pl-cli-a-"+s)
+	b = netnstest.New(t, "pl-cli-b-"+s)
+	netnstest.Veth(t, a, "va", netip.MustParsePrefix("10.98.0.1/24"), b, "vb", netip.MustParsePrefix("10.98.0.2/24"))
+	return a, b
+}
+
+// udpWorks sends one datagram a → b and reports whether it arrived.
+func udpWorks(t *testing.T, a, b *netnstest.NS, port string) bool {
+	t.Helper()
+	srv := b.ListenUDP(t, "10.98.0.2:"+port)
+	cli := a.DialUDP(t, "", "10.98.0.2:"+port)
+	if _, err := cli.Write([]byte("ping")); err != nil {
+		return false
+	}
+	srv.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 16)
+	n, _, err := srv.ReadFrom(buf)
+	return err == nil && string(buf[:n]) == "ping"
+}
+
+func TestSignalsDetachEverything(t *testing.T) {
+	netnstest.RequireRoot(t)
+	for _, tc := range []struct {
+		name string
+		sig  syscall.Signal
+		args []string
+	}{
+		{"tcx-SIGTERM", syscall.SIGTERM, nil},
+		{"tcx-SIGINT", syscall.SIGINT, nil},
+		{"legacy-SIGTERM", syscall.SIGTERM, []string{"--legacy-tc"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := pair(t)
+			addClsact(t, b, "vb") // someone else's qdisc: must survive
+			args := append([]string{"--netns", a.Path, "--netns", b.Path, "--proto", "udp", "--dport", "7001"}, tc.args...)
+			cmd, out := startTrace(t, args...)
+			if got := observers(t, a); len(got) == 0 {
+				t.Fatalf("no observer attached in %s", a.Name)
+			}
+			if !udpWorks(t, a, b, "7001") {
+				t.Error("traffic did not flow while tracing")
+			}
+			if err := cmd.Process.Signal(tc.sig); err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("pktlife after %s: %v", tc.sig, err)
+			}
+			if !strings.Contains(out.String(), "10.98.0.2:7001") {
+				t.Errorf("the datagram's journey was not printed before exit:\n%s", out.String())
+			}
+			for _, ns := range []*netnstest.NS{a, b} {
+				if got := observers(t, ns); len(got) != 0 {
+					t.Errorf("left attached in %s: %v", ns.Name, got)
+				}
+			}
+			if hasClsact(t, a, "va") {
+				t.Error("clsact qdisc pktlife created on va was left")
+			}
+			if !hasClsact(t, b, "vb") {
+				t.Error("the clsact qdisc that existed before on vb was removed")
+			}
+		})
+	}
+}
+
+func TestSIGKILLThenCleanup(t *testing.T) {
+	netnstest.RequireRoot(t)
+	a, b := pair(t)
+	cmd, _ := startTrace(t, "--netns", a.Path, "--netns", b.Path, "--legacy-tc", "--proto", "udp")
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	left := observers(t, a)
+	if len(left) == 0 {
+		t.Fatal("expected legacy observer filters to survive SIGKILL (else this test checks nothing)")
+	}
+	if !udpWorks(t, a, b, "7002") {
+		t.Error("datapath broken after SIGKILL: traffic does not flow through the left observers")
+	}
+	code, stdout, stderr := runCLI(t, nil, "cleanup")
+	if code != 0 {
+		t.Fatalf("cleanup exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "removed pktlife tc observer from va") {
+		t.Errorf("cleanup output %q does not report va", stdout)
+	}
+	for _, ns := range []*netnstest.NS{a, b} {
+		if got := observers(t, ns); len(got) != 0 {
+			t.Errorf("left after cleanup in %s: %v", ns.Name, got)
+		}
+	}
+	if !udpWorks(t, a, b, "7003") {
+		t.Error("traffic does not flow after cleanup")
+	}
+}
