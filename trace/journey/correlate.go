@@ -246,6 +246,10 @@ func (c *Correlator) merge(f, g *flight) {
 		}
 		f.j.Clones = append(f.j.Clones, skb)
 	}
+	natAt := make([]uint64, len(f.j.NAT))
+	for i, n := range f.j.NAT {
+		natAt[i] = f.j.Hops[n.Hop-1].Time
+	}
 	f.j.Hops = append(f.j.Hops, g.j.Hops...)
 	slices.SortStableFunc(f.j.Hops, func(a, b Hop) int { return cmp.Compare(a.Time, b.Time) })
 	if first := f.j.Hops[0].Time; first < f.j.Start {
@@ -259,6 +263,14 @@ func (c *Correlator) merge(f, g *flight) {
 		h.Delta = 0
 		if i > 0 {
 			h.Delta = time.Duration(h.Time - f.j.Hops[i-1].Time)
+		}
+	}
+	for i := range f.j.NAT {
+		for k := range f.j.Hops {
+			if f.j.Hops[k].Time == natAt[i] && f.j.Hops[k].NATFrom != nil {
+				f.j.NAT[i].Hop = k + 1
+				break
+			}
 		}
 	}
 	for _, k := range g.pkeys {
@@ -294,7 +306,7 @@ func (c *Correlator) appendHop(f *flight, ev *Event) {
 		old := prev.Tuple
 		h.NATFrom = &old
 		j.NAT = append(j.NAT, NAT{Hop: h.Index, Old: old.Flow(), New: h.Tuple.Flow(), Kind: natKind(old, h.Tuple)})
-		c.addKey(f, ev)
+		defer c.addKey(f, ev) // after the hop is in place: it may merge a copy
 	}
 	switch ev.Hook {
 	case HookTCIngress, HookTCEgress:
@@ -455,6 +467,10 @@ func (c *Correlator) Flush() {
 	for c.head != nil {
 		if c.head.freed {
 			c.finish(c.head, EndFree)
+			continue
+		}
+		if c.head.delivered {
+			c.finishAll(c.head, EndDelivered)
 			continue
 		}
 		c.finishAll(c.head, EndFlush)
