@@ -216,7 +216,7 @@ func findTool(name string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("find %s on the host (run internal/vm/setup-host.sh): %w", name, exec.ErrNotFound)
+	return "", fmt.Errorf("find %s on the host (make deps-vm installs qemu-system-x86, busybox-static, iproute2 and xz-utils): %w", name, exec.ErrNotFound)
 }
 
 // sharedLibs lists the shared objects (and the dynamic loader) that ldd

@@ -61,7 +61,7 @@ func TestKprobeAndFentryFire(t *testing.T) {
 
 	kBefore, fBefore := read(t, kprobeHits), read(t, fentryHits)
 	const pings = 3
-	ip(t, "netns", "exec", a, "ping", "-c", fmt.Sprint(pings), "-W", "5", "10.77.0.2")
+	ip(t, "netns", "exec", a, "ping", "-A", "-c", fmt.Sprint(pings), "-W", "5", "10.77.0.2")
 	kDelta, fDelta := read(t, kprobeHits)-kBefore, read(t, fentryHits)-fBefore
 	t.Logf("kprobe __dev_queue_xmit: %d hits, fentry __netif_receive_skb: %d hits", kDelta, fDelta)
 	// Each echo request and reply is queued once and received once.
