@@ -147,7 +147,8 @@ func runDemo(ctx context.Context, out render.Renderer, legacy bool) (err error) 
 		return fmt.Errorf("trace: %w", err)
 	}
 	sort.Slice(journeys, func(a, b int) bool { return journeys[a].Start < journeys[b].Start })
-	for _, j := range journeys {
+	for i, j := range journeys {
+		j.ID = uint64(i + 1) // in the order the packets were sent
 		if err := out.Journey(j); err != nil {
 			return fmt.Errorf("render: %w", err)
 		}
