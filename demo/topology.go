@@ -71,6 +71,7 @@ type Topology struct {
 
 	handles []netns.NsHandle // open handles, in the order of names
 	names   []string         // namespaces created, for Close
+	owner   *owner           // held while the topology exists
 	closed  bool
 }
 
@@ -94,7 +95,12 @@ func NewTopology(ctx context.Context, opts Options) (topo *Topology, err error) 
 		return nil, err
 	}
 	base := prefix + "-" + id
+	own, err := lockOwner(base)
+	if err != nil {
+		return nil, err
+	}
 	t := &Topology{
+		owner:   own,
 		ID:      id,
 		Node:    Netns{Name: base + "-node"},
 		Service: netip.AddrPortFrom(ServiceAddr, ServicePort),
@@ -246,5 +252,6 @@ func (t *Topology) Close() error {
 		errs = append(errs, deleteNetns(t.names[i]))
 	}
 	t.handles, t.names = nil, nil
+	t.owner.release()
 	return errors.Join(errs...)
 }

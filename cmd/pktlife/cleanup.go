@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/pktlife/pktlife/demo"
 	"github.com/pktlife/pktlife/trace"
 )
 
@@ -15,14 +17,21 @@ func newCleanupCmd() *cobra.Command {
 		Short: "Remove what a killed pktlife left behind",
 		Long: `cleanup removes what a pktlife process that was killed (SIGKILL, a crash)
 could leave: its legacy cls_bpf observer filters, in the current namespace and
-every one under /run/netns. tcx and tracepoint attachments go away with the
-process by themselves. It is safe to run at any time.`,
+every one under /run/netns, and the namespaces of a demo topology whose
+process died. tcx and tracepoint attachments go away with the process by
+themselves. It is safe to run at any time: what a live pktlife holds is left
+alone.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireRoot(); err != nil {
 				return err
 			}
 			rep, err := trace.Cleanup()
+			gone, derr := demo.CleanupLeftovers()
+			for _, n := range gone {
+				rep = append(rep, "removed leftover demo namespace "+n)
+			}
+			err = errors.Join(err, derr)
 			for _, r := range rep {
 				fmt.Fprintln(os.Stdout, r)
 			}

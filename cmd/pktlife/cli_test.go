@@ -3,12 +3,14 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -316,4 +318,89 @@ func TestSIGKILLThenCleanup(t *testing.T) {
 	if !udpWorks(t, a, b, "7003") {
 		t.Error("traffic does not flow after cleanup")
 	}
+}
+
+func TestDemoCommand(t *testing.T) {
+	netnstest.RequireRoot(t)
+	existing, _ := filepath.Glob("/run/netns/pktlife-demo-*")
+	code, stdout, stderr := runCLI(t, nil, "demo", "-o", "json")
+	if code != 0 {
+		t.Fatalf("demo exit %d: %s", code, stderr)
+	}
+	var delivered, dropped, dnat int
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var j struct {
+			Fate       string `json:"fate"`
+			DropReason string `json:"drop_reason"`
+			NAT        []struct {
+				Kind string `json:"kind"`
+			} `json:"nat"`
+		}
+		if err := json.Unmarshal([]byte(line), &j); err != nil {
+			t.Fatalf("not a journey: %q: %v", line, err)
+		}
+		switch j.Fate {
+		case "delivered":
+			delivered++
+		case "dropped":
+			dropped++
+			if j.DropReason != "TC_INGRESS" {
+				t.Errorf("drop reason %q, want TC_INGRESS", j.DropReason)
+			}
+		}
+		for _, n := range j.NAT {
+			if n.Kind == "dnat" {
+				dnat++
+			}
+		}
+	}
+	if delivered < 3 || dropped != 1 || dnat < 2 {
+		t.Errorf("delivered %d dropped %d dnat %d: want ≥3 delivered, the policy drop, DNAT on UDP and TCP", delivered, dropped, dnat)
+	}
+	if left := newNetns(existing); len(left) != 0 {
+		t.Errorf("demo left namespaces: %v", left)
+	}
+}
+
+func TestDemoKilledThenCleanup(t *testing.T) {
+	netnstest.RequireRoot(t)
+	existing, _ := filepath.Glob("/run/netns/pktlife-demo-*")
+	cmd := exec.Command(binary, "demo")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() && !strings.HasPrefix(sc.Text(), "attached") {
+	}
+	before := newNetns(existing)
+	cmd.Process.Kill()
+	cmd.Wait()
+	if len(before) == 0 {
+		t.Fatal("no demo namespaces while the demo ran (else this test checks nothing)")
+	}
+	code, stdout, errOut := runCLI(t, nil, "cleanup")
+	if code != 0 {
+		t.Fatalf("cleanup exit %d: %s", code, errOut)
+	}
+	for _, p := range before {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s left after cleanup (output %q)", p, stdout)
+		}
+	}
+}
+
+// newNetns lists demo namespaces that were not in old.
+func newNetns(old []string) []string {
+	cur, _ := filepath.Glob("/run/netns/pktlife-demo-*")
+	var out []string
+	for _, p := range cur {
+		if !slices.Contains(old, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -79,6 +79,9 @@ func demoProbes() []demoProbe {
 
 func runDemo(ctx context.Context, out render.Renderer, legacy bool) (err error) {
 	started := time.Now()
+	if gone, err := demo.CleanupLeftovers(); err == nil && len(gone) > 0 {
+		fmt.Fprintf(os.Stderr, "removed %d namespaces left by an earlier demo that was killed\n", len(gone))
+	}
 	fmt.Fprintln(os.Stderr, "building the demo: pod A → node → pod B in private network namespaces")
 	topo, err := demo.NewTopology(ctx, demo.Options{})
 	if err != nil {
