@@ -55,3 +55,9 @@ func testCluster() *fake.Clientset {
 	}
 	return fake.NewClientset(objs...)
 }
+
+var (
+	metaGet    = metav1.GetOptions{}
+	metaCreate = metav1.CreateOptions{}
+	metaUpdate = metav1.UpdateOptions{}
+)
