@@ -85,6 +85,7 @@ func NodePod(plan *Plan, node string, o PodOptions) *corev1.Pod {
 	deadlineSec := int64((deadline + o.StartTimeout).Round(time.Second) / time.Second)
 	grace := int64(5)
 	privileged := true
+	root := int64(0) // BPF needs capabilities, which a non-root user does not hold
 	no := false
 	hostToContainer := corev1.MountPropagationHostToContainer
 	dirOrCreate := corev1.HostPathDirectoryOrCreate
@@ -144,7 +145,7 @@ func NodePod(plan *Plan, node string, o PodOptions) *corev1.Pod {
 				ImagePullPolicy:          o.PullPolicy,
 				Command:                  []string{"pktlife"},
 				Args:                     args,
-				SecurityContext:          &corev1.SecurityContext{Privileged: &privileged},
+				SecurityContext:          &corev1.SecurityContext{Privileged: &privileged, RunAsUser: &root},
 				VolumeMounts:             vms,
 				TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 			}},

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -52,6 +53,9 @@ func (a *app) podNames(ctx context.Context, prefix, kind string) []string {
 	}
 	var out []string
 	for _, p := range list.Items {
+		if p.Status.Phase != corev1.PodRunning {
+			continue // the field selector is a hint some servers (and fakes) ignore
+		}
 		if s := kind + p.Name; strings.HasPrefix(s, prefix) {
 			out = append(out, s)
 		}
