@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/netip"
 	"slices"
 	"strings"
@@ -173,41 +174,41 @@ func TestMerger(t *testing.T) {
 
 // lineRenderer stands in for render.Text.
 type lineRenderer struct {
-	w      *bytes.Buffer
-	closed bool
+	w      io.Writer
+	closed *int
 }
 
-func (r *lineRenderer) Journey(j *journey.Journey) error {
+func (r lineRenderer) Journey(j *journey.Journey) error {
 	fmt.Fprintf(r.w, "journey %d on %s\n", j.ID, j.Node)
 	return nil
 }
-func (r *lineRenderer) Close() error { r.closed = true; return nil }
+func (r lineRenderer) Close() error { *r.closed++; return nil }
 
 func TestTimelineText(t *testing.T) {
 	ts := MergeStreams("node-a", fixtureJourneys(t, "node-a.ndjson"), "node-b", fixtureJourneys(t, "node-b.ndjson"), testOrder)
 	var out bytes.Buffer
-	r := &lineRenderer{w: &out}
-	w := &TimelineText{W: &out, R: r}
+	closed := 0
+	w := &TimelineText{W: &out, New: func(w io.Writer) Renderer { return lineRenderer{w, &closed} }}
 	for i := range ts {
 		if err := w.Timeline(&ts[i]); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := w.Close(); err != nil || !r.closed {
-		t.Errorf("close: %v, renderer closed %v", err, r.closed)
+	if err := w.Close(); err != nil || closed != 4 {
+		t.Errorf("close: %v, %d renderers closed, want 4", err, closed)
 	}
-	want := `══ timeline 1 · udp 10.244.1.5:40000 → 10.96.0.20:80 · node-a → node-b · matched by tuple and IP ID 0x1a01 · times are per node: the nodes' clocks are not compared
+	want := `══ timeline 1 · node-a → node-b · matched by tuple and IP ID 0x1a01 · times per node
 journey 1 on node-a
 journey 1 on node-b
 
-══ timeline 2 · udp 10.244.1.5:40000 → 10.244.2.7:8080 · node-b · seen on this node only
+══ timeline 2 · node-b · seen on this node only
 journey 2 on node-b
 
-══ timeline 3 · udp 10.244.2.7:8080 → 10.244.1.5:40000 · node-b → node-a · matched by tuple and IP ID 0x2b01 · times are per node: the nodes' clocks are not compared
+══ timeline 3 · node-b → node-a · matched by tuple and IP ID 0x2b01 · times per node
 journey 3 on node-b
 journey 2 on node-a
 
-══ timeline 4 · udp 10.244.1.5:40002 → 10.96.0.20:80 · node-a · seen on this node only
+══ timeline 4 · node-a · seen on this node only
 journey 3 on node-a
 `
 	if out.String() != want {

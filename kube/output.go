@@ -66,11 +66,12 @@ func (s *MergeSink) write(ts []Timeline) error {
 }
 
 // TimelineText writes a timeline as a heading line and then each half
-// through R, a journey renderer writing to the same W (render.Text).
+// through a journey renderer (render.Text) that New makes for W, a fresh one
+// per timeline so the halves sit under their heading.
 type TimelineText struct {
-	W io.Writer
-	R Renderer
-	n int
+	W   io.Writer
+	New func(w io.Writer) Renderer
+	n   int
 }
 
 // Timeline implements TimelineWriter.
@@ -79,42 +80,41 @@ func (t *TimelineText) Timeline(tl *Timeline) error {
 	if _, err := io.WriteString(t.W, t.heading(tl)); err != nil {
 		return fmt.Errorf("write timeline %d: %w", t.n, err)
 	}
+	r := t.New(t.W)
 	for _, h := range tl.Halves {
-		if err := t.R.Journey(h.Journey); err != nil {
+		if err := r.Journey(h.Journey); err != nil {
 			return err
 		}
 	}
-	return nil
+	return r.Close()
 }
 
+// heading is e.g. "══ timeline 3 · node-b → node-a · matched by tuple and
+// IP ID 0x2b01 · times per node". The flow is in each half's own header.
 func (t *TimelineText) heading(tl *Timeline) string {
 	var b strings.Builder
 	if t.n > 1 {
 		b.WriteString("\n")
 	}
-	fmt.Fprintf(&b, "══ timeline %d · %s · ", t.n, tl.Tuple)
 	nodes := make([]string, len(tl.Halves))
 	for i, h := range tl.Halves {
 		nodes[i] = h.Node
 	}
-	b.WriteString(strings.Join(nodes, " → "))
+	fmt.Fprintf(&b, "══ timeline %d · %s", t.n, strings.Join(nodes, " → "))
 	switch tl.Match {
 	case MatchIPID:
-		fmt.Fprintf(&b, " · matched by tuple and IP ID %#04x", tl.IPID)
+		fmt.Fprintf(&b, " · matched by tuple and IP ID %#04x · times per node", tl.IPID)
 	case MatchTuple:
-		b.WriteString(" · matched by tuple (no IP ID)")
+		b.WriteString(" · matched by tuple (no IP ID) · times per node")
 	default:
 		b.WriteString(" · seen on this node only")
-	}
-	if len(tl.Halves) > 1 {
-		b.WriteString(" · times are per node: the nodes' clocks are not compared")
 	}
 	b.WriteString("\n")
 	return b.String()
 }
 
 // Close implements TimelineWriter.
-func (t *TimelineText) Close() error { return t.R.Close() }
+func (t *TimelineText) Close() error { return nil }
 
 // TimelineJSON writes one timeline per line (NDJSON).
 type TimelineJSON struct{ W io.Writer }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"strconv"
 
@@ -13,20 +14,19 @@ import (
 // sink picks the output: journeys as they come for one node, merged
 // timelines for two; text or NDJSON.
 func (a *app) sink(plan *kube.Plan, f *traceFlags) kube.Sink {
-	var r kube.Renderer
-	if f.output == "json" {
-		r = render.NewJSON(a.stdout)
-	} else {
-		r = render.NewText(a.stdout, render.Options{Color: colorWanted(f.color), Width: a.width(f.width), Verbose: f.verbose})
-	}
+	opts := render.Options{Color: colorWanted(f.color), Width: a.width(f.width), Verbose: f.verbose}
 	if !plan.MultiNode() {
-		return kube.RenderSink{R: r}
+		if f.output == "json" {
+			return kube.RenderSink{R: render.NewJSON(a.stdout)}
+		}
+		return kube.RenderSink{R: render.NewText(a.stdout, opts)}
 	}
 	order := kube.Order{plan.Pod.IP: plan.Pod.Node}
 	if t := plan.Target; t != nil && t.Node != "" {
 		order[t.IP] = t.Node
 	}
-	var w kube.TimelineWriter = &kube.TimelineText{W: a.stdout, R: r}
+	var w kube.TimelineWriter = &kube.TimelineText{W: a.stdout,
+		New: func(w io.Writer) kube.Renderer { return render.NewText(w, opts) }}
 	if f.output == "json" {
 		w = kube.TimelineJSON{W: a.stdout}
 	}
