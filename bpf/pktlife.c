@@ -506,3 +506,77 @@ int pl_raw_net_dev_xmit(__u64 *a)
 	net_dev_xmit_body(a);
 	return 0;
 }
+
+/* ---- tail-call shim (--tail-calls=interpose) -------------------------- */
+
+/* pl_tail_shim takes the place of one program in one prog_array slot of the
+ * traced datapath. It is loaded once per slot, with these settings, and
+ * with pl_shadow replaced by a prog_array pktlife owns that holds the
+ * original program at the same slot. */
+volatile const __u32 shim_map_id = 0;  /* the datapath's prog_array */
+volatile const __u32 shim_slot = 0;    /* the slot this shim sits in */
+volatile const __u32 shim_prog_id = 0; /* the original program in that slot */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1); /* set on the spec: the original's max_entries */
+	__type(key, __u32);
+	__type(value, __u32);
+} pl_shadow SEC(".maps");
+
+/* shim_emit records the jump for an skb pktlife follows. It only reads the
+ * packet's metadata and never changes the packet. */
+static __always_inline void shim_emit(struct __sk_buff *ctx)
+{
+	struct sk_buff *skb = (struct sk_buff *)ctx;
+	__u64 addr = (__u64)(long)ctx;
+	__u64 *cnt = count_slot();
+	__u64 now = bpf_ktime_get_ns();
+	struct track *tr;
+
+	if (!cnt || !*cnt)
+		return;
+	tr = bpf_map_lookup_elem(&tracked, &addr);
+	if (!tr || now - tr->last_ts > track_idle_ns)
+		return;
+	tr->last_ts = now;
+
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(PL_STAT_LOST);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts = now;
+	e->skb = addr;
+	e->ifindex = ctx->ifindex;
+	e->netns = dev_netns(BPF_CORE_READ(skb, dev));
+	e->len = ctx->len;
+	e->mark = ctx->mark;
+	e->prog_id = shim_prog_id;
+	e->map_id = shim_map_id;
+	e->slot = shim_slot;
+	e->hook = PL_HOOK_TAIL_CALL;
+	e->flags = PL_F_TRACKED;
+	if (tr->tuple.family)
+		e->flags |= PL_F_TUPLE | (tr->tuple.sport || tr->tuple.dport ? PL_F_L4 : 0);
+	e->cpu = bpf_get_smp_processor_id();
+	e->tuple = tr->tuple;
+	bpf_ringbuf_submit(e, 0);
+	stat_inc(PL_STAT_EMITTED);
+}
+
+SEC("tc")
+int pl_tail_shim(struct __sk_buff *ctx)
+{
+	shim_emit(ctx);
+	bpf_tail_call(ctx, &pl_shadow, shim_slot);
+	/* The jump failed: the packet's tail-call budget (MAX_TAIL_CALL_CNT) is
+	 * spent, the shim counting as one, or the shadow slot is empty. A shim
+	 * cannot fall through into its caller as an empty slot would, so it
+	 * returns the most neutral verdict there is: TC_ACT_UNSPEC (tcx:
+	 * TCX_NEXT) lets the hook's next program decide, and the packet goes on
+	 * when none does. It is counted so that pktlife can report it. */
+	stat_inc(PL_STAT_SHIM_MISS);
+	return PL_CONTINUE;
+}

@@ -42,6 +42,7 @@ enum pl_stat {
 	PL_STAT_EMITTED = 1,   /* events written */
 	PL_STAT_MATCHED = 2,   /* packets that matched the filter (new tracking entries) */
 	PL_STAT_NAT_FOLLOW = 3,/* events emitted for a tracked skb whose tuple changed */
+	PL_STAT_SHIM_MISS = 4, /* a tail-call shim could not jump to the original program */
 	PL_STAT_MAX = 8,
 };
 

@@ -95,6 +95,7 @@ const (
 	PktlifePlStatPL_STAT_EMITTED    PktlifePlStat = 1
 	PktlifePlStatPL_STAT_MATCHED    PktlifePlStat = 2
 	PktlifePlStatPL_STAT_NAT_FOLLOW PktlifePlStat = 3
+	PktlifePlStatPL_STAT_SHIM_MISS  PktlifePlStat = 4
 	PktlifePlStatPL_STAT_MAX        PktlifePlStat = 8
 )
 
@@ -125,6 +126,7 @@ type PktlifeTuple struct {
 const (
 	PktlifeMapEvents                = "events"
 	PktlifeMapMatchDevs             = "match_devs"
+	PktlifeMapPlShadow              = "pl_shadow"
 	PktlifeMapStats                 = "stats"
 	PktlifeMapTracked               = "tracked"
 	PktlifeMapTrackedCount          = "tracked_count"
@@ -137,6 +139,7 @@ const (
 	PktlifeProgPlRawNetifRx         = "pl_raw_netif_rx"
 	PktlifeProgPlSockEgress         = "pl_sock_egress"
 	PktlifeProgPlSockIngress        = "pl_sock_ingress"
+	PktlifeProgPlTailShim           = "pl_tail_shim"
 	PktlifeProgPlTcEgress           = "pl_tc_egress"
 	PktlifeProgPlTcIngress          = "pl_tc_ingress"
 	PktlifeProgPlTpConsumeSkb       = "pl_tp_consume_skb"
@@ -150,6 +153,9 @@ const (
 	PktlifeVarPlHookType            = "__pl_hook_type"
 	PktlifeVarPlStatType            = "__pl_stat_type"
 	PktlifeVarCfg                   = "cfg"
+	PktlifeVarShimMapId             = "shim_map_id"
+	PktlifeVarShimProgId            = "shim_prog_id"
+	PktlifeVarShimSlot              = "shim_slot"
 	PktlifeVarTrackIdleNs           = "track_idle_ns"
 )
 
@@ -204,6 +210,7 @@ type PktlifeProgramSpecs struct {
 	PlRawNetifRx         *ebpf.ProgramSpec `ebpf:"pl_raw_netif_rx"`
 	PlSockEgress         *ebpf.ProgramSpec `ebpf:"pl_sock_egress"`
 	PlSockIngress        *ebpf.ProgramSpec `ebpf:"pl_sock_ingress"`
+	PlTailShim           *ebpf.ProgramSpec `ebpf:"pl_tail_shim"`
 	PlTcEgress           *ebpf.ProgramSpec `ebpf:"pl_tc_egress"`
 	PlTcIngress          *ebpf.ProgramSpec `ebpf:"pl_tc_ingress"`
 	PlTpConsumeSkb       *ebpf.ProgramSpec `ebpf:"pl_tp_consume_skb"`
@@ -221,6 +228,7 @@ type PktlifeProgramSpecs struct {
 type PktlifeMapSpecs struct {
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	MatchDevs    *ebpf.MapSpec `ebpf:"match_devs"`
+	PlShadow     *ebpf.MapSpec `ebpf:"pl_shadow"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 	Tracked      *ebpf.MapSpec `ebpf:"tracked"`
 	TrackedCount *ebpf.MapSpec `ebpf:"tracked_count"`
@@ -234,6 +242,9 @@ type PktlifeVariableSpecs struct {
 	PlHookType  *ebpf.VariableSpec `ebpf:"__pl_hook_type"`
 	PlStatType  *ebpf.VariableSpec `ebpf:"__pl_stat_type"`
 	Cfg         *ebpf.VariableSpec `ebpf:"cfg"`
+	ShimMapId   *ebpf.VariableSpec `ebpf:"shim_map_id"`
+	ShimProgId  *ebpf.VariableSpec `ebpf:"shim_prog_id"`
+	ShimSlot    *ebpf.VariableSpec `ebpf:"shim_slot"`
 	TrackIdleNs *ebpf.VariableSpec `ebpf:"track_idle_ns"`
 }
 
@@ -259,6 +270,7 @@ func (o *PktlifeObjects) Close() error {
 type PktlifeMaps struct {
 	Events       *ebpf.Map `ebpf:"events"`
 	MatchDevs    *ebpf.Map `ebpf:"match_devs"`
+	PlShadow     *ebpf.Map `ebpf:"pl_shadow"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 	Tracked      *ebpf.Map `ebpf:"tracked"`
 	TrackedCount *ebpf.Map `ebpf:"tracked_count"`
@@ -268,6 +280,7 @@ func (m *PktlifeMaps) Close() error {
 	return _PktlifeClose(
 		m.Events,
 		m.MatchDevs,
+		m.PlShadow,
 		m.Stats,
 		m.Tracked,
 		m.TrackedCount,
@@ -282,6 +295,9 @@ type PktlifeVariables struct {
 	PlHookType  *ebpf.Variable `ebpf:"__pl_hook_type"`
 	PlStatType  *ebpf.Variable `ebpf:"__pl_stat_type"`
 	Cfg         *ebpf.Variable `ebpf:"cfg"`
+	ShimMapId   *ebpf.Variable `ebpf:"shim_map_id"`
+	ShimProgId  *ebpf.Variable `ebpf:"shim_prog_id"`
+	ShimSlot    *ebpf.Variable `ebpf:"shim_slot"`
 	TrackIdleNs *ebpf.Variable `ebpf:"track_idle_ns"`
 }
 
@@ -298,6 +314,7 @@ type PktlifePrograms struct {
 	PlRawNetifRx         *ebpf.Program `ebpf:"pl_raw_netif_rx"`
 	PlSockEgress         *ebpf.Program `ebpf:"pl_sock_egress"`
 	PlSockIngress        *ebpf.Program `ebpf:"pl_sock_ingress"`
+	PlTailShim           *ebpf.Program `ebpf:"pl_tail_shim"`
 	PlTcEgress           *ebpf.Program `ebpf:"pl_tc_egress"`
 	PlTcIngress          *ebpf.Program `ebpf:"pl_tc_ingress"`
 	PlTpConsumeSkb       *ebpf.Program `ebpf:"pl_tp_consume_skb"`
@@ -320,6 +337,7 @@ func (p *PktlifePrograms) Close() error {
 		p.PlRawNetifRx,
 		p.PlSockEgress,
 		p.PlSockIngress,
+		p.PlTailShim,
 		p.PlTcEgress,
 		p.PlTcIngress,
 		p.PlTpConsumeSkb,

@@ -9,10 +9,18 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// Cleanup removes pktlife's legacy tc observer filters left by a process
-// that could not detach them (SIGKILL, a crash), in the current namespace
-// and in every one under /run/netns. It returns one line per removal.
+// Cleanup removes what a pktlife process that could not clean up (SIGKILL,
+// a crash) left: the tail-call shims it interposed, restored from its
+// journal in DefaultStateDir, and its legacy tc observer filters, in the
+// current namespace and in every one under /run/netns. It returns one line
+// per removal.
 func Cleanup() ([]string, error) {
+	done, err := cleanupState(DefaultStateDir)
+	more, merr := cleanupFilters()
+	return append(done, more...), errors.Join(err, merr)
+}
+
+func cleanupFilters() ([]string, error) {
 	paths := []string{""}
 	if ents, err := os.ReadDir("/run/netns"); err == nil {
 		for _, e := range ents {

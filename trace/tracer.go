@@ -35,6 +35,9 @@ type Options struct {
 	Hops []string
 	// LegacyTC attaches tc observers with clsact+cls_bpf even where tcx works.
 	LegacyTC bool
+	// TailCalls says how tail calls are traced: TailCallsAuto (""),
+	// TailCallsInterpose, TailCallsPassive or TailCallsOff.
+	TailCalls string
 
 	RingSize    int           // ringbuf bytes; 0 = 8 MiB
 	MaxTracked  int           // skbs followed at once in the kernel; 0 = 65536
@@ -45,6 +48,10 @@ type Options struct {
 	// matchDevices and matchNetns are derived from Ifaces and Netns.
 	matchDevices bool
 	matchNetns   uint32
+	// stateDir replaces DefaultStateDir, and ignoreTailCallBudget skips the
+	// interposer's budget check (tests only).
+	stateDir             string
+	ignoreTailCallBudget bool
 }
 
 // Attachment reports one hop on one place: attached or not, and why.
@@ -75,6 +82,8 @@ type Tracer struct {
 	ownIDs   []ebpf.ProgramID
 	reader   *ringbuf.Reader
 	names    *names
+	interp   *interposer // tail-call shims, with TailCallsInterpose
+	noticed  int         // interp notices already returned
 
 	events   atomic.Uint64
 	journeys atomic.Uint64
@@ -98,6 +107,9 @@ func New(opts Options) (_ *Tracer, err error) {
 		return nil, errNoKernelBTF
 	}
 	setDefaults(&opts)
+	if err := checkTailCallMode(opts.TailCalls); err != nil {
+		return nil, err
+	}
 	hops, err := selectHops(opts.Hops)
 	if err != nil {
 		return nil, err
@@ -165,6 +177,9 @@ func New(opts Options) (_ *Tracer, err error) {
 	for _, id := range t.ownIDs {
 		t.names.ownProgs[id] = true
 	}
+	if err := t.setupTailCalls(); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 
@@ -183,6 +198,9 @@ func setDefaults(o *Options) {
 	}
 	if o.MaxInFlight == 0 {
 		o.MaxInFlight = 65536
+	}
+	if o.TailCalls == "" {
+		o.TailCalls = TailCallsAuto
 	}
 }
 
@@ -402,6 +420,7 @@ func (t *Tracer) Run(ctx context.Context, emit func(*journey.Journey) bool) erro
 				return
 			}
 			j.Node = t.names.host
+			t.inferTailCalls(j)
 			if !emit(j) {
 				stop = true
 			}

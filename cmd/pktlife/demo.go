@@ -110,15 +110,20 @@ func runDemo(ctx context.Context, out render.Renderer, legacy bool) (err error) 
 		nss = append(nss, n.Path)
 	}
 	tr, err := trace.New(trace.Options{
-		Filter:   trace.Filter{Host: netip.PrefixFrom(topo.PodA.IP(), 32)},
-		Netns:    nss,
-		LegacyTC: legacy,
+		Filter:    trace.Filter{Host: netip.PrefixFrom(topo.PodA.IP(), 32)},
+		Netns:     nss,
+		LegacyTC:  legacy,
+		TailCalls: trace.TailCallsInterpose,
 	})
 	if err != nil {
 		return fmt.Errorf("start tracer: %w", err)
 	}
-	defer func() { err = errors.Join(err, tr.Close()) }()
+	defer func() {
+		err = errors.Join(err, tr.Close())
+		reportNotices(os.Stderr, tr)
+	}()
 	reportAttached(os.Stderr, tr.Attached())
+	reportNotices(os.Stderr, tr)
 
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()

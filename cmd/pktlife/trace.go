@@ -30,6 +30,7 @@ type traceFlags struct {
 	verbose               bool
 	legacyTC              bool
 	maxInFlight           int
+	tailCalls             string
 }
 
 func (f *traceFlags) register(cmd *cobra.Command) {
@@ -51,6 +52,7 @@ func (f *traceFlags) register(cmd *cobra.Command) {
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show skb address, CPU, length and mark per hop")
 	fl.BoolVar(&f.legacyTC, "legacy-tc", false, "attach tc observers with clsact+cls_bpf even where tcx works")
 	fl.IntVar(&f.maxInFlight, "max-inflight", 65536, "journeys held open at once; past it the oldest is closed as evicted")
+	fl.StringVar(&f.tailCalls, "tail-calls", trace.TailCallsAuto, "tail-call chains: auto, interpose (exact per packet: shims in the datapath's prog_arrays until exit), passive or off")
 }
 
 func parsePort(name string, v int) (uint16, error) {
@@ -106,6 +108,7 @@ func (f *traceFlags) options() (trace.Options, error) {
 	o.Hops = f.hops
 	o.LegacyTC = f.legacyTC
 	o.MaxInFlight = f.maxInFlight
+	o.TailCalls = f.tailCalls
 	return o, nil
 }
 
@@ -151,6 +154,7 @@ func runTrace(ctx context.Context, opts trace.Options, f *traceFlags) error {
 	}
 	defer tr.Close()
 	reportAttached(os.Stderr, tr.Attached())
+	reportNotices(os.Stderr, tr)
 	fmt.Fprintf(os.Stderr, "tracing %s; Ctrl-C to stop\n", opts.Filter.String())
 
 	if f.duration > 0 {
@@ -175,7 +179,9 @@ func runTrace(ctx context.Context, opts trace.Options, f *traceFlags) error {
 	if err == nil {
 		err = werr
 	}
+	reportNotices(os.Stderr, tr)
 	closeErr := tr.Close()
+	reportNotices(os.Stderr, tr)
 	s := tr.Stats()
 	render.WriteSummary(os.Stderr, render.Summary{
 		Journeys: uint64(n), Events: s.Events, Lost: s.Lost, Evicted: s.Evicted,
@@ -188,6 +194,17 @@ func runTrace(ctx context.Context, opts trace.Options, f *traceFlags) error {
 		return fmt.Errorf("detach: %w", closeErr)
 	}
 	return nil
+}
+
+// reportNotices writes what tail-call interposition has to say: slots
+// restored from a killed pktlife's journal, slots their owner changed.
+func reportNotices(w io.Writer, tr *trace.Tracer) {
+	for _, n := range tr.Notices() {
+		fmt.Fprintf(w, "tail-calls: %s\n", n)
+	}
+	if n := tr.ShimMisses(); n > 0 {
+		fmt.Fprintf(w, "tail-calls: %d packet(s) ran out of tail calls in a shim and were passed on with TC_ACT_UNSPEC\n", n)
+	}
 }
 
 // classify turns the tracer's bad-input errors into usage errors.

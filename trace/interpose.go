@@ -1,0 +1,300 @@
+package trace
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/pktlife/pktlife/trace/journey"
+	"github.com/pktlife/pktlife/trace/progs"
+)
+
+// ErrTailCallBudget is returned when shims would make a packet exceed the
+// kernel's 33 tail calls, or could, on a cyclic graph.
+var ErrTailCallBudget = errors.New("tail-call budget exceeded")
+
+// InterposedSlot is one prog_array slot whose program pktlife shimmed.
+type InterposedSlot struct {
+	Map    string       // prog_array name
+	MapID  uint32       // prog_array ID
+	Slot   uint32       // index
+	Prog   journey.Prog // the datapath's program in the slot
+	ShimID uint32       // pktlife's shim that took its place
+}
+
+// interposeConfig says what to interpose.
+type interposeConfig struct {
+	stateDir string
+	netns    []string // namespace paths; "" is pktlife's own
+	ifaces   []string
+	skip     map[uint32]bool // pktlife's observers
+	// ignoreBudget interposes whatever the depth (tests of the shim's
+	// failure path only).
+	ignoreBudget bool
+}
+
+// interposer holds pktlife's shims in the datapath's prog_arrays: every
+// reachable filled slot holds a pl_tail_shim that records the jump and
+// tail-calls the original through a pinned shadow prog_array. The journal
+// on disk always lists at least what is in place.
+type interposer struct {
+	dir     string
+	lock    *stateLock
+	j       journal
+	shims   []*ebpf.Program
+	shadows []*ebpf.Map
+	// missed lists, by program ID, the constant-index tail calls into
+	// empty slots that the graph shows: a shim cannot see those.
+	missed  map[uint32][]journey.TailCall
+	notices []string
+	closed  bool
+}
+
+// interpose discovers the tail-call graph behind the tc programs of the
+// configured devices and puts a shim into every reachable filled slot.
+func interpose(objs *objects, cfg interposeConfig) (_ *interposer, err error) {
+	ip := &interposer{dir: cfg.stateDir}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, ip.Close())
+		}
+	}()
+	if ip.lock, err = lockState(cfg.stateDir); err != nil {
+		return nil, fmt.Errorf("interpose tail calls: %w", err)
+	}
+	notes, err := recoverJournal(cfg.stateDir)
+	ip.notices = append(ip.notices, notes...)
+	if err != nil {
+		return nil, fmt.Errorf("recover tail-call journal: %w", err)
+	}
+	g, err := discoverAll(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.ignoreBudget {
+		if err := checkBudget(g); err != nil {
+			return nil, err
+		}
+	}
+	ip.missed = emptyCalls(g)
+	var slots []progs.SlotRef
+	for _, s := range g.ReachableSlots() {
+		if s.ProgID != 0 {
+			slots = append(slots, s)
+		}
+	}
+	if len(slots) == 0 {
+		return ip, nil
+	}
+	root, own, err := pinRoot(cfg.stateDir)
+	if err != nil {
+		return nil, fmt.Errorf("interpose tail calls: %w", err)
+	}
+	ip.j = journal{
+		Version: journalVersion, PID: os.Getpid(), Started: time.Now(),
+		PinDir: filepath.Join(root, fmt.Sprint(os.Getpid())), PinRoot: root, OwnRoot: own,
+	}
+	if err := writeJournal(cfg.stateDir, &ip.j); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(ip.j.PinDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create pin dir: %w", err)
+	}
+	for len(slots) > 0 {
+		n := 1
+		for n < len(slots) && slots[n].MapID == slots[0].MapID {
+			n++
+		}
+		if err := ip.interposeMap(objs, slots[:n]); err != nil {
+			return nil, err
+		}
+		slots = slots[n:]
+	}
+	return ip, nil
+}
+
+// discoverAll discovers the graph in every configured namespace.
+func discoverAll(cfg interposeConfig) (*progs.Graph, error) {
+	all := &progs.Graph{}
+	for _, ns := range cfg.netns {
+		g, err := progs.Discover(context.Background(), progs.Options{Netns: ns, Ifaces: cfg.ifaces, SkipProgIDs: cfg.skip})
+		if err != nil {
+			return nil, fmt.Errorf("discover tail calls: %w", err)
+		}
+		all.Devices = append(all.Devices, g.Devices...)
+	}
+	return all, nil
+}
+
+// checkBudget refuses graphs on which shims could make a packet exceed the
+// kernel's tail-call limit: each shim costs one tail call, so a chain of
+// depth d makes 2d. It refuses rather than shim a part of the graph, since
+// chains with unshimmed jumps would look shorter than they are.
+func checkBudget(g *progs.Graph) error {
+	depth, cyclic := g.MaxDepth()
+	if !cyclic && 2*depth <= progs.MaxTailCalls {
+		return nil
+	}
+	where := "?"
+	deepest := -1
+	for _, ep := range g.EntryPrograms() {
+		d, c := g.ChainDepth(ep.Entry.Prog.ID)
+		if (cyclic && c) || (!cyclic && d > deepest) {
+			deepest = d
+			where = fmt.Sprintf("%s at %s %s", ep.Entry.Prog.Name, ep.Device.Name, ep.Direction)
+			if cyclic {
+				break
+			}
+		}
+	}
+	if cyclic {
+		return fmt.Errorf("interpose tail calls: %w: the chain from %s can loop, so a packet may already make all %d tail calls the kernel allows and shims would cut it short; use --tail-calls=off",
+			ErrTailCallBudget, where, progs.MaxTailCalls)
+	}
+	return fmt.Errorf("interpose tail calls: %w: the chain from %s makes up to %d tail calls, %d with a shim before each, more than the kernel's %d per packet; use --tail-calls=off",
+		ErrTailCallBudget, where, depth, 2*depth, progs.MaxTailCalls)
+}
+
+// emptyCalls lists, per program, its constant-index tail calls into empty
+// slots, as inferred missed tail calls.
+func emptyCalls(g *progs.Graph) map[uint32][]journey.TailCall {
+	out := map[uint32][]journey.TailCall{}
+	for id, n := range g.Programs() {
+		for _, m := range n.Maps {
+			for _, s := range m.Slots {
+				if s.Empty {
+					out[id] = append(out[id], journey.TailCall{Map: m.Name, MapID: m.ID, Slot: s.Index, Missed: true, Inferred: true})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// interposeMap shims the given slots of one prog_array.
+func (ip *interposer) interposeMap(objs *objects, slots []progs.SlotRef) error {
+	mid := slots[0].MapID
+	orig, err := ebpf.NewMapFromID(ebpf.MapID(mid))
+	if err != nil {
+		return fmt.Errorf("open prog_array %s (id %d): %w", slots[0].MapName, mid, err)
+	}
+	defer orig.Close()
+	if orig.Type() != ebpf.ProgramArray {
+		return fmt.Errorf("open prog_array %s (id %d): a %s, not a prog_array", slots[0].MapName, mid, orig.Type())
+	}
+	shadow, err := objs.newShadow(orig.MaxEntries())
+	if err != nil {
+		return err
+	}
+	ip.shadows = append(ip.shadows, shadow)
+	sid, err := mapID(shadow)
+	if err != nil {
+		return fmt.Errorf("shadow of %s: %w", slots[0].MapName, err)
+	}
+	pin := filepath.Join(ip.j.PinDir, fmt.Sprintf("shadow_%d", mid))
+	ip.j.Shadows = append(ip.j.Shadows, journalShadow{MapID: mid, ShadowID: sid, Pin: pin})
+	if err := writeJournal(ip.dir, &ip.j); err != nil {
+		return err
+	}
+	if err := shadow.Pin(pin); err != nil {
+		return fmt.Errorf("pin shadow of %s: %w", slots[0].MapName, err)
+	}
+	for _, s := range slots {
+		if err := ip.interposeSlot(objs, orig, shadow, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// interposeSlot puts one shim in place: the shadow first holds the
+// original, the journal records the change, and only then does the slot
+// get the shim. A slot that changed since discovery is left alone.
+func (ip *interposer) interposeSlot(objs *objects, orig, shadow *ebpf.Map, s progs.SlotRef) error {
+	where := fmt.Sprintf("[%s/%d]", s.MapName, s.Index)
+	prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(s.ProgID))
+	if err != nil {
+		ip.notices = append(ip.notices, fmt.Sprintf("%s: program %d went away before pktlife could interpose; not traced", where, s.ProgID))
+		return nil
+	}
+	defer prog.Close()
+	info, err := prog.Info()
+	if err != nil {
+		return fmt.Errorf("read program %d info: %w", s.ProgID, err)
+	}
+	if info.Type != ebpf.SchedCLS && info.Type != ebpf.SchedACT {
+		return fmt.Errorf("interpose %s: program %d is a %s program, not a tc one", where, s.ProgID, info.Type)
+	}
+	shim, err := objs.loadShim(shimTarget{mapID: s.MapID, slot: s.Index, progID: s.ProgID, progType: info.Type}, shadow)
+	if err != nil {
+		return fmt.Errorf("interpose %s: %w", where, err)
+	}
+	ip.shims = append(ip.shims, shim)
+	shimID, err := progID(shim)
+	if err != nil {
+		return fmt.Errorf("interpose %s: %w", where, err)
+	}
+	if err := shadow.Put(s.Index, prog); err != nil {
+		return fmt.Errorf("interpose %s: fill shadow: %w", where, err)
+	}
+	var cur uint32
+	if err := orig.Lookup(s.Index, &cur); err != nil || cur != s.ProgID {
+		ip.notices = append(ip.notices, fmt.Sprintf("%s changed while pktlife read the datapath; not traced", where))
+		return nil
+	}
+	entry := journalSlot{MapID: s.MapID, MapName: s.MapName, Slot: s.Index, OrigID: s.ProgID, OrigName: progName(ebpf.ProgramID(s.ProgID)), ShimID: shimID}
+	ip.j.Slots = append(ip.j.Slots, entry)
+	if err := writeJournal(ip.dir, &ip.j); err != nil {
+		return err
+	}
+	if err := orig.Put(s.Index, shim); err != nil {
+		ip.j.Slots = ip.j.Slots[:len(ip.j.Slots)-1]
+		return errors.Join(fmt.Errorf("interpose %s: swap in shim: %w", where, err), writeJournal(ip.dir, &ip.j))
+	}
+	return nil
+}
+
+// slotsInterposed lists the slots holding shims, by map ID and slot.
+func (ip *interposer) slotsInterposed() []InterposedSlot {
+	out := make([]InterposedSlot, 0, len(ip.j.Slots))
+	for _, s := range ip.j.Slots {
+		out = append(out, InterposedSlot{Map: s.MapName, MapID: s.MapID, Slot: s.Slot,
+			Prog: journey.Prog{ID: s.OrigID, Name: s.OrigName}, ShimID: s.ShimID})
+	}
+	slices.SortFunc(out, func(a, b InterposedSlot) int {
+		return cmp.Or(cmp.Compare(a.MapID, b.MapID), cmp.Compare(a.Slot, b.Slot))
+	})
+	return out
+}
+
+// Close puts every original program back where the slot still holds
+// pktlife's shim, unpins the shadows and releases the lock. Slots changed
+// by their owners meanwhile are reported in the notices. Safe twice.
+func (ip *interposer) Close() error {
+	if ip == nil || ip.closed {
+		return nil
+	}
+	ip.closed = true
+	var errs []error
+	if ip.j.Version != 0 {
+		notes, err := undo(ip.dir, &ip.j)
+		ip.notices = append(ip.notices, notes...)
+		errs = append(errs, err)
+	}
+	for _, p := range ip.shims {
+		errs = append(errs, p.Close())
+	}
+	for _, m := range ip.shadows {
+		errs = append(errs, m.Close())
+	}
+	ip.shims, ip.shadows = nil, nil
+	errs = append(errs, ip.lock.Close())
+	return errors.Join(errs...)
+}
