@@ -1,0 +1,13 @@
+package trace
+
+// Hooks for the external tail-call tests: a private state directory, so
+// that tests neither wait for nor disturb a pktlife running on the machine,
+// and the budget check switched off to reach the shim's failure path.
+
+func SetStateDirForTest(o *Options, dir string) { o.stateDir = dir }
+
+func IgnoreTailCallBudgetForTest(o *Options) { o.ignoreTailCallBudget = true }
+
+func CleanupStateForTest(dir string) ([]string, error) { return cleanupState(dir) }
+
+func IsBPFFSForTest(path string) bool { return isBPFFS(path) }
