@@ -1,0 +1,132 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"reflect"
+
+	"github.com/pktlife/pktlife/demo"
+	"github.com/pktlife/pktlife/trace"
+)
+
+// Env is the benchmark's node: the demo topology with its datapath, and a
+// sink in pod B for floods through the service VIP (DNAT, tail calls,
+// redirect to pod B).
+type Env struct {
+	Topo     *demo.Topology
+	Datapath *demo.Datapath
+	Sink     *Sink
+}
+
+// NewEnv builds the topology, loads the demo datapath (tcx) and starts the
+// sink. Close removes everything.
+func NewEnv(ctx context.Context) (env *Env, err error) {
+	env = &Env{}
+	defer func() {
+		if err != nil {
+			env.Close()
+		}
+	}()
+	if env.Topo, err = demo.NewTopology(ctx, demo.Options{Prefix: "pl-bench"}); err != nil {
+		return nil, fmt.Errorf("build topology: %w", err)
+	}
+	if env.Datapath, err = demo.LoadDatapath(env.Topo, demo.DatapathOptions{}); err != nil {
+		return nil, fmt.Errorf("load datapath: %w", err)
+	}
+	if env.Sink, err = StartSink(env.Topo.PodB.Path, env.Topo.Backend()); err != nil {
+		return nil, err
+	}
+	return env, nil
+}
+
+// Close stops the sink and removes the datapath and topology. Safe twice.
+func (e *Env) Close() error {
+	var errs []error
+	if e.Sink != nil {
+		errs = append(errs, e.Sink.Close())
+		e.Sink = nil
+	}
+	if e.Datapath != nil {
+		errs = append(errs, e.Datapath.Close())
+		e.Datapath = nil
+	}
+	if e.Topo != nil {
+		errs = append(errs, e.Topo.Close())
+		e.Topo = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Flood sends a flood from pod A to the service VIP.
+func (e *Env) Flood(ctx context.Context, o FloodOptions) (FloodResult, error) {
+	return Flood(ctx, e.Topo.PodA.Path, e.Topo.Service, e.Sink, o)
+}
+
+// Namespaces are the paths of the topology's namespaces.
+func (e *Env) Namespaces() []string {
+	var out []string
+	for _, n := range e.Topo.Namespaces() {
+		out = append(out, n.Path)
+	}
+	return out
+}
+
+// Case is one way of tracing during a flood.
+type Case string
+
+const (
+	Untraced       Case = "untraced"
+	NoMatch        Case = "no-match"  // tracer attached, filter matches no packet
+	MatchAll       Case = "match"     // filter matches every flood packet
+	Interpose      Case = "interpose" // match, with tail-call interposition
+	interposeOn         = "interpose" // the value of trace.Options.TailCalls
+	tailCallsOff        = "off"
+	tailCalls           = "TailCalls" // the field that turns interposition on
+	noMatchPort         = uint16(9)   // discard: nothing in the flood uses it
+	floodProto          = uint8(17)   // udp
+	udpServicePort      = demo.ServicePort
+)
+
+// Cases are the datapath benchmark's cases, baseline first.
+var Cases = []Case{Untraced, NoMatch, MatchAll, Interpose}
+
+// ErrNoInterpose is returned for the Interpose case when trace.Options has
+// no TailCalls setting yet.
+var ErrNoInterpose = errors.New("trace.Options has no TailCalls field: interposition not available")
+
+// TracerOptions are the tracer settings for a case: the default hop set on
+// every device of the topology's three namespaces (so that traffic of
+// other namespaces on the machine never matches). The filter either names
+// the flood exactly (UDP to the service VIP and port; NAT is followed by
+// the skb) or a port nothing sends to; both parse the packet to L4, the
+// dearest way not to match.
+func (e *Env) TracerOptions(c Case) (trace.Options, error) {
+	o := trace.Options{
+		Netns:  e.Namespaces(),
+		Ifaces: []string{"*"},
+	}
+	switch c {
+	case NoMatch:
+		o.Filter = trace.Filter{Proto: floodProto, Dport: noMatchPort}
+	case MatchAll, Interpose:
+		vip := e.Topo.Service.Addr()
+		o.Filter = trace.Filter{Proto: floodProto, Dst: netip.PrefixFrom(vip, vip.BitLen()), Dport: udpServicePort}
+	default:
+		return o, fmt.Errorf("tracer options for case %q: not a traced case", c)
+	}
+	// Set by name, so that this builds before and after the option exists;
+	// until then the Interpose case reports ErrNoInterpose.
+	f := reflect.ValueOf(&o).Elem().FieldByName(tailCalls)
+	hasField := f.IsValid() && f.Kind() == reflect.String
+	switch {
+	case c == Interpose && !hasField:
+		return o, ErrNoInterpose
+	case c == Interpose:
+		f.SetString(interposeOn)
+	case hasField:
+		f.SetString(tailCallsOff) // the baseline traces no tail calls
+	}
+	return o, nil
+}
