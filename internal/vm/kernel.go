@@ -38,16 +38,16 @@ func (k *Kernel) ModulesDir() string {
 }
 
 // DefaultCacheDir is $PKTLIFE_VM_CACHE, else
-// ${XDG_CACHE_HOME:-$HOME/.cache}/pktlife/vm.
+// ${XDG_CACHE_HOME:-$HOME/.cache}/pktlife/vm, else (no HOME) a directory
+// under $TMPDIR.
 func DefaultCacheDir() (string, error) {
 	if d := os.Getenv("PKTLIFE_VM_CACHE"); d != "" {
 		return d, nil
 	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("find cache directory: %w", err)
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "pktlife", "vm"), nil
 	}
-	return filepath.Join(d, "pktlife", "vm"), nil
+	return filepath.Join(os.TempDir(), "pktlife-vm-cache"), nil // neither XDG_CACHE_HOME nor HOME
 }
 
 var seriesRE = regexp.MustCompile(`^[0-9]+\.[0-9]+$`)

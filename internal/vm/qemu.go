@@ -29,7 +29,7 @@ var exitRE = regexp.MustCompile(`^(.*)` + exitMarker + `([0-9]+)$`)
 // stdout); ttyS1 carries the test's output to a unix socket.
 func qemuArgs(k *Kernel, initrd, sock string, opts Options) []string {
 	return []string{
-		"-accel", "tcg,thread=multi", // KVM fails on these machines
+		"-accel", opts.Accel,
 		"-cpu", "max",
 		"-m", strconv.Itoa(opts.MemoryMB),
 		"-smp", strconv.Itoa(opts.CPUs),

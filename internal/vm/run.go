@@ -25,6 +25,7 @@ type Options struct {
 	CacheDir string        // default DefaultCacheDir()
 	MemoryMB int           // default 1024
 	CPUs     int           // default 2
+	Accel    string        // QEMU -accel; default "tcg,thread=multi" (KVM fails on pktlife's machines)
 	Timeout  time.Duration // boot and test together; default 30 minutes
 	Modules  []string      // loaded at boot besides DefaultModules
 	Env      []string      // KEY=VALUE for the test; PKTLIFE_VM is always set
@@ -60,6 +61,9 @@ func (o *Options) defaults() error {
 	}
 	if o.CPUs == 0 {
 		o.CPUs = 2
+	}
+	if o.Accel == "" {
+		o.Accel = "tcg,thread=multi"
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Minute

@@ -39,6 +39,7 @@ func run() (int, error) {
 	cache := fs.String("cache", "", "cache directory (default $PKTLIFE_VM_CACHE or ${XDG_CACHE_HOME:-$HOME/.cache}/pktlife/vm)")
 	mem := fs.Int("mem", 1024, "VM memory in MiB")
 	cpus := fs.Int("cpus", 2, "VM CPUs")
+	accel := fs.String("accel", envOr("PKTLIFE_VM_ACCEL", "tcg,thread=multi"), "QEMU accelerator (kvm where it works); env PKTLIFE_VM_ACCEL")
 	timeout := fs.Duration("timeout", 0, "deadline for boot and test (default: the binary's -test.timeout plus 50s, or 30m)")
 	modules := fs.String("modules", "", "comma-separated kernel modules to load besides the defaults")
 	verbose := fs.Bool("v", os.Getenv("PKTLIFE_VM_VERBOSE") != "", "report timings on stderr; env PKTLIFE_VM_VERBOSE")
@@ -59,6 +60,7 @@ func run() (int, error) {
 		CacheDir: *cache,
 		MemoryMB: *mem,
 		CPUs:     *cpus,
+		Accel:    *accel,
 		Timeout:  *timeout,
 		Env:      forwardedEnv(),
 		Stdout:   os.Stdout,
