@@ -138,15 +138,47 @@ func (l line) truncate(w int) line {
 }
 
 // textWidth is the number of terminal cells s takes. Span texts hold no
-// control characters, so plain ASCII is one cell a byte; anything else is
-// measured by grapheme cluster.
+// control characters, so plain ASCII is one cell a byte, and so is each of
+// the few other characters the renderer itself writes (µ, →, …); anything
+// else is measured by grapheme cluster, which is slow (uniseg).
 func textWidth(s string) int {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {
-			return ansi.StringWidth(s)
+			return mixedWidth(s, i)
 		}
 	}
 	return len(s)
+}
+
+// mixedWidth measures s, whose first i bytes are ASCII: one cell per rune
+// while every rune is narrow (see narrow), else by grapheme cluster.
+func mixedWidth(s string, i int) int {
+	w := i
+	for _, r := range s[i:] {
+		if !narrow(r) {
+			return ansi.StringWidth(s)
+		}
+		w++
+	}
+	return w
+}
+
+// narrow reports whether r takes one cell and forms a grapheme cluster of
+// its own whatever its neighbours (no combining mark, joiner, variation
+// selector or emoji): for a string of such runes the width is their count.
+// TestNarrowRunes checks every one against ansi.StringWidth.
+func narrow(r rune) bool {
+	switch {
+	case r >= 0x20 && r < 0x7f:
+		return true
+	case r >= 0xa1 && r <= 0xff:
+		return r != 0xad // soft hyphen: zero width
+	}
+	switch r {
+	case 'Δ', '—', '…', '→', '⇒', '↳', '↗', '↺', '●', '○', '✓', '✗', '─', '│', '└', '├':
+		return true
+	}
+	return false
 }
 
 // cutMiddle shortens s to w cells by replacing its middle with "…",

@@ -56,6 +56,11 @@ type Correlator struct {
 	deliver timers
 	nextID  uint64
 	stats   Stats
+	// spare holds hop buffers of finished journeys for reuse: a journey
+	// grows its hops in one of them and gets an exact-size copy when it is
+	// emitted, so each journey allocates its hops once.
+	spare [][]Hop
+	rets  []int64 // slab for Hop.Ret values
 }
 
 // flight is an open journey.
@@ -69,6 +74,47 @@ type flight struct {
 	delivered  bool
 	pkeys      []pktKey // the packet's keys, one per tuple it had (NAT)
 	prev, next *flight
+	pkey0      [1]pktKey // backing of pkeys for the common case of one key
+}
+
+// flightJourney allocates a flight and its journey together.
+type flightJourney struct {
+	f flight
+	j Journey
+}
+
+// maxSpare bounds the hop buffers kept for reuse.
+const maxSpare = 256
+
+// takeHops returns an empty hop buffer, reused when one is spare.
+func (c *Correlator) takeHops() []Hop {
+	if n := len(c.spare); n > 0 {
+		h := c.spare[n-1]
+		c.spare[n-1] = nil
+		c.spare = c.spare[:n-1]
+		return h
+	}
+	return make([]Hop, 0, 8)
+}
+
+// putHops keeps a hop buffer for reuse, cleared so that it holds on to
+// nothing.
+func (c *Correlator) putHops(h []Hop) {
+	if cap(h) == 0 || len(c.spare) >= maxSpare {
+		return
+	}
+	clear(h)
+	c.spare = append(c.spare, h[:0])
+}
+
+// retVal stores a return value for Hop.Ret in a slab: one allocation per
+// few hundred values instead of one per value.
+func (c *Correlator) retVal(v int64) *int64 {
+	if len(c.rets) == cap(c.rets) {
+		c.rets = make([]int64, 0, 256)
+	}
+	c.rets = append(c.rets, v)
+	return &c.rets[len(c.rets)-1]
 }
 
 // pktKey identifies one IPv4 packet across skb copies.
@@ -203,16 +249,20 @@ func keyOf(ev *Event) (pktKey, bool) {
 }
 
 func (c *Correlator) open(ev *Event) *flight {
-	j := &Journey{
+	fj := &flightJourney{}
+	j := &fj.j
+	*j = Journey{
 		Schema:    SchemaVersion,
 		Skb:       ev.Skb,
 		Start:     ev.Time,
 		StartWall: c.res.WallTime(ev.Time),
 		Tuple:     ev.Tuple,
-		Hops:      make([]Hop, 0, 8),
+		Hops:      c.takeHops(),
 		Fate:      FateUnknown,
 	}
-	f := &flight{j: j, live: 1, last: ev.Time}
+	f := &fj.f
+	*f = flight{j: j, live: 1, last: ev.Time}
+	f.pkeys = f.pkey0[:0]
 	c.bySkb[ev.Skb] = f
 	c.addKey(f, ev)
 	c.pushBack(f)
@@ -280,6 +330,8 @@ func (c *Correlator) merge(f, g *flight) {
 	f.delivered = f.delivered || g.delivered
 	g.done = true
 	c.unlink(g)
+	c.putHops(g.j.Hops)
+	g.j.Hops = nil
 }
 
 func (c *Correlator) appendHop(f *flight, ev *Event) {
@@ -321,13 +373,11 @@ func (c *Correlator) appendHop(f *flight, ev *Event) {
 	case HookSockDeliver:
 		f.delivered = true
 	case HookNetDevXmit:
-		rc := int64(int32(ev.Reason))
-		h.Ret = &rc
+		h.Ret = c.retVal(int64(int32(ev.Reason)))
 	case HookKfunc, HookKfuncRet:
 		h.Kfunc = c.res.Kfunc(ev.Slot)
 		if ev.Hook == HookKfuncRet {
-			rc := int64(int32(ev.Reason))
-			h.Ret = &rc
+			h.Ret = c.retVal(int64(int32(ev.Reason)))
 		}
 	}
 	if prev != nil && prev.Hook.IsTC() && prev.Verdict == "" {
@@ -502,6 +552,12 @@ func (c *Correlator) finish(f *flight, why End) {
 		}
 	}
 	j := f.j
+	// The journey keeps an exact-size copy of its hops; the buffer they
+	// grew in serves the next journey.
+	hops := make([]Hop, len(j.Hops))
+	copy(hops, j.Hops)
+	c.putHops(j.Hops)
+	j.Hops = hops
 	c.nextID++
 	j.ID = c.nextID // numbered in the order journeys complete
 	j.End = why
