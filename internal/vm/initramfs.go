@@ -97,7 +97,7 @@ func baseInitramfs(ctx context.Context, cacheDir string, k *Kernel, modules []st
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	if err := writeBase(tmp, k, files, busybox, order, data); err != nil {
+	if err := writeBase(ctx, tmp, k, files, busybox, order, data); err != nil {
 		return "", err
 	}
 	if err := tmp.Close(); err != nil {
@@ -109,7 +109,7 @@ func baseInitramfs(ctx context.Context, cacheDir string, k *Kernel, modules []st
 	return out, nil
 }
 
-func writeBase(w io.Writer, k *Kernel, files []hostFile, busybox string, order []module, data map[string][]byte) error {
+func writeBase(ctx context.Context, w io.Writer, k *Kernel, files []hostFile, busybox string, order []module, data map[string][]byte) error {
 	c := newCPIOWriter(w)
 	for _, d := range []string{"proc", "sys", "dev", "tmp", "run", "root", "work", "etc/pktlife", "usr/bin", "sbin"} {
 		if err := c.Mkdir(d); err != nil {
@@ -149,7 +149,7 @@ func writeBase(w io.Writer, k *Kernel, files []hostFile, busybox string, order [
 			return err
 		}
 	}
-	applets, err := command(context.Background(), "", busybox, "--list")
+	applets, err := command(ctx, "", busybox, "--list")
 	if err != nil {
 		return err
 	}
@@ -189,9 +189,14 @@ func writeBase(w io.Writer, k *Kernel, files []hostFile, busybox string, order [
 	return c.Close()
 }
 
+// baseFormat changes when writeBase lays the archive out differently, so
+// that cached archives of the old layout are not reused.
+const baseFormat = 1
+
 // baseKey names a base archive by everything that goes into it.
 func baseKey(k *Kernel, modules []string, files []hostFile) (string, error) {
 	h := sha256.New()
+	fmt.Fprintf(h, "format %d\n", baseFormat)
 	h.Write(initScript)
 	fmt.Fprintf(h, "\n%s %s %s\n", k.Release, k.Version, strings.Join(modules, ","))
 	for _, f := range files {
