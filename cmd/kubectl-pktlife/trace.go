@@ -172,7 +172,7 @@ func (a *app) trace(ctx context.Context, pod string, f *traceFlags) error {
 	a.describePlan(plan)
 	err = a.runSession(ctx, c, plan, pods, f)
 	if ctx.Err() != nil {
-		fmt.Fprintln(a.stderr, "kubectl-pktlife: interrupted; node pods deleted")
+		fmt.Fprintln(a.stderr, "kubectl-pktlife: interrupted")
 	}
 	return err
 }
