@@ -8,7 +8,7 @@ VMEXEC    := $(BIN)/vmexec
 VM_KERNELS ?= 6.12 6.1
 # Debian packages the generate check and the VM tests need.
 GEN_DEBS  := clang-19 llvm-19 libbpf-dev
-VM_DEBS   := qemu-system-x86 busybox-static iproute2 xz-utils cpio
+VM_DEBS   := qemu-system-x86 busybox-static iproute2 xz-utils
 
 .PHONY: all build demo test test-vm bench generate check-generate deps-generate deps-vm clean
 
@@ -33,6 +33,7 @@ test:
 # ipvlan), inside QEMU on Debian's own kernels.
 test-vm: deps-vm
 	CGO_ENABLED=0 $(GO) build -o $(VMEXEC) ./internal/vm/vmexec
+	for k in $(VM_KERNELS); do ./$(VMEXEC) -prepare -kernel $$k || exit 1; done
 	for k in $(VM_KERNELS); do \
 		echo "== VM tests on Debian $$k"; \
 		CGO_ENABLED=0 $(GO) test -count=1 -p 1 -exec "$(CURDIR)/$(VMEXEC) -kernel $$k" ./internal/vm/... ./trace/... || exit 1; \
@@ -54,7 +55,7 @@ deps-generate:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(GEN_DEBS))
 
 deps-vm:
-	@command -v qemu-system-x86_64 >/dev/null && test -x /bin/busybox && command -v cpio >/dev/null || \
+	@command -v qemu-system-x86_64 >/dev/null && test -x /bin/busybox && command -v xz >/dev/null && test -x /usr/sbin/ip || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(VM_DEBS))
 
 clean:
