@@ -43,24 +43,33 @@ func newTimeline(match string, halves ...Half) Timeline {
 // half is a Half with what matching needs, computed once.
 type half struct {
 	Half
-	flows map[journey.Tuple]struct{}
+	flows map[journey.Tuple]flowInfo // every flow the packet carried on this node
+	at    time.Time                  // when it arrived, for the live merger's window
+}
+
+// flowInfo is what a packet carried with one flow: its IPv4 ID and TCP
+// flags, the first non-zero of each. Kept per flow because an encapsulated
+// packet's outer header has an ID and flags of its own.
+type flowInfo struct {
 	ipID  uint16
 	flags uint8
-	at    time.Time // when it arrived, for the live merger's window
 }
 
 func newHalf(node string, j *journey.Journey) *half {
-	h := &half{Half: Half{Node: node, Journey: j}, flows: make(map[journey.Tuple]struct{})}
+	h := &half{Half: Half{Node: node, Journey: j}, flows: make(map[journey.Tuple]flowInfo)}
 	add := func(t journey.Tuple) {
-		if t.Valid() {
-			h.flows[t.Flow()] = struct{}{}
+		if !t.Valid() {
+			return
 		}
-		if h.ipID == 0 {
-			h.ipID = t.IPID
+		f := t.Flow()
+		fi := h.flows[f]
+		if fi.ipID == 0 {
+			fi.ipID = t.IPID
 		}
-		if h.flags == 0 {
-			h.flags = t.TCPFlags
+		if fi.flags == 0 {
+			fi.flags = t.TCPFlags
 		}
+		h.flows[f] = fi
 	}
 	add(j.Tuple)
 	for i := range j.Hops {
@@ -76,33 +85,36 @@ func newHalf(node string, j *journey.Journey) *half {
 	return h
 }
 
-// matches says whether a and b are the same packet seen on two nodes, and
-// how that was decided. A request and its reply never match: flows are
-// compared with their direction.
-func matches(a, b *half) (string, bool) {
-	if a.Node == b.Node || a.Journey.Tuple.Proto != b.Journey.Tuple.Proto {
-		return MatchNone, false
+// matches says whether a and b are the same packet seen on two nodes, how
+// that was decided and the IP ID they share. They must share a flow (the
+// protocol, addresses and ports of some hop, before or after NAT, with
+// direction: a reply never matches its request); on every shared flow where
+// both carry an IP ID or TCP flags, those must be equal.
+func matches(a, b *half) (string, uint16, bool) {
+	if a.Node == b.Node {
+		return MatchNone, 0, false
 	}
-	shared := false
-	for f := range a.flows {
-		if _, ok := b.flows[f]; ok {
-			shared = true
-			break
+	kind, id := MatchNone, uint16(0)
+	for f, fa := range a.flows {
+		fb, ok := b.flows[f]
+		if !ok {
+			continue
+		}
+		if fa.flags != 0 && fb.flags != 0 && fa.flags != fb.flags {
+			return MatchNone, 0, false
+		}
+		switch {
+		case fa.ipID != 0 && fb.ipID != 0 && fa.ipID != fb.ipID:
+			return MatchNone, 0, false
+		case fa.ipID != 0 && fb.ipID != 0:
+			if kind != MatchIPID || fa.ipID < id {
+				kind, id = MatchIPID, fa.ipID
+			}
+		case kind == MatchNone:
+			kind = MatchTuple
 		}
 	}
-	if !shared {
-		return MatchNone, false
-	}
-	if a.flags != 0 && b.flags != 0 && a.flags != b.flags {
-		return MatchNone, false
-	}
-	if a.ipID != 0 && b.ipID != 0 {
-		if a.ipID != b.ipID {
-			return MatchNone, false
-		}
-		return MatchIPID, true
-	}
-	return MatchTuple, true
+	return kind, id, kind != MatchNone
 }
 
 // Order says which node holds which address, so the sender's half of a
@@ -111,16 +123,14 @@ func matches(a, b *half) (string, bool) {
 type Order map[netip.Addr]string
 
 // pair orders two matched halves, a being the one first in stream order.
-func (o Order) pair(match string, a, b *half) Timeline {
+func (o Order) pair(match string, ipID uint16, a, b *half) Timeline {
 	if o.sender(b) && !o.sender(a) {
 		a, b = b, a
 	} else if !o.sender(a) && !o.sender(b) && left(b) && !left(a) {
 		a, b = b, a
 	}
 	t := newTimeline(match, a.Half, b.Half)
-	if match == MatchIPID {
-		t.IPID = a.ipID
-	}
+	t.IPID = ipID
 	return t
 }
 
@@ -148,6 +158,7 @@ func MergeStreams(nodeA string, a []*journey.Journey, nodeB string, b []*journey
 	}
 	partner := make([]int, len(ha))
 	how := make([]string, len(ha))
+	ids := make([]uint16, len(ha))
 	used := make([]bool, len(hb))
 	for i := range ha {
 		partner[i] = -1
@@ -155,8 +166,8 @@ func MergeStreams(nodeA string, a []*journey.Journey, nodeB string, b []*journey
 			if used[k] {
 				continue
 			}
-			if m, ok := matches(ha[i], hb[k]); ok {
-				partner[i], how[i], used[k] = k, m, true
+			if m, id, ok := matches(ha[i], hb[k]); ok {
+				partner[i], how[i], ids[i], used[k] = k, m, id, true
 				break
 			}
 		}
@@ -180,7 +191,7 @@ func MergeStreams(nodeA string, a []*journey.Journey, nodeB string, b []*journey
 			placeB(k)
 			next = k + 1
 		}
-		out = append(out, o.pair(how[i], h, hb[k]))
+		out = append(out, o.pair(how[i], ids[i], h, hb[k]))
 	}
 	placeB(len(hb))
 	return out
@@ -201,9 +212,9 @@ func (m *Merger) Add(node string, j *journey.Journey, now time.Time) []Timeline 
 	h := newHalf(node, j)
 	h.at = now
 	for i, w := range m.wait {
-		if how, ok := matches(w, h); ok {
+		if how, id, ok := matches(w, h); ok {
 			m.wait = append(m.wait[:i], m.wait[i+1:]...)
-			return []Timeline{m.Order.pair(how, w, h)}
+			return []Timeline{m.Order.pair(how, id, w, h)}
 		}
 	}
 	m.wait = append(m.wait, h)

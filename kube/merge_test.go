@@ -124,9 +124,12 @@ func TestMatchRules(t *testing.T) {
 		{"other protocol", mk("a", 1, "", req), mk("b", 1, "", journey.Tuple{Proto: 17, Src: req.Src, Dst: req.Dst, IPID: 7}), ""},
 		{"through SNAT", mk("a", 1, "", req, tcp("192.168.0.1:61000", "10.244.2.7:80", 7, syn)),
 			mk("b", 1, "", tcp("192.168.0.1:61000", "10.244.2.7:80", 7, syn)), MatchIPID},
+		{"vxlan on one node", mk("a", 1, "", req), mk("b", 1, "",
+			journey.Tuple{Proto: 17, Src: netip.MustParseAddrPort("192.168.0.1:40000"), Dst: netip.MustParseAddrPort("192.168.0.2:8472"), IPID: 999},
+			req), MatchIPID},
 		{"no IP ID", mk("a", 1, "", tcp("[fd00::5]:1", "[fd00::7]:2", 0, ack)), mk("b", 1, "", tcp("[fd00::5]:1", "[fd00::7]:2", 0, ack)), MatchTuple},
 	} {
-		got, ok := matches(newHalf(tc.a.Node, tc.a), newHalf(tc.b.Node, tc.b))
+		got, _, ok := matches(newHalf(tc.a.Node, tc.a), newHalf(tc.b.Node, tc.b))
 		if ok != (tc.want != "") || got != tc.want {
 			t.Errorf("%s: match %q %v, want %q", tc.name, got, ok, tc.want)
 		}
