@@ -15,7 +15,7 @@ import (
 // line is written with one Write call.
 type JSON struct {
 	w      io.Writer
-	buf    []byte
+	enc    jsonEnc
 	closed bool
 }
 
@@ -36,12 +36,17 @@ func (r *JSON) Journey(j *journey.Journey) error {
 		c.Schema = journey.SchemaVersion
 		v = &c
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("marshal journey %d: %w", j.ID, err)
+	r.enc.b = r.enc.b[:0]
+	if !r.enc.journey(v) {
+		// what only json.Marshal writes (or refuses) exactly
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("marshal journey %d: %w", j.ID, err)
+		}
+		r.enc.b = append(r.enc.b[:0], b...)
 	}
-	r.buf = append(append(r.buf[:0], b...), '\n')
-	if _, err := r.w.Write(r.buf); err != nil {
+	r.enc.b = append(r.enc.b, '\n')
+	if _, err := r.w.Write(r.enc.b); err != nil {
 		return fmt.Errorf("write journey %d: %w", j.ID, err)
 	}
 	return nil
