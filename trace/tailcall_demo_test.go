@@ -196,7 +196,9 @@ func checkDemoChains(t *testing.T, c *collector, topo *demo.Topology) {
 			return j.Tuple.Proto == 6 && j.Tuple.Src == topo.Backend() && j.Tuple.TCPFlags == 0x12
 		}, back, journey.FateDelivered},
 	} {
-		j := c.wait(t, tc.desc, tc.pred)
+		j := c.wait(t, tc.desc, func(j *journey.Journey) bool {
+			return tc.pred(j) && slices.ContainsFunc(j.Hops, func(h journey.Hop) bool { return h.Hook.IsTC() && len(h.Progs) > 0 })
+		})
 		if got := chainOf(j); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: chain %v, want %v", tc.desc, got, tc.want)
 		}

@@ -130,7 +130,7 @@ func (c *collector) wait(t *testing.T, desc string, pred func(*journey.Journey) 
 		case <-timeout:
 			var lines []string
 			for _, j := range all {
-				lines = append(lines, fmt.Sprintf("%s %s %v", j.Tuple, j.Fate, chainOf(j)))
+				lines = append(lines, describe(j))
 			}
 			t.Fatalf("no journey %s within 10s among %d:\n%s", desc, len(all), strings.Join(lines, "\n"))
 		}
@@ -198,4 +198,21 @@ func checkNoLeftovers(t *testing.T, dir string) {
 			}
 		}
 	}
+}
+
+// describe lists a journey's hops, for failure messages.
+func describe(j *journey.Journey) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "journey %s %s (%s):\n", j.Tuple, j.Fate, j.End)
+	for _, h := range j.Hops {
+		fmt.Fprintf(&b, "  %s %s@%s progs=%v tail_calls=%v\n", h.Hook, h.Device.Name, h.Device.NetnsName, h.Progs, h.TailCalls)
+	}
+	return b.String()
+}
+
+// hasHop reports whether the journey passed a hook on the named device.
+// (Packet sockets' clones of a packet, freed on their own, make journeys of
+// a single consume_skb hop with the same tuple.)
+func hasHop(j *journey.Journey, h journey.Hook, dev string) bool {
+	return slices.ContainsFunc(j.Hops, func(hop journey.Hop) bool { return hop.Hook == h && hop.Device.Name == dev })
 }

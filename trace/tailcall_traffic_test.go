@@ -8,42 +8,96 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/pktlife/pktlife/demo"
 )
 
-// sniffer reads every frame a device sends or receives, through an
-// AF_PACKET socket opened inside the device's namespace.
+// sniffer reads every frame a device receives, through an
+// AF_PACKET socket with a TPACKET_V2 receive ring opened inside the
+// device's namespace. A ring copies frames without cloning the skb: a plain
+// packet socket's clones, freed when read, would be extra consume_skb
+// events at reused skb addresses in the traced stream.
 type sniffer struct {
-	f *os.File
+	fd    int
+	ring  []byte
+	next_ int // frame to read next
 }
+
+const (
+	ringFrame  = 2048
+	ringBlock  = 16 << 10
+	ringBlocks = 16
+	ringFrames = ringBlock / ringFrame * ringBlocks
+)
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 func sniff(t *testing.T, nsPath, ifname string) *sniffer {
 	t.Helper()
-	var fd int
+	s := &sniffer{fd: -1}
 	err := demo.DoInNetns(nsPath, func() error {
 		ifi, err := net.InterfaceByName(ifname)
 		if err != nil {
 			return err
 		}
-		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
-		if err != nil {
+		if s.fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL))); err != nil {
 			return err
 		}
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index})
+		// Outgoing frames reach packet sockets as clones whatever the
+		// socket: take incoming ones only.
+		if err := unix.SetsockoptInt(s.fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err != nil {
+			return err
+		}
+		if err := unix.SetsockoptInt(s.fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V2); err != nil {
+			return err
+		}
+		req := unix.TpacketReq{Block_size: ringBlock, Block_nr: ringBlocks, Frame_size: ringFrame, Frame_nr: ringFrames}
+		if err := unix.SetsockoptTpacketReq(s.fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
+			return err
+		}
+		if s.ring, err = unix.Mmap(s.fd, 0, ringBlock*ringBlocks, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err != nil {
+			return err
+		}
+		return unix.Bind(s.fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index})
+	})
+	t.Cleanup(func() {
+		if s.ring != nil {
+			unix.Munmap(s.ring)
+		}
+		if s.fd >= 0 {
+			unix.Close(s.fd)
+		}
 	})
 	if err != nil {
-		t.Fatalf("open packet socket on %s: %v", ifname, err)
+		t.Fatalf("open packet ring on %s: %v", ifname, err)
 	}
-	s := &sniffer{f: os.NewFile(uintptr(fd), "packet:"+ifname)}
-	t.Cleanup(func() { s.f.Close() })
 	return s
+}
+
+// frame waits for the next frame in the ring, until deadline.
+func (s *sniffer) frame(deadline time.Time) ([]byte, error) {
+	off := s.next_ * ringFrame
+	status := (*uint32)(unsafe.Pointer(&s.ring[off]))
+	for atomic.LoadUint32(status)&unix.TP_STATUS_USER == 0 {
+		ms := int(time.Until(deadline).Milliseconds())
+		if ms <= 0 {
+			return nil, os.ErrDeadlineExceeded
+		}
+		if _, err := unix.Poll([]unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}}, ms); err != nil && !errors.Is(err, unix.EINTR) {
+			return nil, err
+		}
+	}
+	hdr := (*unix.Tpacket2Hdr)(unsafe.Pointer(&s.ring[off]))
+	b := slices.Clone(s.ring[off+int(hdr.Mac) : off+int(hdr.Mac)+int(hdr.Snaplen)])
+	atomic.StoreUint32(status, 0) // TP_STATUS_KERNEL: the slot is free again
+	s.next_ = (s.next_ + 1) % ringFrames
+	return b, nil
 }
 
 // udpFrame is a captured IPv4 UDP frame's ports and bytes.
@@ -82,16 +136,12 @@ func (f udpFrame) masked() []byte {
 func (s *sniffer) next(t *testing.T, src, dst netip.AddrPort) udpFrame {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	if err := s.f.SetReadDeadline(deadline); err != nil {
-		t.Fatalf("set deadline: %v", err)
-	}
-	buf := make([]byte, 65536)
 	for {
-		n, err := s.f.Read(buf)
+		b, err := s.frame(deadline)
 		if err != nil {
-			t.Fatalf("no UDP frame %s → %s captured on %s: %v", src, dst, s.f.Name(), err)
+			t.Fatalf("no UDP frame %s → %s captured: %v", src, dst, err)
 		}
-		if f, ok := parseUDP(buf[:n]); ok && f.src == src && f.dst == dst {
+		if f, ok := parseUDP(b); ok && f.src == src && f.dst == dst {
 			return f
 		}
 	}
