@@ -11,7 +11,7 @@ import (
 // Filter holds the node tracer's packet filter and limits: the flags of
 // `pktlife trace` that the plugin passes on. Zero values are "not set".
 type Filter struct {
-	Proto     string // tcp, udp, icmp
+	Proto     string // tcp, udp, icmp, icmpv6, sctp or a number
 	Src       netip.Prefix
 	Dst       netip.Prefix
 	Host      netip.Prefix
@@ -51,9 +51,11 @@ func hostPrefix(a netip.Addr) netip.Prefix {
 // before a privileged pod is created.
 func (f Filter) Validate() error {
 	switch f.Proto {
-	case "", "tcp", "udp", "icmp":
+	case "", "tcp", "udp", "icmp", "icmpv6", "icmp6", "sctp":
 	default:
-		return fmt.Errorf("check filter: %w: unknown protocol %q (want tcp, udp or icmp)", ErrBadFilter, f.Proto)
+		if _, err := strconv.ParseUint(f.Proto, 10, 8); err != nil {
+			return fmt.Errorf("check filter: %w: unknown protocol %q (want tcp, udp, icmp, icmpv6, sctp or a number 0-255)", ErrBadFilter, f.Proto)
+		}
 	}
 	switch f.TailCalls {
 	case "", "auto", "interpose", "passive", "off":

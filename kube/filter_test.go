@@ -54,12 +54,14 @@ func TestDerive(t *testing.T) {
 }
 
 func TestFilterValidate(t *testing.T) {
-	for _, f := range []Filter{{Proto: "sctp"}, {TailCalls: "always"}, {Count: -1}, {Port: 1, Dport: 2}} {
+	for _, f := range []Filter{{Proto: "gre"}, {Proto: "256"}, {TailCalls: "always"}, {Count: -1}, {Port: 1, Dport: 2}} {
 		if err := f.Validate(); !errors.Is(err, ErrBadFilter) {
 			t.Errorf("Validate(%+v) = %v, want ErrBadFilter", f, err)
 		}
 	}
-	if err := (Filter{Proto: "icmp", TailCalls: "off", Sport: 1, Dport: 2}).Validate(); err != nil {
-		t.Errorf("Validate(good) = %v", err)
+	for _, f := range []Filter{{Proto: "icmp", TailCalls: "off", Sport: 1, Dport: 2}, {Proto: "sctp"}, {Proto: "icmpv6"}, {Proto: "47"}} {
+		if err := f.Validate(); err != nil {
+			t.Errorf("Validate(%+v) = %v", f, err)
+		}
 	}
 }

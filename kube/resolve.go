@@ -158,9 +158,6 @@ func resolveService(ctx context.Context, c kubernetes.Interface, ns string, ref 
 		return Endpoint{}, nil, err
 	case sp != nil:
 		e.Port, e.Proto = uint16(sp.Port), protoName(sp.Protocol)
-		if e.Proto == "" {
-			notes = append(notes, fmt.Sprintf("port %d is %s, which the tracer's filter cannot select: not filtering by protocol", sp.Port, sp.Protocol))
-		}
 	case len(s.Spec.Ports) > 1:
 		notes = append(notes, fmt.Sprintf("service %s/%s has %d ports: tracing all of them (name one: svc/%s:PORT)",
 			ns, ref.Name, len(s.Spec.Ports), ref.Name))
@@ -216,6 +213,8 @@ func protoName(p corev1.Protocol) string {
 		return "tcp"
 	case corev1.ProtocolUDP:
 		return "udp"
+	case corev1.ProtocolSCTP:
+		return "sctp"
 	}
 	return ""
 }

@@ -136,7 +136,7 @@ func TestErrors(t *testing.T) {
 		{[]string{"trace", "starting"}, 1, "error: check pod shop/starting: pod not running: phase Pending\n"},
 		{[]string{"trace", "client", "--to", "svc/nosuch"}, 1, "error: get service shop/nosuch: service not found\n"},
 		{[]string{"trace", "client", "--to", "deploy/x"}, 2, "want pod/NAME, svc/NAME or an IP"},
-		{[]string{"trace", "client", "--proto", "sctp"}, 2, "unknown protocol"},
+		{[]string{"trace", "client", "--proto", "gre"}, 2, "unknown protocol"},
 		{[]string{"trace", "client", "--src", "10.0.0.300"}, 2, "bad filter"},
 		{[]string{"trace", "client", "-o", "yaml"}, 2, "-o yaml is not an output of this mode"},
 		{[]string{"trace", "client", "--dry-run=maybe"}, 2, "--dry-run must be none, client or server"},

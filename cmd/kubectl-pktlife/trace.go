@@ -74,7 +74,7 @@ func (a *app) traceCmd() *cobra.Command {
 	fs.DurationVar(&f.maxDuration, "max-duration", time.Hour, "Without --duration, the node pods end after this (activeDeadlineSeconds)")
 	fs.DurationVar(&f.window, "merge-window", 2*time.Second, "With two nodes: how long one node's half of a packet waits for the other's")
 
-	fs.StringVar(&f.proto, "proto", "", "Trace only this protocol: tcp, udp or icmp (default: the target port's)")
+	fs.StringVar(&f.proto, "proto", "", "Trace only this protocol: tcp, udp, icmp, icmpv6, sctp or a number (default: the target port's)")
 	fs.StringVar(&f.src, "src", "", "Trace only packets from this CIDR or address (default: the pod's address, with --to)")
 	fs.StringVar(&f.dst, "dst", "", "Trace only packets to this CIDR or address (default: the target's address, with --to)")
 	fs.StringVar(&f.host, "host", "", "Trace only packets from or to this CIDR or address (default: the pod's address, without --to)")
@@ -89,7 +89,7 @@ func (a *app) traceCmd() *cobra.Command {
 	fs.StringVar(&f.tailCalls, "tail-calls", "", "Tail-call tracing on the node: auto, interpose, passive or off (default: the tracer's)")
 	for flag, vals := range map[string][]string{
 		"output": {"text", "json", "yaml"}, "color": {"auto", "always", "never"}, "dry-run": {"none", "client", "server"},
-		"proto": {"tcp", "udp", "icmp"}, "tail-calls": {"auto", "interpose", "passive", "off"},
+		"proto": {"tcp", "udp", "icmp", "icmpv6", "sctp"}, "tail-calls": {"auto", "interpose", "passive", "off"},
 		"image-pull-policy": {"Always", "IfNotPresent", "Never"},
 	} {
 		_ = cmd.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(vals, cobra.ShellCompDirectiveNoFileComp))
