@@ -3,6 +3,7 @@ package check
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -101,10 +102,12 @@ func formatProbe(p *Probe) *yaml.Node {
 	addStr(m, "name", p.Name)
 	add(m, "proto", scalar(p.Proto))
 	switch {
-	case p.From.Netns != "" && p.From.Addr.IsValid():
+	case p.From.Netns != "" && (p.From.Addr.IsValid() || looksLikeAddr(p.From.Netns)):
 		f := flowMap()
 		addStr(f, "netns", p.From.Netns)
-		add(f, "addr", scalar(p.From.Addr.String()))
+		if p.From.Addr.IsValid() {
+			add(f, "addr", scalar(p.From.Addr.String()))
+		}
 		add(m, "from", f)
 	case p.From.Netns != "":
 		addStr(m, "from", p.From.Netns)
@@ -204,4 +207,10 @@ func formatNAT(n NATPattern) *yaml.Node {
 		add(m, "dst", quoted(n.Dst.String()))
 	}
 	return m
+}
+
+// looksLikeAddr reports whether a namespace name would read as an address.
+func looksLikeAddr(s string) bool {
+	_, err := netip.ParseAddr(s)
+	return err == nil
 }

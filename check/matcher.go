@@ -36,9 +36,36 @@ func newMatcher(steps []Step, j *journey.Journey) *matcher {
 // run returns the alignment and, when there is none, the first divergence.
 func (m *matcher) run() ([]Row, *Failure) {
 	if m.walk(0, 0, -1) {
-		return m.trail, nil
+		return m.showEmptyGaps(m.trail), nil
 	}
-	return m.explain()
+	rows, f := m.explain()
+	return m.showEmptyGaps(rows), f
+}
+
+// showEmptyGaps adds a row without a hop for each gap that matched no hop
+// before the divergence, so that every step up to it is shown.
+func (m *matcher) showEmptyGaps(rows []Row) []Row {
+	out := make([]Row, 0, len(rows)+len(m.steps))
+	next := 0 // the next step not yet shown
+	for _, r := range rows {
+		if r.Step >= next && r.Status != RowUnjudged {
+			for ; next < r.Step; next++ {
+				if m.steps[next].Gap {
+					out = append(out, Row{Step: next, Hop: -1, Status: RowGap})
+				}
+			}
+			next = r.Step + 1
+		}
+		out = append(out, r)
+	}
+	if len(rows) == 0 || rows[len(rows)-1].Status == RowMatch || rows[len(rows)-1].Status == RowGap {
+		for ; next < len(m.steps); next++ {
+			if m.steps[next].Gap {
+				out = append(out, Row{Step: next, Hop: -1, Status: RowGap})
+			}
+		}
+	}
+	return out
 }
 
 func (m *matcher) walk(i, j, prev int) bool {

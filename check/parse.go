@@ -273,7 +273,9 @@ func (p *parser) setup(n *yaml.Node, s *Setup) {
 		case "demo":
 			p.boolean(v, "demo", &s.Demo)
 		case "netns":
-			s.Netns = p.list(v, "netns")
+			if l := p.list(v, "netns"); len(l) > 0 {
+				s.Netns = l
+			}
 		case "ifaces":
 			for _, g := range p.list(v, "ifaces") {
 				if err := checkGlob(g); err != nil {
@@ -282,7 +284,9 @@ func (p *parser) setup(n *yaml.Node, s *Setup) {
 				s.Ifaces = append(s.Ifaces, g)
 			}
 		case "hops":
-			s.Hops = p.list(v, "hops")
+			if l := p.list(v, "hops"); len(l) > 0 {
+				s.Hops = l
+			}
 		case "legacy_tc":
 			p.boolean(v, "legacy_tc", &s.LegacyTC)
 		case "tail_calls":
