@@ -256,6 +256,7 @@ struct obs {
 	__u32 len;
 	__u32 mark;
 	__u32 reason;
+	__u32 slot; /* kernel-function hop id */
 	__u8 hook;
 	__u8 tflags;
 	struct tuple t;
@@ -332,7 +333,7 @@ static __always_inline void observe(struct obs *o)
 	e->reason = o->reason;
 	e->prog_id = 0;
 	e->map_id = 0;
-	e->slot = 0;
+	e->slot = o->slot;
 	e->hook = o->hook;
 	e->flags = flags;
 	e->cpu = bpf_get_smp_processor_id();
@@ -580,3 +581,100 @@ int pl_tail_shim(struct __sk_buff *ctx)
 	stat_inc(PL_STAT_SHIM_MISS);
 	return PL_CONTINUE;
 }
+
+/* ---- kernel functions (fentry/fexit, kprobe) -------------------------- */
+
+/* fentry and fexit programs are loaded once per kernel function, so their
+ * settings are constants set before each load: which argument holds the skb
+ * (1-based), whether it is a struct sk_buff ** (rx handlers), how many
+ * arguments the function has (fexit's return value follows them) and the
+ * hop's id in pktlife's catalog. */
+volatile const __u32 kf_hop = 0;
+volatile const __u32 kf_arg = 1;
+volatile const __u32 kf_deref = 0;
+volatile const __u32 kf_nargs = 1;
+
+static __always_inline __u64 kf_ctx_arg(__u64 *ctx, __u32 n)
+{
+	switch (n) {
+	case 1: return ctx[0];
+	case 2: return ctx[1];
+	case 3: return ctx[2];
+	case 4: return ctx[3];
+	case 5: return ctx[4];
+	case 6: return ctx[5];
+	}
+	return 0;
+}
+
+static __always_inline struct sk_buff *kf_skb(__u64 raw, bool deref)
+{
+	struct sk_buff *skb = NULL;
+
+	if (!deref)
+		return (struct sk_buff *)(long)raw;
+	bpf_probe_read_kernel(&skb, sizeof(skb), (void *)(long)raw);
+	return skb;
+}
+
+static __always_inline void observe_kfunc(struct sk_buff *skb, __u32 hop, __u8 hook, __u32 ret)
+{
+	struct obs o = {};
+	struct net_device *dev;
+
+	if (!skb)
+		return;
+	dev = BPF_CORE_READ(skb, dev);
+	o.skb = (__u64)(long)skb;
+	o.hook = hook;
+	o.slot = hop;
+	o.reason = ret;
+	if (dev) {
+		o.ifindex = BPF_CORE_READ(dev, ifindex);
+		o.netns = dev_netns(dev);
+	}
+	o.len = BPF_CORE_READ(skb, len);
+	o.mark = BPF_CORE_READ(skb, mark);
+	o.tflags = parse_kernel(&o.t, skb);
+	observe(&o);
+}
+
+SEC("fentry/ip_rcv")
+int pl_fentry(__u64 *ctx)
+{
+	observe_kfunc(kf_skb(kf_ctx_arg(ctx, kf_arg), kf_deref), kf_hop, PL_HOOK_KFUNC, 0);
+	return 0;
+}
+
+/* At return the skb may be gone: fexit only reports skbs already followed
+ * (observe looks them up first) and reads nothing it would match on. */
+SEC("fexit/ip_rcv")
+int pl_fexit(__u64 *ctx)
+{
+	__u64 ret = kf_ctx_arg(ctx, kf_nargs + 1);
+	__u64 skb = (__u64)(long)kf_skb(kf_ctx_arg(ctx, kf_arg), kf_deref);
+	__u64 *cnt = count_slot();
+
+	if (!skb || !cnt || !*cnt || !bpf_map_lookup_elem(&tracked, &skb))
+		return 0;
+	observe_kfunc((struct sk_buff *)(long)skb, kf_hop, PL_HOOK_KFUNC_RET, (__u32)ret);
+	return 0;
+}
+
+/* kprobes are loaded once and attached to many functions; the hop id comes
+ * from the attach cookie, the skb's argument from which program is used. */
+#define PL_KPROBE(n, deref)                                                  \
+	SEC("kprobe/ip_rcv")                                                 \
+	int pl_kprobe_##n##_##deref(struct pt_regs *ctx)                     \
+	{                                                                    \
+		__u64 raw = PT_REGS_PARM##n(ctx);                            \
+		observe_kfunc(kf_skb(raw, deref), (__u32)bpf_get_attach_cookie(ctx), \
+			      PL_HOOK_KFUNC, 0);                             \
+		return 0;                                                    \
+	}
+
+PL_KPROBE(1, 0)
+PL_KPROBE(2, 0)
+PL_KPROBE(3, 0)
+PL_KPROBE(4, 0)
+PL_KPROBE(1, 1)

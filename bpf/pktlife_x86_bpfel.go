@@ -130,6 +130,13 @@ const (
 	PktlifeMapStats                 = "stats"
 	PktlifeMapTracked               = "tracked"
 	PktlifeMapTrackedCount          = "tracked_count"
+	PktlifeProgPlFentry             = "pl_fentry"
+	PktlifeProgPlFexit              = "pl_fexit"
+	PktlifeProgPlKprobe10           = "pl_kprobe_1_0"
+	PktlifeProgPlKprobe11           = "pl_kprobe_1_1"
+	PktlifeProgPlKprobe20           = "pl_kprobe_2_0"
+	PktlifeProgPlKprobe30           = "pl_kprobe_3_0"
+	PktlifeProgPlKprobe40           = "pl_kprobe_4_0"
 	PktlifeProgPlRawConsumeSkb      = "pl_raw_consume_skb"
 	PktlifeProgPlRawKfreeSkb        = "pl_raw_kfree_skb"
 	PktlifeProgPlRawNetDevQueue     = "pl_raw_net_dev_queue"
@@ -153,6 +160,10 @@ const (
 	PktlifeVarPlHookType            = "__pl_hook_type"
 	PktlifeVarPlStatType            = "__pl_stat_type"
 	PktlifeVarCfg                   = "cfg"
+	PktlifeVarKfArg                 = "kf_arg"
+	PktlifeVarKfDeref               = "kf_deref"
+	PktlifeVarKfHop                 = "kf_hop"
+	PktlifeVarKfNargs               = "kf_nargs"
 	PktlifeVarShimMapId             = "shim_map_id"
 	PktlifeVarShimProgId            = "shim_prog_id"
 	PktlifeVarShimSlot              = "shim_slot"
@@ -201,6 +212,13 @@ type PktlifeSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type PktlifeProgramSpecs struct {
+	PlFentry             *ebpf.ProgramSpec `ebpf:"pl_fentry"`
+	PlFexit              *ebpf.ProgramSpec `ebpf:"pl_fexit"`
+	PlKprobe10           *ebpf.ProgramSpec `ebpf:"pl_kprobe_1_0"`
+	PlKprobe11           *ebpf.ProgramSpec `ebpf:"pl_kprobe_1_1"`
+	PlKprobe20           *ebpf.ProgramSpec `ebpf:"pl_kprobe_2_0"`
+	PlKprobe30           *ebpf.ProgramSpec `ebpf:"pl_kprobe_3_0"`
+	PlKprobe40           *ebpf.ProgramSpec `ebpf:"pl_kprobe_4_0"`
 	PlRawConsumeSkb      *ebpf.ProgramSpec `ebpf:"pl_raw_consume_skb"`
 	PlRawKfreeSkb        *ebpf.ProgramSpec `ebpf:"pl_raw_kfree_skb"`
 	PlRawNetDevQueue     *ebpf.ProgramSpec `ebpf:"pl_raw_net_dev_queue"`
@@ -242,6 +260,10 @@ type PktlifeVariableSpecs struct {
 	PlHookType  *ebpf.VariableSpec `ebpf:"__pl_hook_type"`
 	PlStatType  *ebpf.VariableSpec `ebpf:"__pl_stat_type"`
 	Cfg         *ebpf.VariableSpec `ebpf:"cfg"`
+	KfArg       *ebpf.VariableSpec `ebpf:"kf_arg"`
+	KfDeref     *ebpf.VariableSpec `ebpf:"kf_deref"`
+	KfHop       *ebpf.VariableSpec `ebpf:"kf_hop"`
+	KfNargs     *ebpf.VariableSpec `ebpf:"kf_nargs"`
 	ShimMapId   *ebpf.VariableSpec `ebpf:"shim_map_id"`
 	ShimProgId  *ebpf.VariableSpec `ebpf:"shim_prog_id"`
 	ShimSlot    *ebpf.VariableSpec `ebpf:"shim_slot"`
@@ -295,6 +317,10 @@ type PktlifeVariables struct {
 	PlHookType  *ebpf.Variable `ebpf:"__pl_hook_type"`
 	PlStatType  *ebpf.Variable `ebpf:"__pl_stat_type"`
 	Cfg         *ebpf.Variable `ebpf:"cfg"`
+	KfArg       *ebpf.Variable `ebpf:"kf_arg"`
+	KfDeref     *ebpf.Variable `ebpf:"kf_deref"`
+	KfHop       *ebpf.Variable `ebpf:"kf_hop"`
+	KfNargs     *ebpf.Variable `ebpf:"kf_nargs"`
 	ShimMapId   *ebpf.Variable `ebpf:"shim_map_id"`
 	ShimProgId  *ebpf.Variable `ebpf:"shim_prog_id"`
 	ShimSlot    *ebpf.Variable `ebpf:"shim_slot"`
@@ -305,6 +331,13 @@ type PktlifeVariables struct {
 //
 // It can be passed to LoadPktlifeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PktlifePrograms struct {
+	PlFentry             *ebpf.Program `ebpf:"pl_fentry"`
+	PlFexit              *ebpf.Program `ebpf:"pl_fexit"`
+	PlKprobe10           *ebpf.Program `ebpf:"pl_kprobe_1_0"`
+	PlKprobe11           *ebpf.Program `ebpf:"pl_kprobe_1_1"`
+	PlKprobe20           *ebpf.Program `ebpf:"pl_kprobe_2_0"`
+	PlKprobe30           *ebpf.Program `ebpf:"pl_kprobe_3_0"`
+	PlKprobe40           *ebpf.Program `ebpf:"pl_kprobe_4_0"`
 	PlRawConsumeSkb      *ebpf.Program `ebpf:"pl_raw_consume_skb"`
 	PlRawKfreeSkb        *ebpf.Program `ebpf:"pl_raw_kfree_skb"`
 	PlRawNetDevQueue     *ebpf.Program `ebpf:"pl_raw_net_dev_queue"`
@@ -328,6 +361,13 @@ type PktlifePrograms struct {
 
 func (p *PktlifePrograms) Close() error {
 	return _PktlifeClose(
+		p.PlFentry,
+		p.PlFexit,
+		p.PlKprobe10,
+		p.PlKprobe11,
+		p.PlKprobe20,
+		p.PlKprobe30,
+		p.PlKprobe40,
 		p.PlRawConsumeSkb,
 		p.PlRawKfreeSkb,
 		p.PlRawNetDevQueue,

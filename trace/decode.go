@@ -10,8 +10,6 @@ import (
 	"github.com/pktlife/pktlife/trace/journey"
 )
 
-const netFlagLoopback = 1 << 3 // net.FlagLoopback
-
 // EventSize is the size of one ringbuf record.
 const EventSize = int(unsafe.Sizeof(bpf.PktlifeEvent{}))
 

@@ -26,6 +26,8 @@ type HopDef struct {
 	ingress bool
 	// Default says whether the default hop set includes it.
 	Default bool
+	// kernel functions
+	kfunc kfunc
 }
 
 // Hops is the catalog of hops, in the order a received-then-forwarded

@@ -66,6 +66,11 @@ func newNames() *names {
 		n.bootWall = time.Now().Add(-time.Duration(ts.Nano()))
 	}
 	n.reasons = dropReasons()
+	for i, h := range Hops {
+		if h.Kind == KindKfunc {
+			n.kfuncs[uint32(i)] = h.Name
+		}
+	}
 	return n
 }
 

@@ -47,6 +47,8 @@ func ProbeHops() ([]HopSupport, error) {
 			s.Mechanism, err = probeTC(objs, h)
 		case KindSocket:
 			s.Mechanism, err = probeSocket(objs, h)
+		case KindKfunc:
+			s.Mechanism, err = probeKfunc(objs, h)
 		default:
 			err = fmt.Errorf("no backend for %s hops", h.Kind)
 		}
@@ -167,4 +169,44 @@ func socketProg(h HopDef) (string, ebpf.AttachType) {
 		return bpf.PktlifeProgPlSockIngress, ebpf.AttachCGroupInetIngress
 	}
 	return bpf.PktlifeProgPlSockEgress, ebpf.AttachCGroupInetEgress
+}
+
+// probeKfunc finds the hop's function and tries fentry, then kprobe.
+func probeKfunc(objs *objects, h HopDef) (string, error) {
+	fn, nargs, err := resolveKfunc(h)
+	if err != nil {
+		return "", err
+	}
+	prog, ferr := objs.loadKfuncProgram(bpf.PktlifeProgPlFentry, fn, h, nargs)
+	if ferr == nil {
+		lk, aerr := link.AttachTracing(link.TracingOptions{Program: prog})
+		prog.Close()
+		if aerr == nil {
+			lk.Close()
+			if h.kfunc.ret {
+				return MechFentry + "+fexit", nil
+			}
+			return MechFentry, nil
+		}
+		ferr = aerr
+	}
+	deref := 0
+	if h.kfunc.deref {
+		deref = 1
+	}
+	kerr := kprobesAvailable()
+	var kp *ebpf.Program
+	if kerr == nil {
+		kp, kerr = objs.loadProgram(kprobeProgs[[2]int{h.kfunc.arg, deref}])
+	}
+	if kerr == nil {
+		lk, aerr := link.Kprobe(fn, kp, nil)
+		kp.Close()
+		if aerr == nil {
+			lk.Close()
+			return MechKprobe, nil
+		}
+		kerr = aerr
+	}
+	return "", &errNoKfuncBackend{ferr, kerr}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -81,6 +82,8 @@ type Tracer struct {
 	attached []Attachment
 	ownIDs   []ebpf.ProgramID
 	reader   *ringbuf.Reader
+	kprobes  map[string]*ebpf.Program // shared kprobe programs, by name
+	kfuncErr map[string]error         // kernel-function backends known not to work
 	names    *names
 	interp   *interposer // tail-call shims, with TailCallsInterpose
 	noticed  int         // interp notices already returned
@@ -115,7 +118,7 @@ func New(opts Options) (_ *Tracer, err error) {
 		return nil, err
 	}
 
-	t := &Tracer{opts: opts, names: newNames()}
+	t := &Tracer{opts: opts, names: newNames(), kfuncErr: map[string]error{}}
 	defer func() {
 		if err != nil {
 			t.Close()
@@ -169,6 +172,8 @@ func New(opts Options) (_ *Tracer, err error) {
 			t.attachTCHop(h, devs)
 		case KindSocket:
 			t.attachSocketHop(h)
+		case KindKfunc:
+			t.attachKfunc(h)
 		}
 	}
 	if !slices.ContainsFunc(t.attached, func(a Attachment) bool { return a.Err == nil }) {
@@ -258,7 +263,7 @@ func (t *Tracer) selectDevices() ([]device, error) {
 		for _, l := range links {
 			name := l.Attrs().Name
 			if len(t.opts.Ifaces) == 0 {
-				if l.Attrs().Flags&netFlagLoopback == 0 {
+				if l.Attrs().Flags&net.FlagLoopback == 0 {
 					out = append(out, device{ns, l})
 				}
 				continue

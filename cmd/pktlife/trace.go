@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -217,46 +218,56 @@ func classify(err error) error {
 	return err
 }
 
-// reportAttached writes one line per hop: where it attached and how, or why
-// it could not.
+// reportAttached writes one line per attached hop, where and how, and one
+// line per reason for the hops that could not attach.
 func reportAttached(w io.Writer, as []trace.Attachment) {
 	type agg struct {
-		ok    []string
-		mech  map[string]bool
-		fails []string
+		ok   []string
+		mech map[string]bool
 	}
 	by := map[string]*agg{}
 	var order []string
+	skipped := map[string][]string{} // reason → hops
+	var reasons []string
 	for _, a := range as {
+		if a.Err != nil {
+			r := a.Err.Error()
+			if _, ok := skipped[r]; !ok {
+				reasons = append(reasons, r)
+			}
+			if !slices.Contains(skipped[r], a.Hop) {
+				skipped[r] = append(skipped[r], a.Hop)
+			}
+			continue
+		}
 		g := by[a.Hop]
 		if g == nil {
 			g = &agg{mech: map[string]bool{}}
 			by[a.Hop] = g
 			order = append(order, a.Hop)
 		}
-		if a.Err != nil {
-			g.fails = append(g.fails, a.Err.Error())
-			continue
-		}
 		g.ok = append(g.ok, a.Where)
 		g.mech[a.Mechanism] = true
 	}
 	for _, h := range order {
 		g := by[h]
-		if len(g.ok) > 0 {
-			var mechs []string
-			for m := range g.mech {
-				mechs = append(mechs, m)
-			}
-			sort.Strings(mechs)
-			where := strings.Join(g.ok, ", ")
-			if len(g.ok) > 4 {
-				where = fmt.Sprintf("%d places", len(g.ok))
-			}
-			fmt.Fprintf(w, "attached %-18s %s (%s)\n", h, where, strings.Join(mechs, ","))
+		var mechs []string
+		for m := range g.mech {
+			mechs = append(mechs, m)
 		}
-		for _, e := range g.fails {
-			fmt.Fprintf(w, "skipped  %-18s %s\n", h, e)
+		sort.Strings(mechs)
+		where := strings.Join(g.ok, ", ")
+		if len(g.ok) > 4 {
+			where = fmt.Sprintf("%d places", len(g.ok))
 		}
+		fmt.Fprintf(w, "attached %-18s %s (%s)\n", h, where, strings.Join(mechs, ","))
+	}
+	for _, r := range reasons {
+		hops := skipped[r]
+		if len(hops) == 1 {
+			fmt.Fprintf(w, "skipped  %-18s %s\n", hops[0], r)
+			continue
+		}
+		fmt.Fprintf(w, "skipped  %d hops: %s\n         (%s)\n", len(hops), r, strings.Join(hops, ", "))
 	}
 }

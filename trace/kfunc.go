@@ -1,0 +1,353 @@
+package trace
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+
+	"github.com/pktlife/pktlife/bpf"
+	"github.com/pktlife/pktlife/trace/journey"
+)
+
+// Kernel-function backends, in order of preference.
+const (
+	MechFentry = "fentry" // fentry (and fexit for hops with a return value)
+	MechKprobe = "kprobe"
+)
+
+// kfunc describes a kernel-function hop: the functions that implement it
+// (kernels rename things; the first that exists wins) and where its skb is.
+type kfunc struct {
+	funcs []string
+	arg   int  // 1-based argument holding the skb
+	deref bool // the argument is a struct sk_buff ** (rx handlers)
+	ret   bool // its return value means something (verdicts): fexit too
+}
+
+// kfuncHops are the kernel-function hops, in the order a packet received,
+// forwarded and sent meets them. Their ids (for events) are their index in
+// Hops.
+var kfuncHops = []HopDef{
+	kf("netif_receive_skb_core", "receive core, once per packet per device", true, kfunc{funcs: []string{"__netif_receive_skb_core"}, arg: 1, deref: true}),
+	kf("sch_handle_ingress", "tc ingress hook entry (legacy tc and tcx)", false, kfunc{funcs: []string{"sch_handle_ingress", "tcx_run"}, arg: 1}),
+	kf("tcf_classify", "legacy tc classification (clsact filters), with its verdict", true, kfunc{funcs: []string{"tcf_classify"}, arg: 1, ret: true}),
+	kf("cls_bpf_classify", "a cls_bpf filter runs its program, with its verdict", true, kfunc{funcs: []string{"cls_bpf_classify"}, arg: 1, ret: true}),
+	kf("bond_handle_frame", "bonding: a slave hands a frame to its bond", true, kfunc{funcs: []string{"bond_handle_frame"}, arg: 1, deref: true}),
+	kf("ipvlan_handle_frame", "ipvlan: the lower device hands a frame to a slave", true, kfunc{funcs: []string{"ipvlan_handle_frame"}, arg: 1, deref: true}),
+	kf("ip_rcv", "IPv4 receive", true, kfunc{funcs: []string{"ip_rcv"}, arg: 1}),
+	kf("ipv6_rcv", "IPv6 receive", true, kfunc{funcs: []string{"ipv6_rcv"}, arg: 1}),
+	kf("nf_hook_slow", "netfilter hooks run, with their verdict", false, kfunc{funcs: []string{"nf_hook_slow"}, arg: 1, ret: true}),
+	kf("ip_forward", "IPv4 forwarding", true, kfunc{funcs: []string{"ip_forward"}, arg: 1}),
+	kf("ip6_forward", "IPv6 forwarding", true, kfunc{funcs: []string{"ip6_forward"}, arg: 1}),
+	kf("ip_local_deliver", "IPv4 local delivery", true, kfunc{funcs: []string{"ip_local_deliver"}, arg: 1}),
+	kf("ip6_input", "IPv6 local delivery", false, kfunc{funcs: []string{"ip6_input"}, arg: 1}),
+	kf("ip_output", "IPv4 output", true, kfunc{funcs: []string{"ip_output"}, arg: 3}),
+	kf("ip6_output", "IPv6 output", false, kfunc{funcs: []string{"ip6_output"}, arg: 3}),
+	kf("ip_finish_output2", "IPv4 output to the neighbour layer", false, kfunc{funcs: []string{"ip_finish_output2"}, arg: 3}),
+	kf("neigh_resolve_output", "neighbour resolution before transmit", false, kfunc{funcs: []string{"neigh_resolve_output"}, arg: 2}),
+	kf("skb_do_redirect", "a BPF program's redirect is carried out", true, kfunc{funcs: []string{"skb_do_redirect"}, arg: 1}),
+	kf("dev_queue_xmit", "transmit entry (__dev_queue_xmit)", true, kfunc{funcs: []string{"__dev_queue_xmit"}, arg: 1}),
+	kf("bond_start_xmit", "bonding: the bond transmits through a slave", true, kfunc{funcs: []string{"bond_start_xmit"}, arg: 1}),
+	kf("ipvlan_queue_xmit", "ipvlan: a slave transmits", true, kfunc{funcs: []string{"ipvlan_queue_xmit"}, arg: 1}),
+	kf("veth_xmit", "veth transmit to its peer", true, kfunc{funcs: []string{"veth_xmit"}, arg: 1}),
+	kf("dev_forward_skb", "a device forwards into another namespace (veth, ipvlan)", false, kfunc{funcs: []string{"__dev_forward_skb"}, arg: 2}),
+}
+
+func kf(name, what string, def bool, k kfunc) HopDef {
+	return HopDef{Name: name, Kind: KindKfunc, Hook: journey.HookKfunc, What: what, Default: def, kfunc: k}
+}
+
+func init() {
+	Hops = append(Hops, kfuncHops...)
+}
+
+// hopID is a hop's id in events: its index in Hops.
+func hopID(h HopDef) uint32 {
+	for i := range Hops {
+		if Hops[i].Name == h.Name {
+			return uint32(i)
+		}
+	}
+	return 0
+}
+
+// errNoKfunc is returned for a hop whose functions this kernel lacks.
+var errNoKfunc = errors.New("kernel function not found (renamed, inlined, or its module not loaded)")
+
+// kernelBTF is the running kernel's BTF, loaded once.
+var kernelBTF = sync.OnceValues(btf.LoadKernelSpec)
+
+// resolveKfunc finds which of the hop's functions the kernel has, in vmlinux
+// or a loaded module, and its parameter count.
+func resolveKfunc(h HopDef) (name string, nargs int, err error) {
+	for _, fn := range h.kfunc.funcs {
+		f, err := findFunc(fn)
+		if err != nil {
+			continue
+		}
+		proto, ok := f.Type.(*btf.FuncProto)
+		if !ok {
+			continue
+		}
+		return fn, len(proto.Params), nil
+	}
+	return "", 0, errNoKfunc
+}
+
+// findFunc looks a function up in vmlinux's BTF, then in loaded modules'.
+func findFunc(name string) (*btf.Func, error) {
+	spec, err := kernelBTF()
+	if err != nil {
+		return nil, err
+	}
+	var f *btf.Func
+	if err := spec.TypeByName(name, &f); err == nil {
+		return f, nil
+	}
+	it := new(btf.HandleIterator)
+	defer it.Handle.Close()
+	for it.Next() {
+		info, err := it.Handle.Info()
+		if err != nil || !info.IsModule() {
+			continue
+		}
+		mod, err := it.Handle.Spec(spec)
+		if err != nil {
+			continue
+		}
+		if err := mod.TypeByName(name, &f); err == nil {
+			return f, nil
+		}
+	}
+	return nil, fmt.Errorf("find %s: %w", name, btf.ErrNotFound)
+}
+
+// errNoKfuncBackend says why no kernel-function hop can attach.
+type errNoKfuncBackend struct{ fentry, kprobe error }
+
+func (e *errNoKfuncBackend) Error() string {
+	return fmt.Sprintf("fentry: %v; kprobe: %v", shortBackendErr(e.fentry), shortBackendErr(e.kprobe))
+}
+
+func (e *errNoKfuncBackend) Unwrap() []error { return []error{e.fentry, e.kprobe} }
+
+// errBackend marks an error that holds for every function, not just one:
+// once seen, the backend is not tried again.
+type errBackend struct{ err error }
+
+func (e errBackend) Error() string { return e.err.Error() }
+func (e errBackend) Unwrap() error { return e.err }
+
+// shortBackendErr says in a few words why a backend does not work.
+func shortBackendErr(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, unix.EPERM):
+		return "refused by this kernel (EPERM)"
+	case errors.Is(err, errNoKprobes):
+		return "not available (no kprobe PMU, no kprobe_events)"
+	case errors.Is(err, os.ErrNotExist), errors.Is(err, ebpf.ErrNotSupported):
+		return "not available on this kernel"
+	}
+	return err.Error()
+}
+
+// backendLevel reports whether a backend's error would repeat for every
+// function (the kernel refuses the program type, kprobes are missing).
+func backendLevel(err error) bool {
+	return errors.Is(err, unix.EPERM) || errors.Is(err, os.ErrNotExist) || errors.Is(err, ebpf.ErrNotSupported)
+}
+
+// attachKfunc attaches one kernel-function hop with the best backend that
+// works: fentry (plus fexit where the return value matters), else kprobe.
+func (t *Tracer) attachKfunc(h HopDef) {
+	a := Attachment{Hop: h.Name}
+	fn, nargs, err := resolveKfunc(h)
+	if err != nil {
+		a.Err = err
+		t.attached = append(t.attached, a)
+		return
+	}
+	a.Where = fn
+	var closers []io.Closer
+	ferr := t.kfuncErr[MechFentry]
+	if ferr == nil {
+		closers, ferr = t.attachFentry(h, fn, nargs)
+		if backendLevel(ferr) {
+			t.kfuncErr[MechFentry] = ferr
+		}
+	}
+	if ferr == nil {
+		a.Mechanism = MechFentry
+		if h.kfunc.ret {
+			a.Mechanism = MechFentry + "+fexit"
+		}
+		t.closers = append(t.closers, closers...)
+		t.attached = append(t.attached, a)
+		return
+	}
+	kerr := t.kfuncErr[MechKprobe]
+	if kerr == nil {
+		closers, kerr = t.attachKprobe(h, fn)
+		if backendLevel(kerr) {
+			t.kfuncErr[MechKprobe] = kerr
+		}
+	}
+	if kerr == nil {
+		a.Mechanism = MechKprobe
+		t.closers = append(t.closers, closers...)
+		t.attached = append(t.attached, a)
+		return
+	}
+	a.Err = &errNoKfuncBackend{ferr, kerr}
+	t.attached = append(t.attached, a)
+}
+
+// loadKfuncProgram loads pl_fentry or pl_fexit for one function, with the
+// hop's settings as constants.
+func (o *objects) loadKfuncProgram(name, fn string, h HopDef, nargs int) (*ebpf.Program, error) {
+	ps, ok := o.spec.Programs[name]
+	if !ok {
+		return nil, fmt.Errorf("load program %s: not in the object", name)
+	}
+	one := o.spec.Copy()
+	ps = ps.Copy()
+	ps.AttachTo = fn
+	one.Programs = map[string]*ebpf.ProgramSpec{name: ps}
+	set := func(v string, val uint32) error {
+		vs, ok := one.Variables[v]
+		if !ok {
+			return fmt.Errorf("variable %s not in the object", v)
+		}
+		return vs.Set(val)
+	}
+	deref := uint32(0)
+	if h.kfunc.deref {
+		deref = 1
+	}
+	for _, kv := range []struct {
+		name string
+		val  uint32
+	}{{"kf_hop", hopID(h)}, {"kf_arg", uint32(h.kfunc.arg)}, {"kf_deref", deref}, {"kf_nargs", uint32(nargs)}} {
+		if err := set(kv.name, kv.val); err != nil {
+			return nil, fmt.Errorf("set %s: %w", kv.name, err)
+		}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: o.repl})
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("load %s for %s: %+v", name, fn, ve)
+		}
+		return nil, fmt.Errorf("load %s for %s: %w", name, fn, err)
+	}
+	defer coll.Close()
+	return coll.DetachProgram(name), nil
+}
+
+func (t *Tracer) attachFentry(h HopDef, fn string, nargs int) (closers []io.Closer, err error) {
+	defer func() {
+		if err != nil {
+			closeAll(closers)
+			closers = nil
+		}
+	}()
+	names := []string{bpf.PktlifeProgPlFentry}
+	if h.kfunc.ret {
+		names = append(names, bpf.PktlifeProgPlFexit)
+	}
+	for _, name := range names {
+		prog, err := t.objs.loadKfuncProgram(name, fn, h, nargs)
+		if err != nil {
+			return closers, err
+		}
+		closers = append(closers, prog)
+		lk, err := link.AttachTracing(link.TracingOptions{Program: prog})
+		if err != nil {
+			return closers, fmt.Errorf("attach %s to %s: %w", name, fn, err)
+		}
+		closers = append(closers, lk)
+	}
+	return closers, nil
+}
+
+// kprobeProgs maps (argument, deref) to the kprobe program that reads it.
+var kprobeProgs = map[[2]int]string{
+	{1, 0}: bpf.PktlifeProgPlKprobe10,
+	{2, 0}: bpf.PktlifeProgPlKprobe20,
+	{3, 0}: bpf.PktlifeProgPlKprobe30,
+	{4, 0}: bpf.PktlifeProgPlKprobe40,
+	{1, 1}: bpf.PktlifeProgPlKprobe11,
+}
+
+// errNoKprobes is returned where the kernel has no kprobes at all.
+var errNoKprobes = fmt.Errorf("kprobes not available (no kprobe PMU, no kprobe_events): %w", os.ErrNotExist)
+
+// kprobesAvailable checks for the kprobe PMU or tracefs's kprobe_events.
+func kprobesAvailable() error {
+	for _, p := range []string{
+		"/sys/bus/event_source/devices/kprobe/type",
+		"/sys/kernel/tracing/kprobe_events",
+		"/sys/kernel/debug/tracing/kprobe_events",
+	} {
+		if _, err := os.Stat(p); err == nil {
+			return nil
+		}
+	}
+	return errNoKprobes
+}
+
+func (t *Tracer) attachKprobe(h HopDef, fn string) ([]io.Closer, error) {
+	if err := kprobesAvailable(); err != nil {
+		return nil, err
+	}
+	deref := 0
+	if h.kfunc.deref {
+		deref = 1
+	}
+	name, ok := kprobeProgs[[2]int{h.kfunc.arg, deref}]
+	if !ok {
+		return nil, fmt.Errorf("no kprobe program for argument %d", h.kfunc.arg)
+	}
+	prog, err := t.kprobeProgram(name)
+	if err != nil {
+		return nil, err
+	}
+	lk, err := link.Kprobe(fn, prog, &link.KprobeOptions{Cookie: uint64(hopID(h))})
+	if err != nil {
+		return nil, fmt.Errorf("attach kprobe to %s: %w", fn, err)
+	}
+	return []io.Closer{lk}, nil
+}
+
+// kprobeProgram loads a kprobe program once; it is shared by every hop that
+// reads the same argument.
+func (t *Tracer) kprobeProgram(name string) (*ebpf.Program, error) {
+	if p, ok := t.kprobes[name]; ok {
+		return p, nil
+	}
+	p, err := t.objs.loadProgram(name)
+	if err != nil {
+		return nil, err
+	}
+	if t.kprobes == nil {
+		t.kprobes = map[string]*ebpf.Program{}
+	}
+	t.kprobes[name] = p
+	t.closers = append(t.closers, p)
+	return p, nil
+}
+
+func closeAll(cs []io.Closer) {
+	for i := len(cs) - 1; i >= 0; i-- {
+		cs[i].Close()
+	}
+}
