@@ -25,6 +25,11 @@ type DatapathOptions struct {
 	Legacy bool
 	// Priority of the legacy filters; 0 means DefaultPriority.
 	Priority uint16
+	// Configure, when set, adjusts the settings derived from the topology
+	// before the programs load. Tests break the datapath with it: a deny
+	// port equal to BackendPort makes the policy drop service traffic, a
+	// service port nobody uses turns the DNAT off.
+	Configure func(*demodp.DemoSvcConfig)
 }
 
 // Datapath is the demo datapath loaded and attached to a topology:
@@ -83,7 +88,11 @@ func LoadDatapath(topo *Topology, opts DatapathOptions) (dp *Datapath, err error
 	if err != nil {
 		return nil, fmt.Errorf("load demo spec: %w", err)
 	}
-	if err := spec.Variables[demodp.DemoVarCfg].Set(Config(topo)); err != nil {
+	cfg := Config(topo)
+	if opts.Configure != nil {
+		opts.Configure(&cfg)
+	}
+	if err := spec.Variables[demodp.DemoVarCfg].Set(cfg); err != nil {
 		return nil, fmt.Errorf("set demo config: %w", err)
 	}
 	dp = &Datapath{Legacy: opts.Legacy}
