@@ -36,6 +36,9 @@ type Options struct {
 	Hops []string
 	// LegacyTC attaches tc observers with clsact+cls_bpf even where tcx works.
 	LegacyTC bool
+	// KfuncBackend forces the backend of kernel-function hops: MechFentry
+	// or MechKprobe; empty picks the best that works.
+	KfuncBackend string
 	// TailCalls says how tail calls are traced: TailCallsAuto (""),
 	// TailCallsInterpose, TailCallsPassive or TailCallsOff.
 	TailCalls string
@@ -119,6 +122,15 @@ func New(opts Options) (_ *Tracer, err error) {
 	}
 
 	t := &Tracer{opts: opts, names: newNames(), kfuncErr: map[string]error{}}
+	switch opts.KfuncBackend {
+	case "":
+	case MechFentry:
+		t.kfuncErr[MechKprobe] = errors.New("not selected (--kfunc-backend fentry)")
+	case MechKprobe:
+		t.kfuncErr[MechFentry] = errors.New("not selected (--kfunc-backend kprobe)")
+	default:
+		return nil, fmt.Errorf("select kernel-function backend %q: want fentry or kprobe: %w", opts.KfuncBackend, ErrBadOption)
+	}
 	defer func() {
 		if err != nil {
 			t.Close()

@@ -41,10 +41,11 @@ type NAT struct {
 
 // Hop is one place the packet was seen.
 type Hop struct {
-	Index           int           `json:"index"`    // 1-based
-	At              time.Duration `json:"at_ns"`    // since the first hop
-	Delta           time.Duration `json:"delta_ns"` // since the previous hop
-	Time            uint64        `json:"ts"`       // kernel monotonic ns
+	Index           int           `json:"index"`          // 1-based
+	Node            string        `json:"node,omitempty"` // node the hop was seen on, in a multi-node timeline
+	At              time.Duration `json:"at_ns"`          // since the first hop
+	Delta           time.Duration `json:"delta_ns"`       // since the previous hop
+	Time            uint64        `json:"ts"`             // kernel monotonic ns
 	Hook            Hook          `json:"hook"`
 	Kfunc           string        `json:"kfunc,omitempty"` // kernel function, for kfunc hooks
 	Device          Device        `json:"device"`
