@@ -284,7 +284,7 @@ func (ip *interposer) Close() error {
 	ip.closed = true
 	var errs []error
 	if ip.j.Version != 0 {
-		notes, err := undo(ip.dir, &ip.j)
+		_, notes, err := undo(ip.dir, &ip.j)
 		ip.notices = append(ip.notices, notes...)
 		errs = append(errs, err)
 	}

@@ -18,14 +18,17 @@ import (
 // changed meanwhile is left alone and reported. Slots that could not be
 // restored stay in the journal, with their shadows still pinned, so that
 // their shims keep working and `pktlife cleanup` can try again.
-func undo(dir string, j *journal) (notes []string, err error) {
+func undo(dir string, j *journal) (restored int, notes []string, err error) {
 	var failed []journalSlot
 	var errs []error
 	for _, s := range j.Slots {
 		note, err := restoreSlot(s)
-		if err != nil {
+		switch {
+		case err != nil:
 			failed = append(failed, s)
 			errs = append(errs, err)
+		case note == "":
+			restored++
 		}
 		if note != "" {
 			notes = append(notes, note)
@@ -51,7 +54,7 @@ func undo(dir string, j *journal) (notes []string, err error) {
 		if err := writeJournal(dir, j); err != nil {
 			errs = append(errs, err)
 		}
-		return notes, fmt.Errorf("restore tail-call slots (run `pktlife cleanup` to retry): %w", errors.Join(errs...))
+		return restored, notes, fmt.Errorf("restore tail-call slots (run `pktlife cleanup` to retry): %w", errors.Join(errs...))
 	}
 	if err := releasePinDir(j); err != nil {
 		errs = append(errs, err)
@@ -59,7 +62,7 @@ func undo(dir string, j *journal) (notes []string, err error) {
 	if err := removeJournal(dir); err != nil {
 		errs = append(errs, err)
 	}
-	return notes, errors.Join(errs...)
+	return restored, notes, errors.Join(errs...)
 }
 
 // restoreSlot puts s's original program back if the slot still holds the
@@ -120,10 +123,9 @@ func recoverJournal(dir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := len(j.Slots)
-	notes, err := undo(dir, j)
+	n, notes, err := undo(dir, j)
 	head := fmt.Sprintf("restored %d tail-call slot(s) that pktlife pid %d (started %s) left interposed",
-		n-len(j.Slots), j.PID, j.Started.Format("2006-01-02 15:04:05"))
+		n, j.PID, j.Started.Format("2006-01-02 15:04:05"))
 	return append([]string{head}, notes...), err
 }
 

@@ -1,0 +1,198 @@
+package trace_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pktlife/pktlife/trace"
+	"github.com/pktlife/pktlife/trace/journey"
+)
+
+// Environment of the helper process: the namespaces to trace (comma
+// separated) and the state directory.
+const (
+	helperNetnsEnv = "PKTLIFE_TEST_HELPER_NETNS"
+	helperStateEnv = "PKTLIFE_TEST_HELPER_STATE"
+)
+
+// TestInterposeHelperProcess is not a test: TestTailCallsSIGKILL runs the
+// test binary again with only this function, as a pktlife that interposes
+// tail calls, says it is ready and traces until it is killed.
+func TestInterposeHelperProcess(t *testing.T) {
+	nss := os.Getenv(helperNetnsEnv)
+	if nss == "" {
+		t.Skip("helper process of TestTailCallsSIGKILL")
+	}
+	opts := trace.Options{Netns: strings.Split(nss, ","), TailCalls: trace.TailCallsInterpose}
+	trace.SetStateDirForTest(&opts, os.Getenv(helperStateEnv))
+	tr, err := trace.New(opts)
+	if err != nil {
+		fmt.Printf("helper-error %v\n", err)
+		os.Exit(1)
+	}
+	b, _ := json.Marshal(tr.Interposed())
+	fmt.Printf("helper-ready %s\n", b)
+	tr.Run(context.Background(), func(*journey.Journey) bool { return true })
+}
+
+// startHelper runs the helper process and waits for its ready line.
+func startHelper(t *testing.T, nss []string, dir string) (*exec.Cmd, []trace.InterposedSlot) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestInterposeHelperProcess$")
+	cmd.Env = append(os.Environ(), helperNetnsEnv+"="+strings.Join(nss, ","), helperStateEnv+"="+dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start helper: %v", err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "helper-ready "); ok {
+			var slots []trace.InterposedSlot
+			if err := json.Unmarshal([]byte(rest), &slots); err != nil {
+				t.Fatalf("decode helper's slots: %v", err)
+			}
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			return cmd, slots
+		}
+		if strings.HasPrefix(line, "helper-error ") {
+			t.Fatalf("helper failed: %s\n%s", line, stderr.String())
+		}
+	}
+	cmd.Wait()
+	t.Fatalf("helper exited before it was ready: %v\n%s", sc.Err(), stderr.String())
+	return nil, nil
+}
+
+// TestTailCallsSIGKILL kills an interposing pktlife: the datapath keeps
+// working through the shims and their pinned shadows, a second pktlife
+// refuses to interpose while the first lives, and both `pktlife cleanup`
+// and the next interposing start restore the original programs.
+func TestTailCallsSIGKILL(t *testing.T) {
+	for _, recovery := range []string{"cleanup", "next start"} {
+		t.Run(recovery, func(t *testing.T) {
+			e := newChainEnv(t, false)
+			o := &e.chain.Objects
+			before := slots(t, o.ChainJmpA, o.ChainJmpB)
+			base, baseC := e.round(t)
+			dir := stateDir(t)
+
+			cmd, interposed := startHelper(t, e.netns(), dir)
+			if len(interposed) != 4 {
+				t.Fatalf("helper interposed %d slots, want 4: %+v", len(interposed), interposed)
+			}
+			during := slots(t, o.ChainJmpA, o.ChainJmpB)
+			for _, s := range interposed {
+				row := 0
+				if s.Map == "chain_jmp_b" {
+					row = 1
+				}
+				if during[row][s.Slot] != s.ShimID {
+					t.Errorf("[%s/%d] holds %d, want the helper's shim %d", s.Map, s.Slot, during[row][s.Slot], s.ShimID)
+				}
+			}
+
+			// Two pktlife processes never fight over the slots.
+			opts := trace.Options{Netns: e.netns(), TailCalls: trace.TailCallsInterpose}
+			trace.SetStateDirForTest(&opts, dir)
+			if tr, err := trace.New(opts); err == nil {
+				tr.Close()
+				t.Fatal("a second interposing tracer started while the helper runs")
+			} else if !errors.Is(err, trace.ErrInterposeBusy) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", cmd.Process.Pid)) {
+				t.Errorf("second tracer: %v; want %v naming pid %d", err, trace.ErrInterposeBusy, cmd.Process.Pid)
+			}
+			if !equalSlots(slots(t, o.ChainJmpA, o.ChainJmpB), during) {
+				t.Error("the refused tracer changed the slots")
+			}
+
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatalf("kill helper: %v", err)
+			}
+			cmd.Wait()
+			if !equalSlots(slots(t, o.ChainJmpA, o.ChainJmpB), during) {
+				t.Fatal("slots changed when the helper died")
+			}
+			killed, killedC := e.round(t)
+			compareChain(t, "through the dead helper's shims", killed, base, killedC, baseC)
+			checkJournalPins(t, dir, 2)
+
+			switch recovery {
+			case "cleanup":
+				notes, err := trace.CleanupStateForTest(dir)
+				if err != nil {
+					t.Fatalf("cleanup: %v", err)
+				}
+				if len(notes) == 0 || !strings.Contains(notes[0], "restored 4 tail-call slot(s)") {
+					t.Errorf("cleanup said %q", notes)
+				}
+			case "next start":
+				tr := newInterposer(t, dir, trace.Options{Netns: e.netns()})
+				notes := strings.Join(tr.Notices(), "\n")
+				if !strings.Contains(notes, fmt.Sprintf("restored 4 tail-call slot(s) that pktlife pid %d", cmd.Process.Pid)) {
+					t.Errorf("start did not report the restore:\n%s", notes)
+				}
+				if len(tr.Interposed()) != 4 {
+					t.Errorf("restarted tracer interposed %d slots, want 4", len(tr.Interposed()))
+				}
+				if err := tr.Close(); err != nil {
+					t.Fatalf("close tracer: %v", err)
+				}
+			}
+			if after := slots(t, o.ChainJmpA, o.ChainJmpB); !equalSlots(after, before) {
+				t.Errorf("prog_arrays after recovery %v, before %v", after, before)
+			}
+			checkNoLeftovers(t, dir)
+			if ents, _ := os.ReadDir(filepath.Join("/sys/fs/bpf/pktlife", fmt.Sprint(cmd.Process.Pid))); len(ents) > 0 {
+				t.Errorf("helper's pins left in /sys/fs/bpf/pktlife: %v", ents)
+			}
+			after, afterC := e.round(t)
+			compareChain(t, "after recovery", after, base, afterC, baseC)
+		})
+	}
+}
+
+// checkJournalPins checks that the journal lists n shadows, each pinned.
+func checkJournalPins(t *testing.T, dir string, n int) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "journal.json"))
+	if err != nil {
+		t.Fatalf("no journal after SIGKILL: %v", err)
+	}
+	var j struct {
+		Shadows []struct{ Pin string } `json:"shadows"`
+	}
+	if err := json.Unmarshal(b, &j); err != nil {
+		t.Fatalf("decode journal: %v", err)
+	}
+	if len(j.Shadows) != n {
+		t.Errorf("journal lists %d shadows, want %d", len(j.Shadows), n)
+	}
+	for _, sh := range j.Shadows {
+		if _, err := os.Stat(sh.Pin); err != nil {
+			t.Errorf("shadow pin: %v", err)
+		}
+	}
+}
