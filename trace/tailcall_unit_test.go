@@ -1,0 +1,160 @@
+package trace
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pktlife/pktlife/trace/journey"
+	"github.com/pktlife/pktlife/trace/progs"
+)
+
+func TestJournalRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := readJournal(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("read missing journal: %v, want ErrNotExist", err)
+	}
+	j := &journal{
+		Version: journalVersion, PID: 42, Started: time.Unix(1700000000, 0).UTC(),
+		PinDir: "/run/pktlife/bpffs/42", PinRoot: "/run/pktlife/bpffs", OwnRoot: true,
+		Slots:   []journalSlot{{MapID: 7, MapName: "calls", Slot: 3, OrigID: 11, OrigName: "nat", ShimID: 12}},
+		Shadows: []journalShadow{{MapID: 7, ShadowID: 13, Pin: "/run/pktlife/bpffs/42/shadow_7"}},
+	}
+	if err := writeJournal(dir, j); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", j) {
+		t.Errorf("read %+v, wrote %+v", got, j)
+	}
+	if _, err := os.Stat(journalPath(dir) + ".tmp"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("temporary journal left: %v", err)
+	}
+	j.Version = 99
+	if err := writeJournal(dir, j); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readJournal(dir); err == nil || !strings.Contains(err.Error(), "version 99") {
+		t.Errorf("read a journal of an unknown version: %v", err)
+	}
+	if err := removeJournal(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := removeJournal(dir); err != nil {
+		t.Errorf("remove a missing journal: %v", err)
+	}
+}
+
+func TestStateLock(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	l, err := lockState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "lock"))
+	if strings.TrimSpace(string(b)) != fmt.Sprint(os.Getpid()) {
+		t.Errorf("lock file holds %q, want our pid", b)
+	}
+	// A second open of the lock file is another flock owner, as another
+	// process would be.
+	_, err = lockState(dir)
+	if !errors.Is(err, ErrInterposeBusy) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Errorf("second lock: %v, want %v naming pid %d", err, ErrInterposeBusy, os.Getpid())
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Errorf("second close: %v", err)
+	}
+	l2, err := lockState(dir)
+	if err != nil {
+		t.Fatalf("lock after release: %v", err)
+	}
+	l2.Close()
+	if notes, err := cleanupState(dir); err != nil || len(notes) != 0 {
+		t.Errorf("cleanup without a journal: %q, %v", notes, err)
+	}
+}
+
+// chainGraph is one entry program with a chain of n tail calls, the last
+// one back to the entry when loop is set.
+func chainGraph(n int, loop bool) *progs.Graph {
+	leaf := &progs.Node{ID: uint32(n + 1), Name: fmt.Sprint("p", n)}
+	if loop {
+		leaf.Maps = []progs.ProgArray{{ID: 1, Name: "calls", Slots: []progs.Slot{{Index: 0, Prog: &progs.Node{ID: 1, Ref: true}}}}}
+	}
+	node := leaf
+	for i := n - 1; i >= 0; i-- {
+		node = &progs.Node{ID: uint32(i + 1), Name: fmt.Sprint("p", i), Maps: []progs.ProgArray{{
+			ID: 1, Name: "calls", Slots: []progs.Slot{{Index: uint32(i + 1), Prog: node}, {Index: 99, Empty: true}},
+		}}}
+	}
+	return &progs.Graph{Devices: []progs.DeviceProgs{{Name: "eth0", Ingress: []progs.Entry{{Via: progs.ViaTCX, Prog: *node}}}}}
+}
+
+func TestCheckBudget(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		loop bool
+		want string // "" when accepted
+	}{
+		{0, false, ""},
+		{16, false, ""},
+		{17, false, "the chain from p0 at eth0 ingress makes up to 17 tail calls, 34 with a shim before each"},
+		{2, true, "the chain from p0 at eth0 ingress can loop"},
+	} {
+		err := checkBudget(chainGraph(tc.n, tc.loop))
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("depth %d: refused: %v", tc.n, err)
+		case tc.want != "" && (!errors.Is(err, ErrTailCallBudget) || !strings.Contains(fmt.Sprint(err), tc.want)):
+			t.Errorf("depth %d loop %v: %v, want %q", tc.n, tc.loop, err, tc.want)
+		}
+	}
+	missed := emptyCalls(chainGraph(2, false))
+	if len(missed) != 2 || len(missed[1]) != 1 || missed[1][0].Slot != 99 || !missed[1][0].Missed || !missed[1][0].Inferred {
+		t.Errorf("empty calls %+v, want slot 99 of programs 1 and 2", missed)
+	}
+}
+
+func TestInferTailCalls(t *testing.T) {
+	miss := func(slot uint32) journey.TailCall {
+		return journey.TailCall{Map: "calls", MapID: 1, Slot: slot, Missed: true, Inferred: true}
+	}
+	tr := &Tracer{interp: &interposer{missed: map[uint32][]journey.TailCall{
+		10: {miss(3)}, // the entry program: a constant call to empty slot 3
+		20: {miss(1)}, // a tail-called program: empty slot 1
+	}}}
+	entry, second := journey.Prog{ID: 10, Name: "entry"}, journey.Prog{ID: 20, Name: "second"}
+	jumped := journey.TailCall{At: 5, Map: "calls", MapID: 1, Slot: 0, Prog: second}
+	j := &journey.Journey{Hops: []journey.Hop{
+		{Hook: journey.HookTCIngress, At: 1, Progs: []journey.Prog{entry}},                                        // no jump seen
+		{Hook: journey.HookTCIngress, At: 2, Progs: []journey.Prog{entry}, TailCalls: []journey.TailCall{jumped}}, // jumped to second
+		{Hook: journey.HookNetifRx, At: 3, Progs: []journey.Prog{entry}},                                          // not a tc hop
+		{Hook: journey.HookTCEgress, At: 4},                                                                       // no program
+	}}
+	tr.inferTailCalls(j)
+	want0 := miss(3)
+	want0.At = 1
+	if !slices.Equal(j.Hops[0].TailCalls, []journey.TailCall{want0}) {
+		t.Errorf("hop without jumps: %+v, want the entry's empty slot", j.Hops[0].TailCalls)
+	}
+	want1 := miss(1)
+	want1.At = 5
+	if !slices.Equal(j.Hops[1].TailCalls, []journey.TailCall{jumped, want1}) {
+		t.Errorf("hop with a jump: %+v, want the jump and the target's empty slot", j.Hops[1].TailCalls)
+	}
+	if len(j.Hops[2].TailCalls)+len(j.Hops[3].TailCalls) != 0 {
+		t.Errorf("inferred on hops without a tc program: %+v %+v", j.Hops[2].TailCalls, j.Hops[3].TailCalls)
+	}
+	(&Tracer{}).inferTailCalls(j) // no interposer: nothing to do
+}
