@@ -20,17 +20,27 @@ func fmtDur(d time.Duration) string {
 	if d < 0 {
 		sign, d = "-", -d
 	}
+	return fmtSigned(sign, d)
+}
+
+// fmtSigned formats d (not negative) after sign, building the string in
+// one allocation.
+func fmtSigned(sign string, d time.Duration) string {
+	var a [40]byte
+	b := append(a[:0], sign...)
 	switch {
 	case d < time.Microsecond:
-		return sign + strconv.FormatInt(int64(d), 10) + "ns"
+		b = append(strconv.AppendInt(b, int64(d), 10), "ns"...)
 	case d < time.Millisecond:
-		return sign + strconv.FormatFloat(float64(d)/1e3, 'f', 1, 64) + "µs"
+		b = append(strconv.AppendFloat(b, float64(d)/1e3, 'f', 1, 64), "µs"...)
 	case d < time.Second:
-		return sign + strconv.FormatFloat(float64(d)/1e6, 'f', 1, 64) + "ms"
+		b = append(strconv.AppendFloat(b, float64(d)/1e6, 'f', 1, 64), "ms"...)
 	case d < time.Minute:
-		return sign + strconv.FormatFloat(float64(d)/1e9, 'f', 2, 64) + "s"
+		b = append(strconv.AppendFloat(b, float64(d)/1e9, 'f', 2, 64), "s"...)
+	default:
+		return sign + d.Round(100*time.Millisecond).String()
 	}
-	return sign + d.Round(100*time.Millisecond).String()
+	return string(b)
 }
 
 // fmtDelta formats a time difference with its sign: "+3.1µs".
@@ -38,7 +48,10 @@ func fmtDelta(d time.Duration) string {
 	if d < 0 {
 		return fmtDur(d)
 	}
-	return "+" + fmtDur(d)
+	if d == 0 {
+		return "+0"
+	}
+	return fmtSigned("+", d)
 }
 
 // netnsLabel names a namespace: its name, else its inode, else "-".
@@ -155,6 +168,14 @@ func hasPorts(t journey.Tuple) bool { return t.Src.Port() != 0 || t.Dst.Port() !
 
 // addEndpoint appends ap, styling its address and port with st.
 func (l *line) addEndpoint(ap netip.AddrPort, ports bool, st sty) {
+	if ports && ap.Addr().IsValid() && ap.Addr().Zone() == "" {
+		// One span "addr:port" (AddrPort.String writes what endpoint
+		// splits): the same cells and colours as two spans in one style,
+		// with one string to make instead of three. Zones are left to the
+		// general path: they may hold anything.
+		l.add(ap.String(), st)
+		return
+	}
 	a, p := endpoint(ap, ports)
 	l.add(a, st)
 	l.add(p, st)
@@ -178,10 +199,9 @@ func pick(c bool, a, b sty) sty {
 
 // addTuple appends "udp 10.0.0.1:5000 → 10.0.0.2:53".
 func (l *line) addTuple(t journey.Tuple, last *journey.Tuple) {
-	src, dst := tupleParts(t, last)
-	*l = append(*l, src...)
+	l.addTupleSrc(t, last)
 	l.add(" ", sPlain)
-	*l = append(*l, dst...)
+	l.addTupleDst(t, last)
 }
 
 // tupleParts formats a tuple in two pieces that may be wrapped apart:
@@ -189,29 +209,66 @@ func (l *line) addTuple(t journey.Tuple, last *journey.Tuple) {
 // NAT, the rewritten side reads "old ⇒ new" with the new parts
 // highlighted: the whole story of the packet's addresses in one line.
 func tupleParts(t journey.Tuple, last *journey.Tuple) (src, dst line) {
-	if !t.Valid() {
-		src.add("(no IP tuple)", sDim)
-		return src, nil
-	}
-	ports := hasPorts(t)
-	side := func(l *line, old netip.AddrPort, cur *netip.AddrPort) {
-		if cur == nil || *cur == old {
-			l.addEndpoint(old, ports, sBold)
-			return
-		}
-		l.addEndpoint(old, ports, sPlain)
-		l.add(" ⇒ ", sNATKind)
-		l.addChanged(old, *cur, ports)
-	}
-	var ls, ld *netip.AddrPort
-	if last != nil && last.Valid() && last.Proto == t.Proto {
-		ls, ld = &last.Src, &last.Dst
-	}
-	src.add(t.ProtoName()+" ", sBold)
-	side(&src, t.Src, ls)
-	dst.add("→ ", sPlain)
-	side(&dst, t.Dst, ld)
+	src.addTupleSrc(t, last)
+	dst.addTupleDst(t, last)
 	return src, dst
+}
+
+// addTupleSrc appends tupleParts' first piece: "udp 10.0.0.1:5000".
+func (l *line) addTupleSrc(t journey.Tuple, last *journey.Tuple) {
+	if !t.Valid() {
+		l.add("(no IP tuple)", sDim)
+		return
+	}
+	l.add(protoLabel(t.Proto), sBold)
+	var cur *netip.AddrPort
+	if last != nil && last.Valid() && last.Proto == t.Proto {
+		cur = &last.Src
+	}
+	l.addSide(t.Src, cur, hasPorts(t))
+}
+
+// addTupleDst appends tupleParts' second piece: "→ 10.0.0.2:53", nothing
+// for a tuple without addresses.
+func (l *line) addTupleDst(t journey.Tuple, last *journey.Tuple) {
+	if !t.Valid() {
+		return
+	}
+	l.add("→ ", sPlain)
+	var cur *netip.AddrPort
+	if last != nil && last.Valid() && last.Proto == t.Proto {
+		cur = &last.Dst
+	}
+	l.addSide(t.Dst, cur, hasPorts(t))
+}
+
+// addSide appends one side of a tuple, "old ⇒ new" when cur differs.
+func (l *line) addSide(old netip.AddrPort, cur *netip.AddrPort, ports bool) {
+	if cur == nil || *cur == old {
+		l.addEndpoint(old, ports, sBold)
+		return
+	}
+	l.addEndpoint(old, ports, sPlain)
+	l.add(" ⇒ ", sNATKind)
+	l.addChanged(old, *cur, ports)
+}
+
+// protoLabel is the protocol's name and a space, without building a string
+// for the common ones.
+func protoLabel(p uint8) string {
+	switch p {
+	case 1:
+		return "icmp "
+	case 6:
+		return "tcp "
+	case 17:
+		return "udp "
+	case 58:
+		return "icmpv6 "
+	case 132:
+		return "sctp "
+	}
+	return journey.ProtoName(p) + " "
 }
 
 // tcpFlagNames are the TCP header flags, lowest bit first.
@@ -254,7 +311,11 @@ func natKind(old, cur journey.Tuple) string {
 // natLine describes one NAT: "dnat  dst 10.96.0.10:80 ⇒ 10.244.2.2:8080".
 // Without colour the "old ⇒ new" form marks exactly what changed.
 func natLine(kind string, old, cur journey.Tuple) line {
-	var l line
+	return appendNATLine(nil, kind, old, cur)
+}
+
+// appendNATLine appends natLine's spans to l.
+func appendNATLine(l line, kind string, old, cur journey.Tuple) line {
 	ports := hasPorts(old) || hasPorts(cur)
 	l.add(kind, sNATKind)
 	if !old.Valid() || !cur.Valid() {

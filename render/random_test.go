@@ -37,7 +37,14 @@ func randomJourney(seed uint64) *journey.Journey {
 			if rng.IntN(3) == 0 {
 				b[7] = byte(rng.IntN(256))
 			}
-			return netip.AddrFrom16(b)
+			a := netip.AddrFrom16(b)
+			switch rng.IntN(8) {
+			case 0:
+				a = netip.AddrFrom16([16]byte{10: 0xff, 11: 0xff, 12: 10, 15: byte(rng.IntN(256))}) // 4-in-6
+			case 1:
+				a = a.WithZone(pick("eth0", "z\x1bone", "名"))
+			}
+			return a
 		}
 		return netip.AddrFrom4([4]byte{10, byte(rng.IntN(256)), byte(rng.IntN(256)), byte(rng.IntN(256))})
 	}

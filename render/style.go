@@ -253,15 +253,23 @@ func (w *writer) line(l line) {
 
 // cell writes l left-aligned in a column of width cells.
 func (w *writer) cell(l line, width int) {
-	l = l.truncate(width)
+	lw := l.width()
+	if lw > width {
+		l = l.truncate(width)
+		lw = l.width()
+	}
 	w.line(l)
-	w.spaces(width - l.width())
+	w.spaces(width - lw)
 }
 
 // rcell writes l right-aligned in a column of width cells.
 func (w *writer) rcell(l line, width int) {
-	l = l.truncate(width)
-	w.spaces(width - l.width())
+	lw := l.width()
+	if lw > width {
+		l = l.truncate(width)
+		lw = l.width()
+	}
+	w.spaces(width - lw)
 	w.line(l)
 }
 

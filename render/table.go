@@ -40,6 +40,8 @@ type hopRow struct {
 	at     string
 	delta  string
 	netns  string
+	device string // the device's full label; row shortens it if need be
+	devW   int
 	hook   string
 	hookSt sty
 	detail line
@@ -53,7 +55,11 @@ func (t *Text) table(j *journey.Journey) {
 		t.out.newline()
 		return
 	}
-	rows := make([]hopRow, len(j.Hops))
+	if cap(t.rows) < len(j.Hops) {
+		t.rows = make([]hopRow, len(j.Hops))
+	}
+	rows := t.rows[:len(j.Hops)]
+	defer clear(rows) // hold on to nothing of this journey
 	c := columns{
 		num: textWidth(strconv.Itoa(j.Hops[len(j.Hops)-1].Index)),
 		at:  textWidth("+time"), delta: textWidth("Δ"),
@@ -72,12 +78,14 @@ func (t *Text) table(j *journey.Journey) {
 		r.slow = i == slowest
 		r.netns = netnsLabel(h.Device)
 		r.hook, r.hookSt = hookLabel(h)
-		r.detail = hopDetail(j, h)
+		r.detail = hopDetail(t.spansFor(maxDetailSpans), j, h)
 		c.num = max(c.num, textWidth(strconv.Itoa(h.Index)))
 		c.at = max(c.at, textWidth(r.at))
 		c.delta = max(c.delta, textWidth(r.delta))
 		c.netns = max(c.netns, textWidth(r.netns))
-		c.device = max(c.device, textWidth(deviceLabel(h.Device, 1<<16)))
+		r.device = t.deviceLabel(h.Device)
+		r.devW = textWidth(r.device)
+		c.device = max(c.device, r.devW)
 		c.hook = max(c.hook, textWidth(r.hook))
 		c.detail = max(c.detail, r.detail.width())
 	}
@@ -187,7 +195,11 @@ func (t *Text) row(j *journey.Journey, r *hopRow, c columns, st *tupleState) {
 	o.spaces(gap)
 	o.cell(line{{cutMiddle(r.netns, c.netns), sNetns}}, c.netns)
 	o.spaces(gap)
-	o.cell(line{{deviceLabel(h.Device, c.device), sDevice}}, c.device)
+	dev := r.device
+	if r.devW > c.device {
+		dev = deviceLabel(h.Device, c.device)
+	}
+	o.cell(line{{dev, sDevice}}, c.device)
 	o.spaces(gap)
 	o.cell(line{{r.hook, r.hookSt}}, c.hook)
 	inline := r.detail.width() <= c.detail
@@ -206,30 +218,36 @@ func (t *Text) row(j *journey.Journey, r *hopRow, c columns, st *tupleState) {
 	if !inline {
 		subline(r.detail)
 	}
+	// Lines written at once are built in one reused buffer.
+	l := t.scratch[:0]
 	if len(h.Progs) > 0 {
-		var l line
 		l.add("progs ", sDim)
 		for i, p := range h.Progs {
 			if i > 0 {
 				l.add(", ", sDim)
 			}
-			l.add(progLabel(p), sProg)
+			l.add(t.progLabel(p), sProg)
 		}
 		subline(l)
 	}
-	for _, l := range tailCallLines(h) {
-		subline(l)
+	if len(h.TailCalls) > 0 {
+		l = tailCallLines(l, h, subline)
 	}
-	for _, n := range natsAt(j, h) {
-		subline(natLine(n.Kind, n.Old, n.New))
-		st.cur = n.New
+	if len(j.NAT) > 0 || h.NATFrom != nil {
+		for _, n := range natsAt(j, h) {
+			l = appendNATLine(l[:0], n.Kind, n.Old, n.New)
+			subline(l)
+			st.cur = n.New
+		}
 	}
 	if h.Tuple.Valid() && h.Tuple.Flow() != st.cur.Flow() {
-		var l line
+		l = l[:0]
 		l.add("tuple ", sDim)
 		l.addTuple(h.Tuple, nil)
 		subline(l)
 	}
+	clear(l)
+	t.scratch = l[:0]
 	if h.Tuple.Valid() {
 		st.cur = h.Tuple
 	}
@@ -244,8 +262,7 @@ func (t *Text) row(j *journey.Journey, r *hopRow, c columns, st *tupleState) {
 
 // hopDetail is the short text after the hook: verdict, drop reason, return
 // value, and which skb when it is a clone.
-func hopDetail(j *journey.Journey, h *journey.Hop) line {
-	var l line
+func hopDetail(l line, j *journey.Journey, h *journey.Hop) line {
 	sep := func() {
 		if len(l) > 0 {
 			l.add("  ", sPlain)
@@ -288,18 +305,17 @@ func cloneLabel(j *journey.Journey, skb journey.Ptr) string {
 //
 //	↳ [demo_calls/0] demo_nat (id 80)      +0.4µs
 //	↳ [demo_calls/2] (empty: fell through)
-func tailCallLines(h *journey.Hop) []line {
-	if len(h.TailCalls) == 0 {
-		return nil
-	}
+//
+// Each line is built in buf and handed to emit; tailCallLines returns buf
+// for reuse.
+func tailCallLines(buf line, h *journey.Hop, emit func(line)) line {
 	w := 0
 	for _, tc := range h.TailCalls {
 		w = max(w, textWidth(tailCallTarget(tc))+1+textWidth(tailCallProg(tc)))
 	}
-	out := make([]line, 0, len(h.TailCalls))
 	prev := h.At
 	for _, tc := range h.TailCalls {
-		var l line
+		l := buf[:0]
 		l.add("↳ ", sDim)
 		target := tailCallTarget(tc)
 		l.add(target+" ", sDim)
@@ -313,9 +329,10 @@ func tailCallLines(h *journey.Hop) []line {
 			l.add(spaces(pad+2)+fmtDelta(tc.At-prev), sPlain)
 			prev = tc.At
 		}
-		out = append(out, l)
+		emit(l)
+		buf = l
 	}
-	return out
+	return buf
 }
 
 func tailCallProg(tc journey.TailCall) string {

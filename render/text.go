@@ -18,12 +18,16 @@ var ErrClosed = errors.New("renderer closed")
 // and (verbose) skb details of that hop. Each journey is written with one
 // Write call, separated from the previous one by a blank line.
 type Text struct {
-	w      io.Writer
-	o      Options
-	width  int
-	out    writer
-	n      uint64
-	closed bool
+	w       io.Writer
+	o       Options
+	width   int
+	out     writer
+	rows    []hopRow // reused from journey to journey
+	spans   line     // span arena of the journey being written
+	scratch line     // a line being built and written at once
+	labels  labelCache
+	n       uint64
+	closed  bool
 }
 
 // NewText returns a Text renderer writing to w.
@@ -44,6 +48,8 @@ func (t *Text) Journey(j *journey.Journey) error {
 		return errors.New("render journey: nil journey")
 	}
 	t.out.b = t.out.b[:0]
+	clear(t.spans) // hold on to nothing of the previous journey
+	t.spans = t.spans[:0]
 	if t.n > 0 {
 		t.out.b = append(t.out.b, '\n')
 	}

@@ -1,0 +1,60 @@
+package render
+
+import "github.com/pktlife/pktlife/trace/journey"
+
+// The text renderer writes the same devices and programs in journey after
+// journey; their labels are made once and kept (up to a bound) instead of
+// being built per hop.
+
+// maxCached bounds each label cache; past it the cache starts over.
+const maxCached = 4096
+
+// maxDetailSpans is the most spans hopDetail writes.
+const maxDetailSpans = 10
+
+type labelCache struct {
+	devices map[journey.Device]string
+	progs   map[journey.Prog]string
+}
+
+// deviceLabel is the device's full label (deviceLabel with unlimited
+// width), cached.
+func (t *Text) deviceLabel(d journey.Device) string {
+	if s, ok := t.labels.devices[d]; ok {
+		return s
+	}
+	if t.labels.devices == nil || len(t.labels.devices) >= maxCached {
+		t.labels.devices = make(map[journey.Device]string)
+	}
+	s := deviceLabel(d, 1<<16)
+	t.labels.devices[d] = s
+	return s
+}
+
+// progLabel is progLabel(p), cached.
+func (t *Text) progLabel(p journey.Prog) string {
+	if s, ok := t.labels.progs[p]; ok {
+		return s
+	}
+	if t.labels.progs == nil || len(t.labels.progs) >= maxCached {
+		t.labels.progs = make(map[journey.Prog]string)
+	}
+	s := progLabel(p)
+	t.labels.progs[p] = s
+	return s
+}
+
+// spansFor returns an empty line with room for n spans, from the span
+// arena of the journey being written: lines that live until the journey is
+// written (hop details) share one buffer instead of growing their own. The
+// line's capacity is exactly n, so that growing past it moves it out of
+// the arena rather than over its neighbour.
+func (t *Text) spansFor(n int) line {
+	if cap(t.spans)-len(t.spans) < n {
+		// a new arena; lines in the old one stay valid where they are
+		t.spans = make(line, 0, max(2*cap(t.spans), 256, n))
+	}
+	k := len(t.spans)
+	t.spans = t.spans[:k+n]
+	return t.spans[k : k : k+n]
+}
