@@ -6,6 +6,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
 
 	"github.com/pktlife/pktlife/bpf"
 	"github.com/pktlife/pktlife/trace/journey"
@@ -56,9 +57,12 @@ func (t *Tracer) setupTailCalls() error {
 		return nil // no tc hop: tail calls would have nothing to hang under
 	}
 	err := probeFentry(uint32(t.ownIDs[0]))
-	if err != nil {
-		err = fmt.Errorf("per-packet tail-call chains need --tail-calls=interpose (fentry is refused on this kernel: %w)", err)
-	} else {
+	switch {
+	case errors.Is(err, unix.EPERM):
+		err = errors.New("per-packet tail-call chains need --tail-calls=interpose (fentry: refused by this kernel (EPERM))")
+	case err != nil:
+		err = fmt.Errorf("per-packet tail-call chains need --tail-calls=interpose (fentry: %w)", err)
+	default:
 		err = fmt.Errorf("per-packet tail-call chains need --tail-calls=interpose (%w)", ErrPassiveNotBuilt)
 	}
 	t.attached = append(t.attached, Attachment{Hop: tailCallHop, Where: "per packet", Mechanism: TailCallsPassive, Err: err})
