@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -34,8 +35,12 @@ func Format(s *Spec, comment string) ([]byte, error) {
 	if err := enc.Close(); err != nil {
 		return nil, fmt.Errorf("format spec: %w", err)
 	}
-	return b.Bytes(), nil
+	// The encoder quotes "..." (a document end marker at the start of a
+	// line); as a list item it is a plain string, and reads better bare.
+	return gapQuotes.ReplaceAll(b.Bytes(), []byte("$1...")), nil
 }
+
+var gapQuotes = regexp.MustCompile(`(?m)^(\s*- )'\.\.\.'$`)
 
 func mapNode() *yaml.Node { return &yaml.Node{Kind: yaml.MappingNode} }
 func seqNode() *yaml.Node { return &yaml.Node{Kind: yaml.SequenceNode} }

@@ -1,0 +1,65 @@
+package run
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/pktlife/pktlife/check"
+	"github.com/pktlife/pktlife/internal/netnstest"
+	"github.com/pktlife/pktlife/render"
+	"github.com/pktlife/pktlife/trace"
+)
+
+// testOptions name the demo's namespaces for tests and trace tail calls
+// per packet.
+func testOptions(t *testing.T) Options {
+	t.Helper()
+	return Options{DemoPrefix: "pl-chk", TailCalls: trace.TailCallsInterpose, Timeout: 3 * time.Second}
+}
+
+// recordDemo records the demo probes and reads the written spec back, as
+// `pktlife record --demo` then `pktlife check` would.
+func recordDemo(t *testing.T, ro RecordOptions) *check.Spec {
+	t.Helper()
+	netnstest.RequireRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	got, err := Record(ctx, DemoProbes(), testOptions(t), ro)
+	if err != nil {
+		t.Fatalf("record: %v", err)
+	}
+	out, err := check.Format(got, "recorded by a test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recorded spec:\n%s", out)
+	s, err := check.Parse("recorded.yaml", out)
+	if err != nil {
+		t.Fatalf("parse the recorded spec: %v\n%s", err, out)
+	}
+	return s
+}
+
+func runCheck(t *testing.T, s *check.Spec, o Options) *check.Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := Check(ctx, s, o)
+	if err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	var b bytes.Buffer
+	render.WriteCheck(&b, rep, render.Options{Width: 160})
+	t.Logf("check report:\n%s", b.String())
+	return rep
+}
+
+func TestRecordThenCheck(t *testing.T) {
+	s := recordDemo(t, RecordOptions{})
+	rep := runCheck(t, s, testOptions(t))
+	if !rep.Passed() {
+		t.Fatal("the demo fails the spec recorded from it")
+	}
+}
