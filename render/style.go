@@ -106,9 +106,14 @@ func (l line) width() int {
 
 // add appends a span; empty texts are skipped.
 func (l *line) add(text string, st sty) {
-	if text != "" {
-		*l = append(*l, span{text, st})
+	if text == "" {
+		return
 	}
+	if cap(*l) == 0 {
+		// most lines have a handful of spans: one allocation, not four
+		*l = make(line, 0, 8)
+	}
+	*l = append(*l, span{text, st})
 }
 
 // truncate cuts the line to at most w cells, ending it with "…" when cut.

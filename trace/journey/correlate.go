@@ -659,8 +659,11 @@ type timer struct {
 }
 
 func (t *timers) push(f *flight, deadline uint64) {
-	if t.head > 0 && t.head == len(t.q) {
-		t.q, t.head = t.q[:0], 0
+	if t.head > 0 && t.head >= len(t.q)/2 {
+		// drop the popped half instead of growing past it
+		n := copy(t.q, t.q[t.head:])
+		clear(t.q[n:])
+		t.q, t.head = t.q[:n], 0
 	}
 	f.gen++
 	t.q = append(t.q, timer{f, f.gen, deadline})
