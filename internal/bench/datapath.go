@@ -15,6 +15,9 @@ import (
 // correlate) the way `pktlife trace` does, with journeys discarded.
 type Traced struct {
 	Tracer *trace.Tracer
+	// Skipped are the hops this kernel could not attach (fentry or kprobe
+	// hops where those are refused); the others run.
+	Skipped []trace.Attachment
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -25,14 +28,13 @@ func StartTracer(opts trace.Options) (*Traced, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start tracer: %w", err)
 	}
-	for _, a := range tr.Attached() {
-		if a.Err != nil {
-			tr.Close()
-			return nil, fmt.Errorf("attach %s at %s: %w", a.Hop, a.Where, a.Err)
-		}
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &Traced{Tracer: tr, cancel: cancel, done: make(chan error, 1)}
+	for _, a := range tr.Attached() {
+		if a.Err != nil {
+			t.Skipped = append(t.Skipped, a)
+		}
+	}
 	go func() {
 		t.done <- tr.Run(ctx, func(*journey.Journey) bool { return true })
 	}()
