@@ -18,8 +18,8 @@ type Traced struct {
 	// Skipped are the hops this kernel could not attach (fentry or kprobe
 	// hops where those are refused); the others run.
 	Skipped []trace.Attachment
-	cancel context.CancelFunc
-	done   chan error
+	cancel  context.CancelFunc
+	done    chan error
 }
 
 // StartTracer attaches a tracer and runs it until Stop.
