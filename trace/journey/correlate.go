@@ -94,7 +94,7 @@ func (c *Correlator) takeHops() []Hop {
 		c.spare = c.spare[:n-1]
 		return h
 	}
-	return make([]Hop, 0, 8)
+	return make([]Hop, 0, 4) // small: open journeys hold their buffer; reused buffers keep their size
 }
 
 // putHops keeps a hop buffer for reuse, cleared so that it holds on to
