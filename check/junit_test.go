@@ -13,7 +13,11 @@ func sampleReport(t *testing.T) *Report {
 	good := recordGood(t, true)
 	bad := good
 	bad.Path = append([]Step(nil), good.Path...)
-	bad.Path[4].Chain = []ChainStep{{Map: "demo_calls", Slot: 0, Prog: "demo_policy"}}
+	for i := range bad.Path {
+		if bad.Path[i].Dev == "lxc-poda" {
+			bad.Path[i].Chain = []ChainStep{{Map: "demo_calls", Slot: 0, Prog: "demo_policy"}}
+		}
+	}
 	return &Report{Spec: "demo.yaml", Probes: []ProbeReport{
 		{Name: "ok", Proto: "udp", Results: []Result{NewResult(&good, goodUDP())}},
 		{Name: "broken", Proto: "udp", Results: []Result{NewResult(&bad, goodUDP()), NewResult(&good, nil)}},

@@ -12,9 +12,10 @@ import (
 // RecordOptions say how an observed journey becomes an expectation.
 type RecordOptions struct {
 	// AllHops writes every hop with no gaps. By default only the key hops
-	// are written — the first, every tc hook, the one that decided the fate
-	// — with "..." between them, so that tracepoint noise (an ARP round, a
-	// clone freed) does not make the next run fail.
+	// are written — every tc hook and the one that decided the fate — with
+	// "..." before, between and after them, so that what the datapath does
+	// not decide (how the sender's stack hands the packet over, an ARP
+	// round, a clone freed) does not make the next run fail.
 	AllHops bool
 	// KeepNames writes device, namespace and map names exactly. By default
 	// their random parts (runs of hex digits, such as lxc1a2b3c4d or
@@ -94,7 +95,7 @@ func keyHops(j *journey.Journey, all bool) []int {
 	}
 	end := fateHop(j)
 	for i := 0; i <= end; i++ {
-		if i == 0 || i == end || j.Hops[i].Hook.IsTC() {
+		if i == end || j.Hops[i].Hook.IsTC() {
 			out = append(out, i)
 		}
 	}
@@ -220,32 +221,48 @@ func escapeGlob(s string) string {
 	return b.String()
 }
 
-// LoosenName turns the random parts of a name into "*": every run of at
-// least four hex digits that starts with a decimal digit, such as the
-// 1a2b3c4d of lxc1a2b3c4d or the 0c0f8fed of pktlife-demo-0c0f8fed-node.
-// Short numbers (eth0, cni0) stay. The rest of the name is escaped.
+// LoosenName turns the random parts of a name into "*": a word (between
+// punctuation) of six or more hex digits, or of four or five with a
+// decimal digit among them, such as the 0c0f8fed of
+// pktlife-demo-0c0f8fed-node; or a hex tail of eight or more characters
+// (six or seven with a decimal digit), such as lxc1a2b3c4d5e6 → "lx*" (the
+// c of lxc is a hex digit too: the glob errs on the loose side). Short
+// numbers (eth0, cni0) stay. The rest of the name is escaped.
 func LoosenName(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); {
-		if isDigit(s[i]) {
-			k := i
-			for k < len(s) && isHex(s[k]) {
-				k++
-			}
-			if k-i >= 4 {
-				b.WriteByte('*')
-				i = k
-				continue
-			}
-			b.WriteString(s[i:k])
-			i = k
+		if !isAlnum(s[i]) {
+			b.WriteString(escapeGlob(s[i : i+1]))
+			i++
 			continue
 		}
-		b.WriteString(escapeGlob(s[i : i+1]))
-		i++
+		k := i
+		for k < len(s) && isAlnum(s[k]) {
+			k++
+		}
+		b.WriteString(loosenWord(s[i:k]))
+		i = k
 	}
 	return b.String()
 }
+
+func loosenWord(w string) string {
+	tail := len(w)
+	for tail > 0 && isHex(w[tail-1]) {
+		tail--
+	}
+	run := w[tail:]
+	digits := strings.IndexFunc(run, func(r rune) bool { return r >= '0' && r <= '9' }) >= 0
+	switch {
+	case tail == 0 && (len(run) >= 6 || (len(run) >= 4 && digits)):
+		return "*"
+	case tail > 0 && (len(run) >= 8 || (len(run) >= 6 && digits)):
+		return w[:tail] + "*"
+	}
+	return w
+}
+
+func isAlnum(c byte) bool { return isHex(c) || (c >= 'g' && c <= 'z') || (c >= 'G' && c <= 'Z') }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 

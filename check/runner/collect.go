@@ -1,4 +1,4 @@
-package run
+package runner
 
 import (
 	"context"
@@ -66,10 +66,10 @@ const (
 // pick finds the journey of one of a probe's packets among js (sorted by
 // start): the first packet (for TCP the SYN) goes from the probe's source
 // to its destination; the reply (the SYN-ACK) comes back to the source.
-func pick(js []*journey.Journey, f *inflight, pk check.Packet) *journey.Journey {
+func pick(js []*journey.Journey, f *inflight, pk check.Packet, own func(*journey.Journey) bool) *journey.Journey {
 	for _, j := range js {
 		t := j.Tuple
-		if t.Proto != f.proto {
+		if t.Proto != f.proto || (own != nil && !own(j)) {
 			continue
 		}
 		tcp := f.proto == 6
@@ -103,7 +103,7 @@ func sameEnd(got, want netip.AddrPort) bool {
 // until the tracer has been quiet for a while with nothing open, or until
 // timeout. Quiet is judged by the tracer's event counter, not by sleeping
 // a fixed time.
-func waitJourneys(ctx context.Context, tr *trace.Tracer, c *collector, mark int, f *inflight, want []check.Packet, timeout time.Duration) []*journey.Journey {
+func waitJourneys(ctx context.Context, tr *trace.Tracer, c *collector, mark int, f *inflight, want []check.Packet, own func(*journey.Journey) bool, timeout time.Duration) []*journey.Journey {
 	const tick, quietFor = 50 * time.Millisecond, 300 * time.Millisecond
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -114,7 +114,7 @@ func waitJourneys(ctx context.Context, tr *trace.Tracer, c *collector, mark int,
 		js := c.since(mark)
 		all := true
 		for _, pk := range want {
-			if pick(js, f, pk) == nil {
+			if pick(js, f, pk, own) == nil {
 				all = false
 			}
 		}

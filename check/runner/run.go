@@ -1,4 +1,4 @@
-package run
+package runner
 
 import (
 	"context"
@@ -52,10 +52,11 @@ type session struct {
 	col     *collector
 	stop    context.CancelFunc
 	runErr  chan error
-	srcs    []netip.Addr // per probe
-	paths   []string     // per probe: namespace of its sender
-	chains  bool         // tail calls are traced per packet
-	mode    string       // the tail-call mode used
+	srcs    []netip.Addr                // per probe
+	paths   []string                    // per probe: namespace of its sender
+	own     func(*journey.Journey) bool // nil, or whether a journey began in our namespaces
+	chains  bool                        // tail calls are traced per packet
+	mode    string                      // the tail-call mode used
 	timeout time.Duration
 }
 
@@ -90,6 +91,13 @@ func open(ctx context.Context, s *check.Spec, o Options) (_ *session, err error)
 		}
 		ss.paths = append(ss.paths, path)
 		ss.srcs = append(ss.srcs, src)
+	}
+	if ss.env.demo != nil {
+		// Other demos (tests running side by side) use the same addresses:
+		// keep to journeys that began in this one's namespaces.
+		if ss.own, err = ownedBy(ss.env.demo.Topo.Namespaces()); err != nil {
+			return nil, err
+		}
 	}
 	topts, err := ss.traceOptions()
 	if err != nil {
@@ -144,6 +152,26 @@ func (ss *session) traceOptions() (trace.Options, error) {
 	return o, nil
 }
 
+// ownedBy accepts journeys whose first hop is in one of the namespaces, or
+// in an unknown one.
+func ownedBy(nss []demo.Netns) (func(*journey.Journey) bool, error) {
+	inodes := map[uint32]bool{}
+	for _, n := range nss {
+		ino, err := n.Inode()
+		if err != nil {
+			return nil, err
+		}
+		inodes[ino] = true
+	}
+	return func(j *journey.Journey) bool {
+		if len(j.Hops) == 0 {
+			return false
+		}
+		ns := j.Hops[0].Device.Netns
+		return ns == 0 || inodes[ns]
+	}, nil
+}
+
 // cover returns the smallest prefix holding every address, when they are
 // of one family.
 func cover(addrs []netip.Addr) (netip.Prefix, bool) {
@@ -188,16 +216,19 @@ func (ss *session) probe(ctx context.Context, i int, want []check.Packet) (*prob
 		return nil, setupError(err)
 	}
 	t := journey.Tuple{Proto: f.proto, Src: f.local, Dst: f.remote}
-	js := waitJourneys(ctx, ss.tr, ss.col, mark, f, want, ss.timeout)
+	js := waitJourneys(ctx, ss.tr, ss.col, mark, f, want, ss.own, ss.timeout)
 	r := &probeRun{tuple: t.String(), journeys: map[check.Packet]*journey.Journey{}}
 	wantReply := false
 	for _, pk := range want {
-		r.journeys[pk] = pick(js, f, pk)
+		r.journeys[pk] = pick(js, f, pk, ss.own)
 		wantReply = wantReply || pk == check.PacketReply
 	}
 	r.note = f.finish(wantReply)
 	if ss.opts.Log != nil {
 		fmt.Fprintf(ss.opts.Log, "sent %s: %s (%d journeys)\n", p.Name, r.tuple, len(js))
+		for _, j := range js {
+			fmt.Fprintf(ss.opts.Log, "  journey %d: %s, %d hops, %s\n", j.ID, j.Tuple, len(j.Hops), j.Fate)
+		}
 	}
 	return r, nil
 }

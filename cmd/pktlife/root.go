@@ -19,7 +19,7 @@ into a journey and renders a timeline, or NDJSON for machines.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newTraceCmd(), newDemoCmd(), newProgsCmd(), newHopsCmd(), newCleanupCmd())
+	root.AddCommand(newTraceCmd(), newDemoCmd(), newProgsCmd(), newHopsCmd(), newCleanupCmd(), newCheckCmd(), newRecordCmd())
 	return root
 }
 
