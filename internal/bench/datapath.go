@@ -62,10 +62,11 @@ func (r CaseResult) Median() float64 {
 	for _, f := range r.Floods {
 		rates = append(rates, f.Rate())
 	}
-	return median(rates)
+	return Median(rates)
 }
 
-func median(v []float64) float64 {
+// Median of v; 0 when v is empty.
+func Median(v []float64) float64 {
 	if len(v) == 0 {
 		return 0
 	}
