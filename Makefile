@@ -39,8 +39,14 @@ test-vm: deps-vm
 		CGO_ENABLED=0 $(GO) test -count=1 -p 1 -exec "$(CURDIR)/$(VMEXEC) -kernel $$k" ./internal/vm/... ./trace/... || exit 1; \
 	done
 
+# Performance (docs/performance.md): Go's benchmarks of decoding,
+# correlation and rendering, then plbench, which floods the demo node
+# untraced and traced and prints every figure against its baseline and
+# target. Not part of test; root for the kernel sections.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./trace/... ./render/...
+	$(GO) test -run '^$$' -bench . -benchmem ./trace/ ./trace/journey/ ./render/ ./internal/bench/
+	$(GO) build -o $(BIN)/plbench ./internal/bench/plbench
+	./$(BIN)/plbench
 
 # Rebuild the BPF objects with Debian's clang-19.
 generate: deps-generate
