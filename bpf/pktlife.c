@@ -269,36 +269,36 @@ static __always_inline void observe(struct obs *o)
 	__u64 now = bpf_ktime_get_ns();
 	__u64 *cnt = count_slot();
 	struct track *tr = NULL;
+	bool follow = false;
 	__u8 flags = o->tflags;
 
 	if (cnt && *cnt)
 		tr = bpf_map_lookup_elem(&tracked, &o->skb);
+	/* tr is never reassigned below: older verifiers (6.1) lose track of a
+	 * map value pointer that is set to NULL on one path and reused. */
 	if (tr) {
-		bool same = !(o->tflags & PL_F_TUPLE) ||
-			    (same_side(o->t.saddr, o->t.sport, tr->tuple.saddr, tr->tuple.sport) &&
-			     same_side(o->t.daddr, o->t.dport, tr->tuple.daddr, tr->tuple.dport));
+		bool same_src = same_side(o->t.saddr, o->t.sport, tr->tuple.saddr, tr->tuple.sport);
+		bool same_dst = same_side(o->t.daddr, o->t.dport, tr->tuple.daddr, tr->tuple.dport);
+
 		if (now - tr->last_ts > track_idle_ns) {
-			tr = NULL; /* a silent old entry: the address was reused */
-		} else if (!same) {
-			bool one_side =
-				same_side(o->t.saddr, o->t.sport, tr->tuple.saddr, tr->tuple.sport) ||
-				same_side(o->t.daddr, o->t.dport, tr->tuple.daddr, tr->tuple.dport);
-			if (one_side && o->t.proto == tr->tuple.proto) {
-				/* NAT rewrote one side of the packet we follow */
-				tr->tuple = o->t;
-				stat_inc(PL_STAT_NAT_FOLLOW);
-			} else {
-				tr = NULL; /* a different packet at a reused address */
-			}
+			/* a silent old entry: the address was reused */
+		} else if (!(o->tflags & PL_F_TUPLE) || (same_src && same_dst)) {
+			follow = true;
+		} else if ((same_src || same_dst) && o->t.proto == tr->tuple.proto) {
+			/* NAT rewrote one side of the packet we follow */
+			tr->tuple = o->t;
+			stat_inc(PL_STAT_NAT_FOLLOW);
+			follow = true;
 		}
-		if (tr) {
+		/* else: a different packet at a reused address */
+		if (follow) {
 			tr->last_ts = now;
 			flags |= PL_F_TRACKED;
 		} else if (bpf_map_delete_elem(&tracked, &o->skb) == 0 && cnt) {
 			__sync_fetch_and_add(cnt, -1);
 		}
 	}
-	if (!tr) {
+	if (!follow) {
 		if (!match_tuple(&o->t, o->tflags))
 			return;
 		if (cfg.netns && o->netns != cfg.netns)
@@ -594,17 +594,15 @@ volatile const __u32 kf_arg = 1;
 volatile const __u32 kf_deref = 0;
 volatile const __u32 kf_nargs = 1;
 
-static __always_inline __u64 kf_ctx_arg(__u64 *ctx, __u32 n)
+/* kf_arg_value reads argument n (1-based) with bpf_get_func_arg, which,
+ * unlike a direct ctx load, the verifier allows for any argument type
+ * (struct sk_buff ** included). */
+static __always_inline __u64 kf_arg_value(void *ctx, __u32 n)
 {
-	switch (n) {
-	case 1: return ctx[0];
-	case 2: return ctx[1];
-	case 3: return ctx[2];
-	case 4: return ctx[3];
-	case 5: return ctx[4];
-	case 6: return ctx[5];
-	}
-	return 0;
+	__u64 v = 0;
+
+	bpf_get_func_arg(ctx, n - 1, &v);
+	return v;
 }
 
 static __always_inline struct sk_buff *kf_skb(__u64 raw, bool deref)
@@ -642,7 +640,7 @@ static __always_inline void observe_kfunc(struct sk_buff *skb, __u32 hop, __u8 h
 SEC("fentry/ip_rcv")
 int pl_fentry(__u64 *ctx)
 {
-	observe_kfunc(kf_skb(kf_ctx_arg(ctx, kf_arg), kf_deref), kf_hop, PL_HOOK_KFUNC, 0);
+	observe_kfunc(kf_skb(kf_arg_value(ctx, kf_arg), kf_deref), kf_hop, PL_HOOK_KFUNC, 0);
 	return 0;
 }
 
@@ -651,12 +649,13 @@ int pl_fentry(__u64 *ctx)
 SEC("fexit/ip_rcv")
 int pl_fexit(__u64 *ctx)
 {
-	__u64 ret = kf_ctx_arg(ctx, kf_nargs + 1);
-	__u64 skb = (__u64)(long)kf_skb(kf_ctx_arg(ctx, kf_arg), kf_deref);
+	__u64 ret = 0;
+	__u64 skb = (__u64)(long)kf_skb(kf_arg_value(ctx, kf_arg), kf_deref);
 	__u64 *cnt = count_slot();
 
 	if (!skb || !cnt || !*cnt || !bpf_map_lookup_elem(&tracked, &skb))
 		return 0;
+	bpf_get_func_ret(ctx, &ret);
 	observe_kfunc((struct sk_buff *)(long)skb, kf_hop, PL_HOOK_KFUNC_RET, (__u32)ret);
 	return 0;
 }

@@ -161,9 +161,10 @@ func shortBackendErr(err error) string {
 }
 
 // backendLevel reports whether a backend's error would repeat for every
-// function (the kernel refuses the program type, kprobes are missing).
+// function: the kernel refuses the program type, or has no kprobes. Other
+// errors (a function that cannot be traced) concern one hop.
 func backendLevel(err error) bool {
-	return errors.Is(err, unix.EPERM) || errors.Is(err, os.ErrNotExist) || errors.Is(err, ebpf.ErrNotSupported)
+	return errors.Is(err, unix.EPERM) || errors.Is(err, errNoKprobes)
 }
 
 // attachKfunc attaches one kernel-function hop with the best backend that
