@@ -301,8 +301,11 @@ static __always_inline void observe(struct obs *o)
 	if (!follow) {
 		if (!match_tuple(&o->t, o->tflags))
 			return;
-		if (cfg.netns && o->netns != cfg.netns)
-			return;
+		if (cfg.match_netns) {
+			struct devkey k = {.netns = o->netns, .ifindex = 0};
+			if (!bpf_map_lookup_elem(&match_devs, &k))
+				return;
+		}
 		if (cfg.match_dev) {
 			struct devkey k = {.netns = o->netns, .ifindex = o->ifindex};
 			if (!bpf_map_lookup_elem(&match_devs, &k))

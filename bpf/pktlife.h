@@ -97,10 +97,11 @@ struct filter {
 	__u8 host;         /* src matches either side (--host); dst unused */
 	__u8 port_any;     /* sport matches either side (--port) */
 	__u8 match_dev;    /* packets must first be seen on a device in match_devs */
-	__u32 netns;       /* 0 = any */
+	__u8 match_netns;  /* ... in a namespace in match_devs (key ifindex 0) */
+	__u8 _pad0[3];
 };
 
-/* Key of the match_devs set. */
+/* Key of the match_devs set: a device, or with ifindex 0 a whole namespace. */
 struct devkey {
 	__u32 netns;
 	__u32 ifindex;

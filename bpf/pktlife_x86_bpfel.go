@@ -39,22 +39,23 @@ type PktlifeEvent struct {
 }
 
 type PktlifeFilter struct {
-	_        structs.HostLayout
-	Src      [16]uint8
-	SrcMask  [16]uint8
-	Dst      [16]uint8
-	DstMask  [16]uint8
-	HasSrc   uint8
-	HasDst   uint8
-	Proto    uint8
-	Family   uint8
-	Sport    uint16
-	Dport    uint16
-	Reply    uint8
-	Host     uint8
-	PortAny  uint8
-	MatchDev uint8
-	Netns    uint32
+	_          structs.HostLayout
+	Src        [16]uint8
+	SrcMask    [16]uint8
+	Dst        [16]uint8
+	DstMask    [16]uint8
+	HasSrc     uint8
+	HasDst     uint8
+	Proto      uint8
+	Family     uint8
+	Sport      uint16
+	Dport      uint16
+	Reply      uint8
+	Host       uint8
+	PortAny    uint8
+	MatchDev   uint8
+	MatchNetns uint8
+	Pad0       [3]uint8
 }
 
 type PktlifePlFlags uint32

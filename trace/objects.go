@@ -33,8 +33,8 @@ func loadObjects(f *Filter, o *Options) (_ *objects, err error) {
 	if o.matchDevices {
 		k.MatchDev = 1
 	}
-	if o.matchNetns != 0 {
-		k.Netns = o.matchNetns
+	if o.matchNetns {
+		k.MatchNetns = 1
 	}
 	if err := specs.Cfg.Set(k); err != nil {
 		return nil, fmt.Errorf("set filter: %w", err)

@@ -26,7 +26,8 @@ type Options struct {
 	Filter Filter
 	// Netns lists the namespaces whose devices get tc observers: paths, or
 	// names under /run/netns. Empty means the current namespace. When set,
-	// packets must also first be seen in one of them to match.
+	// packets must also first be seen in one of them to match (namespaces
+	// may reuse the same addresses).
 	Netns []string
 	// Ifaces are globs selecting the devices that get tc observers. Empty
 	// means every device but loopback. When set, packets must first be seen
@@ -51,7 +52,7 @@ type Options struct {
 
 	// matchDevices and matchNetns are derived from Ifaces and Netns.
 	matchDevices bool
-	matchNetns   uint32
+	matchNetns   bool
 	// stateDir replaces DefaultStateDir, and ignoreTailCallBudget skips the
 	// interposer's budget check (tests only).
 	stateDir             string
@@ -149,9 +150,7 @@ func New(opts Options) (_ *Tracer, err error) {
 		t.netns = append(t.netns, h)
 		t.names.addNetns(h)
 	}
-	if len(opts.Netns) == 1 {
-		t.opts.matchNetns = t.netns[0].inode
-	}
+	t.opts.matchNetns = len(opts.Netns) > 0
 	devs, err := t.selectDevices()
 	if err != nil {
 		return nil, err
@@ -168,8 +167,12 @@ func New(opts Options) (_ *Tracer, err error) {
 				return nil, fmt.Errorf("add device %s to filter: %w", d.link.Attrs().Name, err)
 			}
 		}
-		if len(opts.Netns) > 1 {
-			t.opts.matchNetns = 0
+	}
+	if t.opts.matchNetns {
+		for _, ns := range t.netns {
+			if err := t.objs.maps.MatchDevs.Put(bpf.PktlifeDevkey{Netns: ns.inode}, uint8(1)); err != nil {
+				return nil, fmt.Errorf("add netns %s to filter: %w", ns.name, err)
+			}
 		}
 	}
 	// The reader exists before anything attaches, so no event is missed.
