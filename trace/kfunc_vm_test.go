@@ -3,6 +3,7 @@ package trace_test
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -284,20 +285,19 @@ func TestVMLegacyTCAndTCX(t *testing.T) {
 	if j.Fate != journey.FateDropped {
 		t.Errorf("fate %s, want dropped", j.Fate)
 	}
-	var sawVerdict bool
+	// On kernels without tcx pktlife's own observer is a cls_bpf filter too
+	// (returning TC_ACT_UNSPEC, -1): look for the test filter's verdict.
+	var rets []int64
 	for _, h := range j.Hops {
-		if h.Hook == journey.HookKfuncRet && h.Kfunc == "cls_bpf_classify" && h.Device.Name == "vb" {
-			sawVerdict = true
-			if h.Ret == nil || *h.Ret != 2 {
-				t.Errorf("cls_bpf_classify returned %v, want 2 (TC_ACT_SHOT)", h.Ret)
-			}
+		if h.Hook == journey.HookKfuncRet && h.Kfunc == "cls_bpf_classify" && h.Device.Name == "vb" && h.Ret != nil {
+			rets = append(rets, *h.Ret)
 		}
 		if h.Hook == journey.HookKfunc && (h.Kfunc == "tcf_classify" || h.Kfunc == "cls_bpf_classify") && h.Device.Name == "va" && tcxOK {
 			t.Errorf("%s on va, where the program runs by tcx: [%s]", h.Kfunc, kfuncSeq(j))
 		}
 	}
-	if !sawVerdict {
-		t.Errorf("no cls_bpf_classify return on vb: [%s]", kfuncSeq(j))
+	if !slices.Contains(rets, 2) {
+		t.Errorf("cls_bpf_classify on vb returned %v, want a 2 (TC_ACT_SHOT): [%s]", rets, kfuncSeq(j))
 	}
 }
 
