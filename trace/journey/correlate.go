@@ -209,11 +209,19 @@ func (c *Correlator) Add(ev *Event) {
 // startsNew reports whether ev, on an skb address f already follows, is
 // really a new packet that reuses the address.
 func (c *Correlator) startsNew(f *flight, ev *Event) bool {
-	if f.delivered {
-		// after delivery only the free of the skb belongs to this packet
-		return ev.Hook != HookKfreeSkb && ev.Hook != HookConsumeSkb && ev.Hook != HookSockDeliver
-	}
 	last := f.j.Last()
+	if f.delivered {
+		// After delivery only the free of the skb belongs to this packet,
+		// and only if it is the same packet: UDP frees delivered skbs
+		// without a tracepoint, so the address may already carry another
+		// (a tap's clone, say).
+		switch ev.Hook {
+		case HookKfreeSkb, HookConsumeSkb, HookSockDeliver:
+			return last != nil && ev.Tuple.Valid() && last.Tuple.Valid() &&
+				ev.Tuple.Flow() != last.Tuple.Flow() && ev.Tuple.Flow() != last.Tuple.Reverse()
+		}
+		return true
+	}
 	if last == nil || !ev.Tuple.Valid() || !last.Tuple.Valid() {
 		return false
 	}

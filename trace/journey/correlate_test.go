@@ -246,3 +246,22 @@ func TestTailCallsAttachToTCHop(t *testing.T) {
 		t.Errorf("tail calls %+v in %d hops", tc, len(out[0].Hops))
 	}
 }
+
+func TestFreeOfAnotherPacketAfterDelivery(t *testing.T) {
+	var b builder
+	b.add(0x1, HookTCIngress, 2, fwd, 0)
+	b.add(0x1, HookSockDeliver, 2, fwd, 0)
+	// UDP freed it silently; a tap's clone of another packet gets the address
+	b.add(0x1, HookConsumeSkb, 2, other, 0)
+	js := run(b.evs, Options{})
+	if len(js) != 2 || len(js[0].Hops) != 2 || js[0].Fate != FateDelivered || js[1].Tuple.Flow() != other.Flow() {
+		t.Fatalf("got %d journeys (first %d hops): want the other packet's free in its own journey", len(js), len(js[0].Hops))
+	}
+	// the same packet's free still belongs to it
+	var c builder
+	c.add(0x1, HookSockDeliver, 2, fwd, 0)
+	c.add(0x1, HookConsumeSkb, 2, fwd, 0)
+	if js := run(c.evs, Options{}); len(js) != 1 || len(js[0].Hops) != 2 {
+		t.Errorf("got %d journeys, want the free in the delivered journey", len(js))
+	}
+}
