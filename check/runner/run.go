@@ -34,6 +34,9 @@ type Options struct {
 	Log io.Writer
 	// OnAttached, when set, is told what the tracer attached.
 	OnAttached func([]trace.Attachment)
+	// WaitBusy is how long to wait for another pktlife that is interposing
+	// tail calls (only one may at a time) before giving up; 0 = not at all.
+	WaitBusy time.Duration
 }
 
 // ErrSetup wraps every error that keeps a run from comparing anything: the
@@ -103,7 +106,7 @@ func open(ctx context.Context, s *check.Spec, o Options) (_ *session, err error)
 	if err != nil {
 		return nil, err
 	}
-	if ss.tr, err = trace.New(topts); err != nil {
+	if ss.tr, err = newTracer(ctx, topts, o.WaitBusy); err != nil {
 		return nil, fmt.Errorf("start tracer: %w", err)
 	}
 	ss.chains = tailCallsTraced(ss.tr.Attached())
@@ -136,6 +139,12 @@ func (ss *session) traceOptions() (trace.Options, error) {
 	if ss.opts.TailCalls != "" {
 		o.TailCalls = ss.opts.TailCalls
 	}
+	if len(o.Ifaces) == 0 && ss.env.demo != nil {
+		// Match only packets first seen on the demo's own devices: other
+		// demos (tests side by side) send from the same addresses, and
+		// their packets would crowd the ring buffer.
+		o.Ifaces = []string{"*"}
+	}
 	ss.mode = o.TailCalls
 	if host, ok := cover(ss.srcs); ok {
 		o.Filter.Host = host
@@ -150,6 +159,24 @@ func (ss *session) traceOptions() (trace.Options, error) {
 		}
 	}
 	return o, nil
+}
+
+// newTracer starts the tracer; while another pktlife holds the tail-call
+// interposition lock it retries, for at most wait. There is no signal for
+// the lock's release to wait on, so it polls.
+func newTracer(ctx context.Context, o trace.Options, wait time.Duration) (*trace.Tracer, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		tr, err := trace.New(o)
+		if err == nil || !errors.Is(err, trace.ErrInterposeBusy) || time.Now().After(deadline) {
+			return tr, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, errors.Join(err, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // ownedBy accepts journeys whose first hop is in one of the namespaces, or

@@ -16,7 +16,8 @@ import (
 // per packet.
 func testOptions(t *testing.T) Options {
 	t.Helper()
-	return Options{DemoPrefix: "pl-chk", TailCalls: trace.TailCallsInterpose, Timeout: 3 * time.Second}
+	// other packages' tests may hold the interposition lock meanwhile
+	return Options{DemoPrefix: "pl-chk", TailCalls: trace.TailCallsInterpose, Timeout: 3 * time.Second, WaitBusy: 3 * time.Minute}
 }
 
 // recordDemo records the demo probes and reads the written spec back, as

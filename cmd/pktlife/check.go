@@ -22,6 +22,7 @@ type checkFlags struct {
 	legacyTC  bool
 	tailCalls string
 	timeout   time.Duration
+	waitBusy  time.Duration
 }
 
 func newCheckCmd() *cobra.Command {
@@ -42,7 +43,7 @@ attach).`,
 		Example: `  pktlife record --demo --spec-out demo.yaml
   pktlife check demo.yaml
   pktlife check demo.yaml --junit report.xml -o json > report.json`,
-		Args: cobra.ExactArgs(1),
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.output != "text" && f.output != "json" {
 				return usagef("invalid --output %q: want text or json", f.output)
@@ -72,18 +73,29 @@ attach).`,
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "draw passing paths too, and report attachments and probes on stderr")
 	fl.BoolVar(&f.legacyTC, "legacy-tc", false, "attach with clsact+cls_bpf even where tcx works")
 	fl.StringVar(&f.tailCalls, "tail-calls", "", "override the spec's tail_calls: auto, interpose or off")
+	fl.DurationVar(&f.waitBusy, "wait-busy", 0, "wait this long for another pktlife that is interposing tail calls (only one may at a time)")
 	fl.DurationVar(&f.timeout, "timeout", 0, "override the spec's wait for each probe's journeys (default 3s)")
 	return cmd
 }
 
 // runOptions turns the shared flags into runner.Options.
-func runOptions(verbose, legacyTC bool, tailCalls string, timeout time.Duration) runner.Options {
-	o := runner.Options{LegacyTC: legacyTC, TailCalls: tailCalls, Timeout: timeout}
+func runOptions(verbose, legacyTC bool, tailCalls string, timeout, waitBusy time.Duration) runner.Options {
+	o := runner.Options{LegacyTC: legacyTC, TailCalls: tailCalls, Timeout: timeout, WaitBusy: waitBusy}
 	if verbose {
 		o.Log = os.Stderr
 		o.OnAttached = func(as []trace.Attachment) { reportAttached(os.Stderr, as) }
 	}
 	return o
+}
+
+// usageArgs makes a wrong number of arguments a usage error (exit 2).
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
 }
 
 // classifyRun maps a run's errors to exit statuses: setup problems are 2.
@@ -101,7 +113,7 @@ func classifyRun(err error) error {
 }
 
 func runCheck(cmd *cobra.Command, spec *check.Spec, f *checkFlags) error {
-	rep, err := runner.Check(cmd.Context(), spec, runOptions(f.verbose, f.legacyTC, f.tailCalls, f.timeout))
+	rep, err := runner.Check(cmd.Context(), spec, runOptions(f.verbose, f.legacyTC, f.tailCalls, f.timeout, f.waitBusy))
 	if err != nil {
 		return classifyRun(fmt.Errorf("check %s: %w", spec.File, err))
 	}

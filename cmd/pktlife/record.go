@@ -27,6 +27,7 @@ type recordFlags struct {
 	legacyTC     bool
 	tailCalls    string
 	timeout      time.Duration
+	waitBusy     time.Duration
 }
 
 func newRecordCmd() *cobra.Command {
@@ -45,7 +46,7 @@ hops are written (the first, every tc hook, the decisive one) with "..."
 gaps between them, and times get no budget unless --budget-factor is given.`,
 		Example: `  pktlife record --demo --spec-out demo.yaml
   pktlife record probes.yaml --budget-factor 20 --spec-out node.yaml`,
-		Args: cobra.MaximumNArgs(1),
+		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec, ro, err := f.parse(args)
 			if err != nil {
@@ -71,6 +72,7 @@ gaps between them, and times get no budget unless --budget-factor is given.`,
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "report attachments and probes on stderr")
 	fl.BoolVar(&f.legacyTC, "legacy-tc", false, "attach with clsact+cls_bpf even where tcx works")
 	fl.StringVar(&f.tailCalls, "tail-calls", "", "tail-call tracing: auto, interpose or off (default: the spec's; interpose with --demo)")
+	fl.DurationVar(&f.waitBusy, "wait-busy", 0, "wait this long for another pktlife that is interposing tail calls (only one may at a time)")
 	fl.DurationVar(&f.timeout, "timeout", 0, "wait at most this long for each probe's journeys (default 3s)")
 	return cmd
 }
@@ -121,7 +123,7 @@ func (f *recordFlags) parse(args []string) (*check.Spec, runner.RecordOptions, e
 }
 
 func runRecord(cmd *cobra.Command, spec *check.Spec, ro runner.RecordOptions, f *recordFlags) error {
-	got, err := runner.Record(cmd.Context(), spec, runOptions(f.verbose, f.legacyTC, f.tailCalls, f.timeout), ro)
+	got, err := runner.Record(cmd.Context(), spec, runOptions(f.verbose, f.legacyTC, f.tailCalls, f.timeout, f.waitBusy), ro)
 	if err != nil {
 		if errors.Is(err, runner.ErrNoJourney) {
 			return fmt.Errorf("record %s: %w", spec.File, err)
