@@ -136,6 +136,7 @@ func writeSideBySide(out *writer, res *check.Result, width int) {
 		if len(exp) == 0 && len(act) == 0 {
 			continue
 		}
+		exp, act = wrapCell(exp, left), wrapCell(act, right)
 		mark, mst := "  ", sPlain
 		switch r.Status {
 		case check.RowMatch:
@@ -294,6 +295,33 @@ func wrapWords(s string, w int) []string {
 	}
 	if cur != "" || len(out) == 0 {
 		out = append(out, cur)
+	}
+	return out
+}
+
+// wrapCell wraps the detail lines of a cell (a label and a value, such as
+// a long chain) onto further lines indented under the value; other lines
+// are cut when the column is too narrow.
+func wrapCell(ls []line, w int) []line {
+	var out []line
+	for _, l := range ls {
+		if l.width() <= w || len(l) != 2 {
+			out = append(out, l)
+			continue
+		}
+		label, value := l[0], l[1]
+		indent := textWidth(label.text)
+		if w-indent < 10 {
+			out = append(out, l)
+			continue
+		}
+		for n, chunk := range wrapWords(value.text, w-indent) {
+			if n == 0 {
+				out = append(out, line{label, {chunk, value.st}})
+			} else {
+				out = append(out, line{{strings.Repeat(" ", indent), sPlain}, {chunk, value.st}})
+			}
+		}
 	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pktlife/pktlife/check"
+	"github.com/pktlife/pktlife/demo"
 	"github.com/pktlife/pktlife/internal/netnstest"
 	"github.com/pktlife/pktlife/render"
 	"github.com/pktlife/pktlife/trace"
@@ -62,5 +63,37 @@ func TestRecordThenCheck(t *testing.T) {
 	rep := runCheck(t, s, testOptions(t))
 	if !rep.Passed() {
 		t.Fatal("the demo fails the spec recorded from it")
+	}
+}
+
+// TestCommittedDemoSpec checks the demo against the spec committed in
+// testdata, the one docs/check.md and CI use.
+func TestCommittedDemoSpec(t *testing.T) {
+	netnstest.RequireRoot(t)
+	s, err := check.Load("../../testdata/check/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := testOptions(t)
+	o.DemoPrefix = "" // the spec's globs name the default prefix
+	if rep := runCheck(t, s, o); !rep.Passed() {
+		t.Fatal("the demo fails testdata/check/demo.yaml: re-record it with pktlife record --demo if the change is intended")
+	}
+}
+
+// TestDemoAddressing keeps DemoProbes' literal addresses in step with the
+// demo topology's.
+func TestDemoAddressing(t *testing.T) {
+	netnstest.RequireRoot(t)
+	topo, err := demo.NewTopology(context.Background(), demo.Options{Prefix: "pl-chk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { topo.Close() })
+	if topo.PodB.IP() != demoPodB {
+		t.Errorf("pod B is %s, DemoProbes sends to %s", topo.PodB.IP(), demoPodB)
+	}
+	if topo.Service != serviceAddrPort() {
+		t.Errorf("service is %s, DemoProbes sends to %s", topo.Service, serviceAddrPort())
 	}
 }
