@@ -256,7 +256,8 @@ struct obs {
 	__u32 len;
 	__u32 mark;
 	__u32 reason;
-	__u32 slot; /* kernel-function hop id */
+	__u32 slot;    /* kernel-function hop id */
+	__u32 prog_id; /* BPF program entered or left (passive tail calls) */
 	__u8 hook;
 	__u8 tflags;
 	struct tuple t;
@@ -334,7 +335,7 @@ static __always_inline void observe(struct obs *o)
 	e->len = o->len;
 	e->mark = o->mark;
 	e->reason = o->reason;
-	e->prog_id = 0;
+	e->prog_id = o->prog_id;
 	e->map_id = 0;
 	e->slot = o->slot;
 	e->hook = o->hook;
@@ -596,6 +597,11 @@ volatile const __u32 kf_hop = 0;
 volatile const __u32 kf_arg = 1;
 volatile const __u32 kf_deref = 0;
 volatile const __u32 kf_nargs = 1;
+/* The same programs on a tc BPF program (passive tail-call mode) report
+ * program entry and exit instead, with the program's id. */
+volatile const __u32 kf_entry_hook = PL_HOOK_KFUNC;
+volatile const __u32 kf_exit_hook = PL_HOOK_KFUNC_RET;
+volatile const __u32 kf_prog = 0;
 
 /* kf_arg_value reads argument n (1-based) with bpf_get_func_arg, which,
  * unlike a direct ctx load, the verifier allows for any argument type
@@ -629,6 +635,7 @@ static __always_inline void observe_kfunc(struct sk_buff *skb, __u32 hop, __u8 h
 	o.skb = (__u64)(long)skb;
 	o.hook = hook;
 	o.slot = hop;
+	o.prog_id = kf_prog;
 	o.reason = ret;
 	if (dev) {
 		o.ifindex = BPF_CORE_READ(dev, ifindex);
@@ -643,7 +650,7 @@ static __always_inline void observe_kfunc(struct sk_buff *skb, __u32 hop, __u8 h
 SEC("fentry/ip_rcv")
 int pl_fentry(__u64 *ctx)
 {
-	observe_kfunc(kf_skb(kf_arg_value(ctx, kf_arg), kf_deref), kf_hop, PL_HOOK_KFUNC, 0);
+	observe_kfunc(kf_skb(kf_arg_value(ctx, kf_arg), kf_deref), kf_hop, kf_entry_hook, 0);
 	return 0;
 }
 
@@ -659,7 +666,7 @@ int pl_fexit(__u64 *ctx)
 	if (!skb || !cnt || !*cnt || !bpf_map_lookup_elem(&tracked, &skb))
 		return 0;
 	bpf_get_func_ret(ctx, &ret);
-	observe_kfunc((struct sk_buff *)(long)skb, kf_hop, PL_HOOK_KFUNC_RET, (__u32)ret);
+	observe_kfunc((struct sk_buff *)(long)skb, kf_hop, kf_exit_hook, (__u32)ret);
 	return 0;
 }
 

@@ -163,8 +163,11 @@ const (
 	PktlifeVarCfg                   = "cfg"
 	PktlifeVarKfArg                 = "kf_arg"
 	PktlifeVarKfDeref               = "kf_deref"
+	PktlifeVarKfEntryHook           = "kf_entry_hook"
+	PktlifeVarKfExitHook            = "kf_exit_hook"
 	PktlifeVarKfHop                 = "kf_hop"
 	PktlifeVarKfNargs               = "kf_nargs"
+	PktlifeVarKfProg                = "kf_prog"
 	PktlifeVarShimMapId             = "shim_map_id"
 	PktlifeVarShimProgId            = "shim_prog_id"
 	PktlifeVarShimSlot              = "shim_slot"
@@ -263,8 +266,11 @@ type PktlifeVariableSpecs struct {
 	Cfg         *ebpf.VariableSpec `ebpf:"cfg"`
 	KfArg       *ebpf.VariableSpec `ebpf:"kf_arg"`
 	KfDeref     *ebpf.VariableSpec `ebpf:"kf_deref"`
+	KfEntryHook *ebpf.VariableSpec `ebpf:"kf_entry_hook"`
+	KfExitHook  *ebpf.VariableSpec `ebpf:"kf_exit_hook"`
 	KfHop       *ebpf.VariableSpec `ebpf:"kf_hop"`
 	KfNargs     *ebpf.VariableSpec `ebpf:"kf_nargs"`
+	KfProg      *ebpf.VariableSpec `ebpf:"kf_prog"`
 	ShimMapId   *ebpf.VariableSpec `ebpf:"shim_map_id"`
 	ShimProgId  *ebpf.VariableSpec `ebpf:"shim_prog_id"`
 	ShimSlot    *ebpf.VariableSpec `ebpf:"shim_slot"`
@@ -320,8 +326,11 @@ type PktlifeVariables struct {
 	Cfg         *ebpf.Variable `ebpf:"cfg"`
 	KfArg       *ebpf.Variable `ebpf:"kf_arg"`
 	KfDeref     *ebpf.Variable `ebpf:"kf_deref"`
+	KfEntryHook *ebpf.Variable `ebpf:"kf_entry_hook"`
+	KfExitHook  *ebpf.Variable `ebpf:"kf_exit_hook"`
 	KfHop       *ebpf.Variable `ebpf:"kf_hop"`
 	KfNargs     *ebpf.Variable `ebpf:"kf_nargs"`
+	KfProg      *ebpf.Variable `ebpf:"kf_prog"`
 	ShimMapId   *ebpf.Variable `ebpf:"shim_map_id"`
 	ShimProgId  *ebpf.Variable `ebpf:"shim_prog_id"`
 	ShimSlot    *ebpf.Variable `ebpf:"shim_slot"`

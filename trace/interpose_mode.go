@@ -20,16 +20,12 @@ const (
 	// TailCallsInterpose puts shims into the datapath's prog_array slots:
 	// exact per-packet chains, at the cost of changing the maps meanwhile.
 	TailCallsInterpose = "interpose"
-	// TailCallsPassive attaches fentry/fexit to entry programs (not built
-	// yet).
+	// TailCallsPassive attaches fentry/fexit to entry programs: exact entry,
+	// exit and final verdict, the chain between inferred from the graph.
 	TailCallsPassive = "passive"
 	// TailCallsOff records no tail calls.
 	TailCallsOff = "off"
 )
-
-// ErrPassiveNotBuilt is returned for TailCallsPassive, which pktlife does
-// not have yet.
-var ErrPassiveNotBuilt = errors.New("passive tail-call tracing (fentry/fexit) is not built yet")
 
 // tailCallHop names tail-call tracing in Attached.
 const tailCallHop = "tail-calls"
@@ -49,7 +45,7 @@ func (t *Tracer) setupTailCalls() error {
 	case TailCallsOff:
 		return nil
 	case TailCallsPassive:
-		return fmt.Errorf("trace tail calls: %w; use --tail-calls=interpose", ErrPassiveNotBuilt)
+		return t.setupPassive()
 	case TailCallsInterpose:
 		return t.interpose()
 	}
@@ -63,7 +59,7 @@ func (t *Tracer) setupTailCalls() error {
 	case err != nil:
 		err = fmt.Errorf("per-packet tail-call chains need --tail-calls=interpose (fentry: %w)", err)
 	default:
-		err = fmt.Errorf("per-packet tail-call chains need --tail-calls=interpose (%w)", ErrPassiveNotBuilt)
+		return t.setupPassive()
 	}
 	t.attached = append(t.attached, Attachment{Hop: tailCallHop, Where: "per packet", Mechanism: TailCallsPassive, Err: err})
 	return nil

@@ -212,33 +212,52 @@ func (t *Tracer) attachKfunc(h HopDef) {
 	t.attached = append(t.attached, a)
 }
 
-// loadKfuncProgram loads pl_fentry or pl_fexit for one function, with the
-// hop's settings as constants.
-func (o *objects) loadKfuncProgram(name, fn string, h HopDef, nargs int) (*ebpf.Program, error) {
+// kfSettings are the constants of one pl_fentry/pl_fexit load.
+type kfSettings struct {
+	fn        string        // kernel function, or the BPF program's function
+	target    *ebpf.Program // nil for a kernel function
+	hop       uint32
+	arg       uint32
+	deref     bool
+	nargs     uint32
+	entryHook journey.Hook
+	exitHook  journey.Hook
+	prog      uint32 // target program id, for passive tail calls
+}
+
+func kfuncSettings(h HopDef, fn string, nargs int) kfSettings {
+	return kfSettings{fn: fn, hop: hopID(h), arg: uint32(h.kfunc.arg), deref: h.kfunc.deref, nargs: uint32(nargs),
+		entryHook: journey.HookKfunc, exitHook: journey.HookKfuncRet}
+}
+
+// loadKfuncProgram loads pl_fentry or pl_fexit for one function with its
+// settings as constants.
+func (o *objects) loadKfuncProgram(name string, ks kfSettings) (*ebpf.Program, error) {
 	ps, ok := o.spec.Programs[name]
 	if !ok {
 		return nil, fmt.Errorf("load program %s: not in the object", name)
 	}
 	one := o.spec.Copy()
 	ps = ps.Copy()
-	ps.AttachTo = fn
+	ps.AttachTo = ks.fn
+	ps.AttachTarget = ks.target
 	one.Programs = map[string]*ebpf.ProgramSpec{name: ps}
-	set := func(v string, val uint32) error {
-		vs, ok := one.Variables[v]
-		if !ok {
-			return fmt.Errorf("variable %s not in the object", v)
-		}
-		return vs.Set(val)
-	}
 	deref := uint32(0)
-	if h.kfunc.deref {
+	if ks.deref {
 		deref = 1
 	}
 	for _, kv := range []struct {
 		name string
 		val  uint32
-	}{{"kf_hop", hopID(h)}, {"kf_arg", uint32(h.kfunc.arg)}, {"kf_deref", deref}, {"kf_nargs", uint32(nargs)}} {
-		if err := set(kv.name, kv.val); err != nil {
+	}{
+		{"kf_hop", ks.hop}, {"kf_arg", ks.arg}, {"kf_deref", deref}, {"kf_nargs", ks.nargs},
+		{"kf_entry_hook", uint32(ks.entryHook)}, {"kf_exit_hook", uint32(ks.exitHook)}, {"kf_prog", ks.prog},
+	} {
+		vs, ok := one.Variables[kv.name]
+		if !ok {
+			return nil, fmt.Errorf("set %s: not in the object", kv.name)
+		}
+		if err := vs.Set(kv.val); err != nil {
 			return nil, fmt.Errorf("set %s: %w", kv.name, err)
 		}
 	}
@@ -246,15 +265,16 @@ func (o *objects) loadKfuncProgram(name, fn string, h HopDef, nargs int) (*ebpf.
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("load %s for %s: %+v", name, fn, ve)
+			return nil, fmt.Errorf("load %s for %s: %+v", name, ks.fn, ve)
 		}
-		return nil, fmt.Errorf("load %s for %s: %w", name, fn, err)
+		return nil, fmt.Errorf("load %s for %s: %w", name, ks.fn, err)
 	}
 	defer coll.Close()
 	return coll.DetachProgram(name), nil
 }
 
-func (t *Tracer) attachFentry(h HopDef, fn string, nargs int) (closers []io.Closer, err error) {
+// attachTracingPair loads and attaches pl_fentry and, with exit, pl_fexit.
+func (o *objects) attachTracingPair(ks kfSettings, exit bool) (closers []io.Closer, err error) {
 	defer func() {
 		if err != nil {
 			closeAll(closers)
@@ -262,22 +282,26 @@ func (t *Tracer) attachFentry(h HopDef, fn string, nargs int) (closers []io.Clos
 		}
 	}()
 	names := []string{bpf.PktlifeProgPlFentry}
-	if h.kfunc.ret {
+	if exit {
 		names = append(names, bpf.PktlifeProgPlFexit)
 	}
 	for _, name := range names {
-		prog, err := t.objs.loadKfuncProgram(name, fn, h, nargs)
+		prog, err := o.loadKfuncProgram(name, ks)
 		if err != nil {
 			return closers, err
 		}
 		closers = append(closers, prog)
 		lk, err := link.AttachTracing(link.TracingOptions{Program: prog})
 		if err != nil {
-			return closers, fmt.Errorf("attach %s to %s: %w", name, fn, err)
+			return closers, fmt.Errorf("attach %s to %s: %w", name, ks.fn, err)
 		}
 		closers = append(closers, lk)
 	}
 	return closers, nil
+}
+
+func (t *Tracer) attachFentry(h HopDef, fn string, nargs int) ([]io.Closer, error) {
+	return t.objs.attachTracingPair(kfuncSettings(h, fn, nargs), h.kfunc.ret)
 }
 
 // kprobeProgs maps (argument, deref) to the kprobe program that reads it.

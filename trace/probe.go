@@ -9,6 +9,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/pktlife/pktlife/bpf"
 )
@@ -131,7 +132,7 @@ func probeTC(objs *objects, h HopDef) (mech string, err error) {
 		runtime.UnlockOSThread()
 	}()
 	ns := &nsHandle{fd: priv, name: "probe"}
-	if ns.nl, err = netlink.NewHandleAt(priv); err != nil {
+	if ns.nl, err = netlink.NewHandleAt(priv, unix.NETLINK_ROUTE); err != nil {
 		return "", fmt.Errorf("netlink in probe netns: %w", err)
 	}
 	defer ns.nl.Close()
@@ -177,7 +178,7 @@ func probeKfunc(objs *objects, h HopDef) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	prog, ferr := objs.loadKfuncProgram(bpf.PktlifeProgPlFentry, fn, h, nargs)
+	prog, ferr := objs.loadKfuncProgram(bpf.PktlifeProgPlFentry, kfuncSettings(h, fn, nargs))
 	if ferr == nil {
 		lk, aerr := link.AttachTracing(link.TracingOptions{Program: prog})
 		prog.Close()

@@ -90,6 +90,7 @@ type Tracer struct {
 	kfuncErr map[string]error         // kernel-function backends known not to work
 	names    *names
 	interp   *interposer // tail-call shims, with TailCallsInterpose
+	passive  *passive    // fentry/fexit on entry programs, with TailCallsPassive
 	noticed  int         // interp notices already returned
 
 	events   atomic.Uint64
@@ -441,6 +442,9 @@ func (t *Tracer) Run(ctx context.Context, emit func(*journey.Journey) bool) erro
 			}
 			j.Node = t.names.host
 			t.inferTailCalls(j)
+			if t.passive != nil {
+				t.passive.inferChain(j)
+			}
 			if !emit(j) {
 				stop = true
 			}

@@ -1,0 +1,139 @@
+package trace
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/pktlife/pktlife/trace/journey"
+	"github.com/pktlife/pktlife/trace/progs"
+)
+
+// passive is tail-call tracing without touching the datapath: fentry and
+// fexit on each tc entry program give exact entry and exit times and the
+// chain's final verdict (fexit on the entry program fires after the whole
+// chain). The jumps in between cannot be observed this way — fentry never
+// fires on a program entered by tail call — so the chain is shown from the
+// program graph, marked inferred, where the graph allows only one path.
+type passive struct {
+	graph   *progs.Graph
+	nodes   map[uint32]*progs.Node
+	closers []io.Closer
+}
+
+func (t *Tracer) setupPassive() error {
+	ps := &passive{nodes: map[uint32]*progs.Node{}}
+	skip := map[uint32]bool{}
+	for _, id := range t.ownIDs {
+		skip[uint32(id)] = true
+	}
+	ps.graph = &progs.Graph{}
+	for _, ns := range t.netns {
+		g, err := progs.Discover(context.Background(), progs.Options{Netns: ns.path, Ifaces: t.opts.Ifaces, SkipProgIDs: skip})
+		if err != nil {
+			return fmt.Errorf("trace tail calls passively: %w", err)
+		}
+		ps.graph.Devices = append(ps.graph.Devices, g.Devices...)
+	}
+	ps.nodes = ps.graph.Programs()
+	attached := 0
+	for _, e := range ps.graph.EntryPrograms() {
+		id := e.Entry.Prog.ID
+		if _, done := ps.entries()[id]; done || skip[id] {
+			continue
+		}
+		if err := ps.attach(t.objs, e.Entry.Prog); err != nil {
+			closeAll(ps.closers)
+			return fmt.Errorf("trace tail calls passively: %w", err)
+		}
+		attached++
+	}
+	t.passive = ps
+	t.closers = append(t.closers, ps)
+	t.attached = append(t.attached, Attachment{Hop: tailCallHop, Where: fmt.Sprintf("%d entry program(s)", attached), Mechanism: TailCallsPassive})
+	return nil
+}
+
+// entries lists the programs already attached to.
+func (ps *passive) entries() map[uint32]bool {
+	out := map[uint32]bool{}
+	for _, c := range ps.closers {
+		if p, ok := c.(*entryProg); ok {
+			out[p.id] = true
+		}
+	}
+	return out
+}
+
+// entryProg keeps an entry program open while pktlife traces it.
+type entryProg struct {
+	id uint32
+	p  *ebpf.Program
+}
+
+func (e *entryProg) Close() error { return e.p.Close() }
+
+func (ps *passive) attach(objs *objects, n progs.Node) error {
+	p, err := ebpf.NewProgramFromID(ebpf.ProgramID(n.ID))
+	if err != nil {
+		return fmt.Errorf("open program %s (id %d): %w", n.Name, n.ID, err)
+	}
+	ps.closers = append(ps.closers, &entryProg{id: n.ID, p: p})
+	fn := n.Name
+	if info, err := p.Info(); err == nil && fullName(info) != "" {
+		fn = fullName(info)
+	}
+	cs, err := objs.attachTracingPair(kfSettings{
+		fn: fn, target: p, arg: 1, nargs: 1, prog: n.ID,
+		entryHook: journey.HookProgEntry, exitHook: journey.HookProgExit,
+	}, true)
+	if err != nil {
+		return err
+	}
+	ps.closers = append(ps.closers, cs...)
+	return nil
+}
+
+func (ps *passive) Close() error {
+	closeAll(ps.closers)
+	ps.closers = nil
+	return nil
+}
+
+// inferChain fills the tail calls of each tc hop from the graph where it
+// allows one path only: every program on the way has at most one filled,
+// constant-index slot it can jump to.
+func (ps *passive) inferChain(j *journey.Journey) {
+	for i := range j.Hops {
+		h := &j.Hops[i]
+		if !h.Hook.IsTC() || len(h.TailCalls) > 0 || len(h.Progs) == 0 {
+			continue
+		}
+		n := ps.nodes[h.Progs[0].ID]
+		for depth := 0; n != nil && depth < progs.MaxTailCalls; depth++ {
+			var next []journey.TailCall
+			var nextNode *progs.Node
+			for _, m := range n.Maps {
+				for _, s := range m.Slots {
+					if s.Empty || s.Prog == nil {
+						continue
+					}
+					if m.Dynamic {
+						next = append(next, journey.TailCall{}, journey.TailCall{}) // run-time index: ambiguous
+						continue
+					}
+					next = append(next, journey.TailCall{At: h.At, Map: m.Name, MapID: m.ID, Slot: s.Index,
+						Prog: journey.Prog{ID: s.Prog.ID, Name: s.Prog.Name}, Inferred: true})
+					nextNode = ps.nodes[s.Prog.ID]
+				}
+			}
+			if len(next) != 1 {
+				break
+			}
+			h.TailCalls = append(h.TailCalls, next[0])
+			n = nextNode
+		}
+	}
+}
