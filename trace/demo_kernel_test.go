@@ -134,7 +134,7 @@ func hopIndex(j *journey.Journey, hook journey.Hook, dev, nsSuffix string) int {
 
 // assertOrder checks that the hops appear in the journey in this order.
 func assertOrder(t *testing.T, j *journey.Journey, steps ...struct {
-	hook      journey.Hook
+	hook       journey.Hook
 	dev, netns string
 }) {
 	t.Helper()
@@ -150,7 +150,7 @@ func assertOrder(t *testing.T, j *journey.Journey, steps ...struct {
 }
 
 type step = struct {
-	hook      journey.Hook
+	hook       journey.Hook
 	dev, netns string
 }
 
