@@ -168,9 +168,10 @@ func testDemoJourneys(t *testing.T, legacy bool) {
 	topo := demoSetup(t, legacy)
 	podA := topo.PodA.IP()
 	tr, err := trace.New(trace.Options{
-		Filter:   trace.Filter{Host: netip.PrefixFrom(podA, 32)},
-		Netns:    demoNetns(topo),
-		LegacyTC: legacy,
+		Filter:    trace.Filter{Host: netip.PrefixFrom(podA, 32)},
+		Netns:     demoNetns(topo),
+		LegacyTC:  legacy,
+		TailCalls: trace.TailCallsInterpose,
 	})
 	if err != nil {
 		t.Fatalf("new tracer: %v", err)
@@ -246,6 +247,10 @@ func testDemoJourneys(t *testing.T, legacy bool) {
 		progs := udp.Hops[i].Progs
 		if len(progs) != 1 || progs[0].Name != "demo_from_pod" {
 			t.Errorf("progs at %s ingress = %+v, want demo_from_pod", demo.PodANodeIf, progs)
+		}
+		tcs := udp.Hops[i].TailCalls
+		if len(tcs) != 2 || tcs[0].Prog.Name != "demo_nat" || tcs[1].Prog.Name != "demo_policy" || tcs[0].Map != "demo_calls" {
+			t.Errorf("tail calls at %s ingress = %+v, want demo_calls/0 demo_nat, demo_calls/1 demo_policy", demo.PodANodeIf, tcs)
 		}
 	}
 

@@ -47,6 +47,17 @@ func TestReplayDemo(t *testing.T) {
 			delivered++
 		}
 	}
+	var chains int
+	for _, j := range js {
+		for _, h := range j.Hops {
+			if len(h.TailCalls) == 2 && h.TailCalls[0].Prog.Name == "demo_nat" && h.TailCalls[1].Prog.Name == "demo_policy" {
+				chains++
+			}
+		}
+	}
+	if chains < 3 {
+		t.Errorf("%d hops with the demo_nat → demo_policy chain, want the UDP request, the TCP packets and the drop", chains)
+	}
 	if dnat == 0 || snat == 0 || dropped != 1 || delivered < 3 {
 		t.Errorf("dnat %d snat %d dropped %d delivered %d: want dnat, snat, one drop, ≥3 delivered", dnat, snat, dropped, delivered)
 	}
