@@ -56,6 +56,15 @@ type CaseResult struct {
 	Err    error         // why the case could not run (e.g. ErrNoInterpose)
 }
 
+// MedianPerCPU is the median of the floods' packets per CPU-second.
+func (r CaseResult) MedianPerCPU() float64 {
+	v := make([]float64, 0, len(r.Floods))
+	for _, f := range r.Floods {
+		v = append(v, f.PerCPU())
+	}
+	return Median(v)
+}
+
 // Median is the median received rate of the case's floods.
 func (r CaseResult) Median() float64 {
 	rates := make([]float64, 0, len(r.Floods))
@@ -132,7 +141,7 @@ func Datapath(ctx context.Context, env *Env, cases []Case, o DatapathOptions) ([
 			if st != nil {
 				r.Stats = append(r.Stats, *st)
 			}
-			logf("round %d %-10s sent %8.0f/s received %8.0f/s", round+1, r.Case, f.SendRate(), f.Rate())
+			logf("round %d %-10s sent %8.0f/s received %8.0f/s, %8.0f per CPU-second", round+1, r.Case, f.SendRate(), f.Rate(), f.PerCPU())
 		}
 	}
 	return res, nil

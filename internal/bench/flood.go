@@ -48,6 +48,21 @@ type FloodResult struct {
 	Sent     uint64        // datagrams the senders' sendmmsg calls accepted
 	Received uint64        // datagrams pod B's socket read
 	Elapsed  time.Duration // from the first send to the last
+	// CPU is the CPU time the flood took: this process's (senders, the
+	// sink, a tracer's reader; the packets' whole path through the node
+	// runs as softirq work in the senders' context and is charged to them)
+	// and the kernel's ksoftirqd threads' (softirq work deferred there).
+	CPU time.Duration
+}
+
+// PerCPU is the datagrams that reached pod B per second of CPU time: on a
+// machine shared with other work this moves less than Rate, which counts
+// the other work's turns on the CPUs too.
+func (r FloodResult) PerCPU() float64 {
+	if r.CPU <= 0 {
+		return 0
+	}
+	return float64(r.Received) / r.CPU.Seconds()
 }
 
 // Rate is the datagrams per second that reached pod B's socket.
@@ -175,6 +190,7 @@ func Flood(ctx context.Context, netnsPath string, dst netip.AddrPort, sink *Sink
 	var wg sync.WaitGroup
 	errs := make([]error, len(conns))
 	before := sink.Count()
+	cpu0 := floodCPU()
 	for i, c := range conns {
 		wg.Add(1)
 		go func() {
@@ -188,8 +204,9 @@ func Flood(ctx context.Context, netnsPath string, dst netip.AddrPort, sink *Sink
 	elapsed := time.Since(start)
 	// Packets in flight through the node reach the sink within a
 	// millisecond; wait for the count to stand still (bounded).
+	cpu := floodCPU() - cpu0
 	received := settle(sink)
-	return FloodResult{Sent: sent.Load(), Received: received - before, Elapsed: elapsed}, errors.Join(errs...)
+	return FloodResult{Sent: sent.Load(), Received: received - before, Elapsed: elapsed, CPU: cpu}, errors.Join(errs...)
 }
 
 // settle waits until the sink's count stops growing for 20 ms (at most

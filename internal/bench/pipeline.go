@@ -6,10 +6,7 @@ import (
 	"os"
 	"runtime"
 	"testing"
-	"time"
 	"unsafe"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/pktlife/pktlife/bpf"
 	"github.com/pktlife/pktlife/render"
@@ -166,16 +163,6 @@ func PipelineFunc(s *Stream, st Stage) func(b *testing.B) {
 		// too; the process's own CPU time (GC included) does not.
 		b.ReportMetric(float64(b.N)/(cpuTime()-cpu0).Seconds(), "events/cpu-s")
 	}
-}
-
-// cpuTime is the CPU time the process has used, user and system, all
-// threads (the garbage collector's included).
-func cpuTime() time.Duration {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // PipelineResult is one stage's figures.

@@ -142,16 +142,16 @@ func firstLine(s string) string {
 func (r *report) datapath(res []bench.CaseResult, c config) {
 	r.line("1. Datapath overhead: UDP flood pod A → node (demo datapath: DNAT, tail calls, redirect) → pod B,")
 	r.line("   %d senders, %v per flood, %d rounds with the case order rotated, median", c.senders, c.duration, c.rounds)
-	base := 0.0
-	rows := [][]string{{"case", "received pkt/s", "sent pkt/s", "vs untraced", "target", "events read", "lost"}}
+	base, baseCPU := 0.0, 0.0
+	rows := [][]string{{"case", "received pkt/s", "sent pkt/s", "vs untraced", "target", "pkt/cpu-s", "vs untraced", "events read", "lost"}}
 	for _, cr := range res {
 		if cr.Err != nil {
-			rows = append(rows, []string{string(cr.Case), "-", "-", "-", "not run: " + cr.Err.Error(), "", ""})
+			rows = append(rows, []string{string(cr.Case), "-", "-", "-", "not run: " + cr.Err.Error(), "", "", "", ""})
 			continue
 		}
-		med := cr.Median()
+		med, cpu := cr.Median(), cr.MedianPerCPU()
 		if cr.Case == bench.Untraced {
-			base = med
+			base, baseCPU = med, cpu
 		}
 		ratio := med / base
 		target := ""
@@ -172,8 +172,10 @@ func (r *report) datapath(res []bench.CaseResult, c config) {
 			read, lost = read+s.Events, lost+s.Lost
 		}
 		rows = append(rows, []string{string(cr.Case), fmt.Sprintf("%.0f", med), fmt.Sprintf("%.0f", bench.Median(sent)),
-			fmt.Sprintf("%.3f", ratio), target, fmt.Sprint(read), fmt.Sprint(lost)})
+			fmt.Sprintf("%.3f", ratio), target, fmt.Sprintf("%.0f", cpu), fmt.Sprintf("%.3f", cpu/baseCPU), fmt.Sprint(read), fmt.Sprint(lost)})
 	}
 	r.table(rows)
+	r.line("  pkt/cpu-s: packets per second of CPU time spent on the flood (this process and ksoftirqd): a")
+	r.line("  cross-check that moves less than the rate when other work shares the machine")
 	r.line("")
 }
