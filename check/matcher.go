@@ -141,12 +141,21 @@ func (m *matcher) explain() ([]Row, *Failure) {
 		h := &hops[bj]
 		f.Hop, f.Actual = h.Index, HopString(h)
 		rows = append(rows, Row{Step: bi, Hop: bj, Status: RowDiverge})
-		rows = m.rest(rows, bi+1, bj+1)
 		if gapBefore {
+			// every later hop was searched: show them all, then the steps
+			for k := bj + 1; k < len(hops); k++ {
+				rows = append(rows, Row{Step: -1, Hop: k, Status: RowUnjudged})
+			}
+			rows = m.rest(rows, bi+1, len(hops))
+			after := fmt.Sprintf("after hop %d", bj)
+			if bj == 0 {
+				after = "anywhere in the journey"
+			}
 			end := m.j.Last()
-			msg = fmt.Sprintf("%s: no hop matches %s after hop %d; the journey ends at hop %d %s",
-				where, s.String(), bj, end.Index, HopString(end))
+			msg = fmt.Sprintf("%s: no hop matches %s %s; the journey ends at hop %d %s",
+				where, s.String(), after, end.Index, HopString(end))
 		} else {
+			rows = m.rest(rows, bi+1, bj+1)
 			msg = fmt.Sprintf("%s: expected %s, got hop %d %s", where, s.String(), h.Index, HopString(h))
 		}
 	} else {

@@ -70,14 +70,18 @@ func TestRecordThenCheck(t *testing.T) {
 // testdata, the one docs/check.md and CI use.
 func TestCommittedDemoSpec(t *testing.T) {
 	netnstest.RequireRoot(t)
-	s, err := check.Load("../../testdata/check/demo.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := testOptions(t)
-	o.DemoPrefix = "" // the spec's globs name the default prefix
-	if rep := runCheck(t, s, o); !rep.Passed() {
-		t.Fatal("the demo fails testdata/check/demo.yaml: re-record it with pktlife record --demo if the change is intended")
+	for _, name := range []string{"demo.yaml", "demo-handwritten.yaml"} {
+		t.Run(name, func(t *testing.T) {
+			s, err := check.Load("../../testdata/check/" + name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := testOptions(t)
+			o.DemoPrefix = "" // the spec's globs name the default prefix
+			if rep := runCheck(t, s, o); !rep.Passed() {
+				t.Fatalf("the demo fails testdata/check/%s: if the change is intended, re-record it (pktlife record --demo) or edit it", name)
+			}
+		})
 	}
 }
 
