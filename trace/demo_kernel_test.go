@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 
 	"github.com/pktlife/pktlife/demo"
@@ -292,37 +290,19 @@ func testDemoJourneys(t *testing.T, legacy bool) {
 func assertNothingLeft(t *testing.T, topo *demo.Topology, legacy bool) {
 	t.Helper()
 	for _, ns := range topo.Namespaces() {
-		err := ns.Do(func() error {
+		left, err := netnstest.PktlifeAttachments(ns.Do)
+		if err != nil {
+			t.Errorf("inspect %s: %v", ns.Name, err)
+		}
+		for _, l := range left {
+			t.Errorf("left attached in %s: %s", ns.Name, l)
+		}
+		err = ns.Do(func() error {
 			links, err := netlink.LinkList()
 			if err != nil {
 				return err
 			}
 			for _, l := range links {
-				for _, att := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
-					res, err := link.QueryPrograms(link.QueryOptions{Target: l.Attrs().Index, Attach: att})
-					if err != nil {
-						continue
-					}
-					for _, p := range res.Programs {
-						prog, err := ebpf.NewProgramFromID(p.ID)
-						if err != nil {
-							continue
-						}
-						info, _ := prog.Info()
-						prog.Close()
-						if info != nil && strings.HasPrefix(info.Name, "pl_") {
-							t.Errorf("pktlife program %s still attached to %s in %s", info.Name, l.Attrs().Name, ns.Name)
-						}
-					}
-				}
-				for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
-					fs, _ := netlink.FilterList(l, parent)
-					for _, f := range fs {
-						if bf, ok := f.(*netlink.BpfFilter); ok && strings.HasPrefix(bf.Name, "pktlife") {
-							t.Errorf("pktlife filter %s still on %s in %s", bf.Name, l.Attrs().Name, ns.Name)
-						}
-					}
-				}
 				qs, _ := netlink.QdiscList(l)
 				hasClsact := slices.ContainsFunc(qs, func(q netlink.Qdisc) bool { return q.Type() == "clsact" })
 				isDemoDev := l.Attrs().Name == demo.PodANodeIf || l.Attrs().Name == demo.PodBNodeIf

@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 
 	"github.com/pktlife/pktlife/internal/netnstest"
@@ -157,38 +155,7 @@ func startTrace(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer) {
 // observers lists pktlife's programs and filters attached in a namespace.
 func observers(t *testing.T, ns *netnstest.NS) []string {
 	t.Helper()
-	var found []string
-	err := ns.Do(func() error {
-		links, err := netlink.LinkList()
-		if err != nil {
-			return err
-		}
-		for _, l := range links {
-			for _, att := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
-				res, err := link.QueryPrograms(link.QueryOptions{Target: l.Attrs().Index, Attach: att})
-				if err != nil {
-					continue
-				}
-				for _, p := range res.Programs {
-					if prog, err := ebpf.NewProgramFromID(p.ID); err == nil {
-						if info, err := prog.Info(); err == nil && strings.HasPrefix(info.Name, "pl_") {
-							found = append(found, "tcx "+info.Name+" on "+l.Attrs().Name)
-						}
-						prog.Close()
-					}
-				}
-			}
-			for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
-				fs, _ := netlink.FilterList(l, parent)
-				for _, f := range fs {
-					if bf, ok := f.(*netlink.BpfFilter); ok && strings.HasPrefix(bf.Name, "pktlife") {
-						found = append(found, "filter "+bf.Name+" on "+l.Attrs().Name)
-					}
-				}
-			}
-		}
-		return nil
-	})
+	found, err := netnstest.PktlifeAttachments(ns.Do)
 	if err != nil {
 		t.Fatal(err)
 	}
