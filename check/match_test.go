@@ -283,14 +283,17 @@ func TestBudgets(t *testing.T) {
 	}{
 		{13 * time.Microsecond, 200 * time.Microsecond, 10},
 		{40 * time.Microsecond, 100 * time.Microsecond, 2},
-		{100 * time.Nanosecond, 50 * time.Microsecond, 10}, // the floor
+		{100 * time.Nanosecond, 10 * time.Microsecond, 10}, // the floor
 		{3 * time.Millisecond, 5 * time.Millisecond, 1.5},
 	} {
-		if got := budget(tc.d, RecordOptions{BudgetFactor: tc.factor}); got != tc.want {
+		if got := budget(tc.d, RecordOptions{BudgetFactor: tc.factor, BudgetFloor: 10 * time.Microsecond}); got != tc.want {
 			t.Errorf("budget(%s × %g) = %s, want %s", tc.d, tc.factor, got, tc.want)
 		}
 	}
-	e := ExpectFromJourney(PacketFirst, goodUDP(), RecordOptions{BudgetFactor: 10})
+	if got := budget(time.Microsecond, RecordOptions{BudgetFactor: 10}); got != DefaultBudgetFloor {
+		t.Errorf("default floor: %s", got)
+	}
+	e := ExpectFromJourney(PacketFirst, goodUDP(), RecordOptions{BudgetFactor: 10, BudgetFloor: time.Microsecond})
 	if e.Total != 500*time.Microsecond {
 		t.Errorf("total %s, want 500µs for a 43µs journey", e.Total)
 	}

@@ -29,9 +29,14 @@ type RecordOptions struct {
 	// journey its duration times the factor, rounded up to 1, 2 or 5 times
 	// a power of ten and never below BudgetFloor.
 	BudgetFactor float64
-	// BudgetFloor is the smallest budget written; 0 means 50µs.
+	// BudgetFloor is the smallest budget written; 0 means DefaultBudgetFloor.
 	BudgetFloor time.Duration
 }
+
+// DefaultBudgetFloor is the smallest budget recorded by default: on shared
+// CI machines a hop now and then waits a millisecond for the CPU, and a
+// budget is for catching a hop that became slow, not for timing jitter.
+const DefaultBudgetFloor = time.Millisecond
 
 // ExpectFromJourney writes what j did as an expectation for packet p.
 func ExpectFromJourney(p Packet, j *journey.Journey, o RecordOptions) Expect {
@@ -183,7 +188,7 @@ func natPattern(n journey.NAT) NATPattern {
 func budget(d time.Duration, o RecordOptions) time.Duration {
 	floor := o.BudgetFloor
 	if floor <= 0 {
-		floor = 50 * time.Microsecond
+		floor = DefaultBudgetFloor
 	}
 	b := time.Duration(math.Ceil(float64(d) * o.BudgetFactor))
 	return max(roundUp125(b), floor)

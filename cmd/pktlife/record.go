@@ -67,7 +67,7 @@ gaps between them, and times get no budget unless --budget-factor is given.`,
 	fl.BoolVar(&f.allHops, "all-hops", false, "write every hop, with no gaps (strict; tracepoint noise then fails checks)")
 	fl.BoolVar(&f.keepNames, "keep-names", false, "write device, namespace and map names exactly, without globs")
 	fl.Float64Var(&f.budgetFactor, "budget-factor", 0, "write latency budgets: observed times this factor (e.g. 20); 0 = no budgets")
-	fl.DurationVar(&f.budgetFloor, "budget-floor", 50*time.Microsecond, "the smallest budget written")
+	fl.DurationVar(&f.budgetFloor, "budget-floor", check.DefaultBudgetFloor, "the smallest budget written")
 	fl.StringSliceVar(&f.packets, "packets", nil, "packets to record for probes without expectations: first, reply (default both, reply when seen)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "report attachments and probes on stderr")
 	fl.BoolVar(&f.legacyTC, "legacy-tc", false, "attach with clsact+cls_bpf even where tcx works")
