@@ -321,3 +321,31 @@ func TestVMHopsReport(t *testing.T) {
 		}
 	}
 }
+
+// TestVMAttachDefaultSet attaches and detaches the default hop set with
+// each kernel-function backend and reports how long each took (a figure for
+// the notes, not an assertion: under TCG emulation it says little about
+// real hardware; the benchmarks measure it on this machine's kernel).
+func TestVMAttachDefaultSet(t *testing.T) {
+	release := vmtest.Require(t)
+	a, b := pair(t)
+	for _, backend := range []string{trace.MechFentry, trace.MechKprobe} {
+		began := time.Now()
+		tr, err := trace.New(trace.Options{Netns: []string{a.Path, b.Path}, KfuncBackend: backend, TailCalls: trace.TailCallsOff})
+		if err != nil {
+			t.Fatal(err)
+		}
+		attach := time.Since(began)
+		n := 0
+		for _, at := range tr.Attached() {
+			if at.Err == nil {
+				n++
+			}
+		}
+		began = time.Now()
+		if err := tr.Close(); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s %s: default set, %d attachments: attach %s, detach %s", release, backend, n, attach.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
+	}
+}
