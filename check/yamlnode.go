@@ -188,4 +188,3 @@ func checkGlob(g string) error {
 	_, err := path.Match(g, "")
 	return err
 }
-
