@@ -32,7 +32,7 @@ func TestWriteCheckFailure(t *testing.T) {
 	for _, want := range []string{
 		"PASS  good  first packet",
 		"FAIL  slot-changed  first packet",
-		"✗ first divergence: step 3, hop 2 tc-ingress veth-a: chain: expected [demo_calls/0] demo_nat → [demo_calls/3] missed, got [demo_calls/0]\n",
+		"✗ first divergence: step 2, hop 2 tc-ingress veth-a: chain: expected [demo_calls/0] demo_nat → [demo_calls/3] missed, got [demo_calls/0]\n",
 		"                    demo_nat → [demo_calls/1] demo_policy\n",
 		"note: connect: i/o timeout",
 		"expected",

@@ -233,8 +233,13 @@ type writer struct {
 }
 
 func (w *writer) spaces(n int) {
-	for ; n > 0; n-- {
-		w.b = append(w.b, ' ')
+	const blanks = "                                "
+	for n > len(blanks) {
+		w.b = append(w.b, blanks...)
+		n -= len(blanks)
+	}
+	if n > 0 {
+		w.b = append(w.b, blanks[:n]...)
 	}
 }
 
@@ -265,6 +270,28 @@ func (w *writer) cell(l line, width int) {
 	}
 	w.line(l)
 	w.spaces(width - lw)
+}
+
+// text writes s, w cells wide, left-aligned in a column of width cells,
+// cutting it when it does not fit.
+func (w *writer) text(s string, sw int, st sty, width int) {
+	if sw > width {
+		w.cell(line{{s, st}}, width)
+		return
+	}
+	w.line(line{{s, st}})
+	w.spaces(width - sw)
+}
+
+// rtext writes s, sw cells wide, right-aligned in a column of width cells,
+// cutting it when it does not fit.
+func (w *writer) rtext(s string, sw int, st sty, width int) {
+	if sw > width {
+		w.rcell(line{{s, st}}, width)
+		return
+	}
+	w.spaces(width - sw)
+	w.line(line{{s, st}})
 }
 
 // rcell writes l right-aligned in a column of width cells.

@@ -39,10 +39,11 @@ type hopRow struct {
 	h      *journey.Hop
 	at     string
 	delta  string
-	netns  string
-	device string // the device's full label; row shortens it if need be
-	devW   int
+	atW    int
+	deltaW int
+	dev    devLabels // the device's full labels; row shortens them if need be
 	hook   string
+	hookW  int
 	hookSt sty
 	detail line
 	slow   bool
@@ -76,17 +77,16 @@ func (t *Text) table(j *journey.Journey) {
 			r.delta = fmtDelta(h.Delta)
 		}
 		r.slow = i == slowest
-		r.netns = netnsLabel(h.Device)
+		r.dev = t.devLabels(h.Device)
 		r.hook, r.hookSt = hookLabel(h)
 		r.detail = hopDetail(t.spansFor(maxDetailSpans), j, h)
+		r.atW, r.deltaW, r.hookW = textWidth(r.at), textWidth(r.delta), textWidth(r.hook)
 		c.num = max(c.num, textWidth(strconv.Itoa(h.Index)))
-		c.at = max(c.at, textWidth(r.at))
-		c.delta = max(c.delta, textWidth(r.delta))
-		c.netns = max(c.netns, textWidth(r.netns))
-		r.device = t.deviceLabel(h.Device)
-		r.devW = textWidth(r.device)
-		c.device = max(c.device, r.devW)
-		c.hook = max(c.hook, textWidth(r.hook))
+		c.at = max(c.at, r.atW)
+		c.delta = max(c.delta, r.deltaW)
+		c.netns = max(c.netns, r.dev.netnsW)
+		c.device = max(c.device, r.dev.deviceW)
+		c.hook = max(c.hook, r.hookW)
 		c.detail = max(c.detail, r.detail.width())
 	}
 	if c.detail > 0 {
@@ -189,19 +189,23 @@ func (t *Text) row(j *journey.Journey, r *hopRow, c columns, st *tupleState) {
 	o.spaces(indent)
 	o.rcell(line{{strconv.Itoa(h.Index), sBold}}, c.num)
 	o.spaces(gap)
-	o.rcell(line{{r.at, sPlain}}, c.at)
+	o.rtext(r.at, r.atW, sPlain, c.at)
 	o.spaces(gap)
-	o.rcell(line{{r.delta, pick(r.slow, sSlow, sDim)}}, c.delta)
+	o.rtext(r.delta, r.deltaW, pick(r.slow, sSlow, sDim), c.delta)
 	o.spaces(gap)
-	o.cell(line{{cutMiddle(r.netns, c.netns), sNetns}}, c.netns)
-	o.spaces(gap)
-	dev := r.device
-	if r.devW > c.device {
-		dev = deviceLabel(h.Device, c.device)
+	if r.dev.netnsW <= c.netns {
+		o.text(r.dev.netns, r.dev.netnsW, sNetns, c.netns)
+	} else {
+		o.cell(line{{cutMiddle(r.dev.netns, c.netns), sNetns}}, c.netns)
 	}
-	o.cell(line{{dev, sDevice}}, c.device)
 	o.spaces(gap)
-	o.cell(line{{r.hook, r.hookSt}}, c.hook)
+	if r.dev.deviceW <= c.device {
+		o.text(r.dev.device, r.dev.deviceW, sDevice, c.device)
+	} else {
+		o.cell(line{{deviceLabel(h.Device, c.device), sDevice}}, c.device)
+	}
+	o.spaces(gap)
+	o.text(r.hook, r.hookW, r.hookSt, c.hook)
 	inline := r.detail.width() <= c.detail
 	if inline && len(r.detail) > 0 {
 		o.spaces(gap)

@@ -13,22 +13,28 @@ const maxCached = 4096
 const maxDetailSpans = 10
 
 type labelCache struct {
-	devices map[journey.Device]string
+	devices map[journey.Device]devLabels
 	progs   map[journey.Prog]string
 }
 
-// deviceLabel is the device's full label (deviceLabel with unlimited
-// width), cached.
-func (t *Text) deviceLabel(d journey.Device) string {
-	if s, ok := t.labels.devices[d]; ok {
-		return s
+// devLabels are what a hop row shows of its device, with their widths.
+type devLabels struct {
+	netns, device   string // netnsLabel, and deviceLabel at any width
+	netnsW, deviceW int
+}
+
+// devLabels returns the device's labels, cached.
+func (t *Text) devLabels(d journey.Device) devLabels {
+	if l, ok := t.labels.devices[d]; ok {
+		return l
 	}
 	if t.labels.devices == nil || len(t.labels.devices) >= maxCached {
-		t.labels.devices = make(map[journey.Device]string)
+		t.labels.devices = make(map[journey.Device]devLabels)
 	}
-	s := deviceLabel(d, 1<<16)
-	t.labels.devices[d] = s
-	return s
+	l := devLabels{netns: netnsLabel(d), device: deviceLabel(d, 1<<16)}
+	l.netnsW, l.deviceW = textWidth(l.netns), textWidth(l.device)
+	t.labels.devices[d] = l
+	return l
 }
 
 // progLabel is progLabel(p), cached.
