@@ -23,6 +23,7 @@ type checkFlags struct {
 	tailCalls string
 	timeout   time.Duration
 	waitBusy  time.Duration
+	prefix    string
 }
 
 func newCheckCmd() *cobra.Command {
@@ -73,14 +74,15 @@ attach).`,
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "draw passing paths too, and report attachments and probes on stderr")
 	fl.BoolVar(&f.legacyTC, "legacy-tc", false, "attach with clsact+cls_bpf even where tcx works")
 	fl.StringVar(&f.tailCalls, "tail-calls", "", "override the spec's tail_calls: auto, interpose or off")
+	fl.StringVar(&f.prefix, "demo-prefix", "", "name the demo's namespaces <prefix>-<random>-{node,poda,podb} (default pktlife-demo; recorded specs name it in their netns globs)")
 	fl.DurationVar(&f.waitBusy, "wait-busy", 0, "wait this long for another pktlife that is interposing tail calls (only one may at a time)")
 	fl.DurationVar(&f.timeout, "timeout", 0, "override the spec's wait for each probe's journeys (default 3s)")
 	return cmd
 }
 
 // runOptions turns the shared flags into runner.Options.
-func runOptions(verbose, legacyTC bool, tailCalls string, timeout, waitBusy time.Duration) runner.Options {
-	o := runner.Options{LegacyTC: legacyTC, TailCalls: tailCalls, Timeout: timeout, WaitBusy: waitBusy}
+func runOptions(verbose, legacyTC bool, tailCalls, prefix string, timeout, waitBusy time.Duration) runner.Options {
+	o := runner.Options{LegacyTC: legacyTC, TailCalls: tailCalls, DemoPrefix: prefix, Timeout: timeout, WaitBusy: waitBusy}
 	if verbose {
 		o.Log = os.Stderr
 		o.OnAttached = func(as []trace.Attachment) { reportAttached(os.Stderr, as) }
@@ -113,7 +115,7 @@ func classifyRun(err error) error {
 }
 
 func runCheck(cmd *cobra.Command, spec *check.Spec, f *checkFlags) error {
-	rep, err := runner.Check(cmd.Context(), spec, runOptions(f.verbose, f.legacyTC, f.tailCalls, f.timeout, f.waitBusy))
+	rep, err := runner.Check(cmd.Context(), spec, runOptions(f.verbose, f.legacyTC, f.tailCalls, f.prefix, f.timeout, f.waitBusy))
 	if err != nil {
 		return classifyRun(fmt.Errorf("check %s: %w", spec.File, err))
 	}

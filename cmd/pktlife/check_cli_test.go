@@ -49,18 +49,19 @@ func TestCheckUsageErrors(t *testing.T) {
 	}
 }
 
-// TestCheckCLI records the demo, checks it (exit 0), then checks a copy
+// TestCheckCLI (with its own namespace prefix: other tests count the
+// default one's namespaces) records the demo, checks it (exit 0), then checks a copy
 // with an impossible budget (exit 1, JUnit and JSON say why), and a probe
 // from a namespace that does not exist (exit 2).
 func TestCheckCLI(t *testing.T) {
 	netnstest.RequireRoot(t)
 	dir := t.TempDir()
 	spec := filepath.Join(dir, "demo.yaml")
-	code, _, stderr := runCLI(t, nil, "record", "--demo", "--spec-out", spec, "--wait-busy", "3m")
+	code, _, stderr := runCLI(t, nil, "record", "--demo", "--spec-out", spec, "--wait-busy", "3m", "--demo-prefix", "pl-chkcli")
 	if code != 0 {
 		t.Fatalf("record: exit %d: %s", code, stderr)
 	}
-	code, stdout, stderr := runCLI(t, nil, "check", spec, "--wait-busy", "3m")
+	code, stdout, stderr := runCLI(t, nil, "check", spec, "--wait-busy", "3m", "--demo-prefix", "pl-chkcli")
 	if code != 0 {
 		t.Fatalf("check of the recorded spec: exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -79,7 +80,7 @@ func TestCheckCLI(t *testing.T) {
 	}
 	tightSpec := writeFile(t, "tight.yaml", string(tight))
 	junit := filepath.Join(dir, "junit.xml")
-	code, stdout, stderr = runCLI(t, nil, "check", tightSpec, "--junit", junit, "-o", "json", "--wait-busy", "3m")
+	code, stdout, stderr = runCLI(t, nil, "check", tightSpec, "--junit", junit, "-o", "json", "--wait-busy", "3m", "--demo-prefix", "pl-chkcli")
 	if code != exitFailure {
 		t.Fatalf("check with a 1ns budget: exit %d, want 1\n%s", code, stderr)
 	}
@@ -114,7 +115,7 @@ func TestCheckCLI(t *testing.T) {
 	}
 
 	gone := writeFile(t, "gone.yaml", "setup: {demo: true}\nprobes:\n  - proto: udp\n    from: /run/netns/pktlife-no-such-netns\n    to: 10.96.0.10:80\n    expect: {fate: delivered}\n")
-	code, _, stderr = runCLI(t, nil, "check", gone, "--wait-busy", "3m")
+	code, _, stderr = runCLI(t, nil, "check", gone, "--wait-busy", "3m", "--demo-prefix", "pl-chkcli")
 	if code != exitUsage || !strings.Contains(stderr, "pktlife-no-such-netns") {
 		t.Errorf("check from a missing namespace: exit %d, %s; want 2", code, stderr)
 	}

@@ -28,6 +28,7 @@ type recordFlags struct {
 	tailCalls    string
 	timeout      time.Duration
 	waitBusy     time.Duration
+	prefix       string
 }
 
 func newRecordCmd() *cobra.Command {
@@ -72,6 +73,7 @@ gaps between them, and times get no budget unless --budget-factor is given.`,
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "report attachments and probes on stderr")
 	fl.BoolVar(&f.legacyTC, "legacy-tc", false, "attach with clsact+cls_bpf even where tcx works")
 	fl.StringVar(&f.tailCalls, "tail-calls", "", "tail-call tracing: auto, interpose or off (default: the spec's; interpose with --demo)")
+	fl.StringVar(&f.prefix, "demo-prefix", "", "name the demo's namespaces <prefix>-<random>-{node,poda,podb} (default pktlife-demo; recorded specs name it in their netns globs)")
 	fl.DurationVar(&f.waitBusy, "wait-busy", 0, "wait this long for another pktlife that is interposing tail calls (only one may at a time)")
 	fl.DurationVar(&f.timeout, "timeout", 0, "wait at most this long for each probe's journeys (default 3s)")
 	return cmd
@@ -123,7 +125,7 @@ func (f *recordFlags) parse(args []string) (*check.Spec, runner.RecordOptions, e
 }
 
 func runRecord(cmd *cobra.Command, spec *check.Spec, ro runner.RecordOptions, f *recordFlags) error {
-	got, err := runner.Record(cmd.Context(), spec, runOptions(f.verbose, f.legacyTC, f.tailCalls, f.timeout, f.waitBusy), ro)
+	got, err := runner.Record(cmd.Context(), spec, runOptions(f.verbose, f.legacyTC, f.tailCalls, f.prefix, f.timeout, f.waitBusy), ro)
 	if err != nil {
 		if errors.Is(err, runner.ErrNoJourney) {
 			return fmt.Errorf("record %s: %w", spec.File, err)
