@@ -22,9 +22,13 @@ type Text struct {
 	o       Options
 	width   int
 	out     writer
-	rows    []hopRow // reused from journey to journey
-	spans   line     // span arena of the journey being written
-	scratch line     // a line being built and written at once
+	rows    []hopRow   // reused from journey to journey
+	spans   line       // span arena of the journey being written
+	scratch line       // a line being built and written at once
+	lines   []line     // the header's title lines
+	rest    []line     // and summary lines
+	items   []flowItem // the title's pieces
+	meta    []flowItem // the summary's pieces
 	labels  labelCache
 	n       uint64
 	closed  bool
@@ -75,33 +79,37 @@ func (t *Text) Close() error {
 //
 // The fate stays on the title line when it fits, else it opens the summary.
 func (t *Text) header(j *journey.Journey) {
-	var first line
+	// Lines and items live in the journey's span arena and reused buffers.
+	first := t.spansFor(24)
 	first.add("● ", fateStyle(j.Fate))
 	first.add("journey "+strconv.FormatUint(j.ID, 10), sTitle)
-	src, dst := tupleParts(j.Tuple, lastTuple(j))
-	items := []flowItem{{"  ", src}, {" ", dst}}
+	last := lastTuple(j)
+	src, dst := t.spansFor(12), t.spansFor(12)
+	src.addTupleSrc(j.Tuple, last)
+	dst.addTupleDst(j.Tuple, last)
+	items := append(t.items[:0], flowItem{"  ", src}, flowItem{" ", dst})
 	if j.Tuple.Proto == 6 && j.Tuple.TCPFlags != 0 {
-		items = append(items, flowItem{" ", line{{tcpFlags(j.Tuple.TCPFlags), sDim}}})
+		items = append(items, flowItem{" ", t.one(tcpFlags(j.Tuple.TCPFlags), sDim)})
 	}
-	title := flow(first, items, t.width)
-	fate := fateLine(j)
+	title := flow(t.lines[:0], first, items, t.width)
+	fate := appendFate(t.spansFor(6), j)
 
-	var meta []flowItem
+	meta := t.meta[:0]
 	if last := &title[len(title)-1]; last.width()+2+fate.width() <= t.width {
 		last.add("  ", sPlain)
 		*last = append(*last, fate...)
 	} else {
 		meta = append(meta, flowItem{"", fate})
 	}
-	meta = append(meta, flowItem{"", line{{plural(len(j.Hops), "hop", "hops"), sDim}}})
+	meta = append(meta, flowItem{"", t.one(plural(len(j.Hops), "hop", "hops"), sDim)})
 	if len(j.Hops) > 1 {
-		meta = append(meta, flowItem{"", line{{fmtDur(j.Duration), sBold}}})
+		meta = append(meta, flowItem{"", t.one(fmtDur(j.Duration), sBold)})
 	}
 	if j.Node != "" {
-		meta = append(meta, flowItem{"", line{{sanitize(j.Node), sDim}}})
+		meta = append(meta, flowItem{"", t.one(sanitize(j.Node), sDim)})
 	}
 	if !j.StartWall.IsZero() {
-		meta = append(meta, flowItem{"", line{{j.StartWall.Format("2006-01-02 15:04:05.000000"), sDim}}})
+		meta = append(meta, flowItem{"", t.one(j.StartWall.Format("2006-01-02 15:04:05.000000"), sDim)})
 	}
 	if t.o.Verbose || len(j.Clones) > 0 {
 		l := line{{"skb " + j.Skb.String(), sDim}}
@@ -126,10 +134,17 @@ func (t *Text) header(j *journey.Journey) {
 		t.out.line(l)
 		t.out.newline()
 	}
-	for _, l := range flow(line{{" ", sPlain}}, meta, t.width) {
+	rest := flow(t.rest[:0], t.one(" ", sPlain), meta, t.width)
+	for _, l := range rest {
 		t.out.line(l)
 		t.out.newline()
 	}
+	// keep the grown buffers, holding on to nothing
+	clear(title)
+	clear(rest)
+	clear(items)
+	clear(meta)
+	t.lines, t.rest, t.items, t.meta = title[:0], rest[:0], items[:0], meta[:0]
 }
 
 // flowItem is a piece of a wrapped line and what separates it from the
@@ -141,9 +156,9 @@ type flowItem struct {
 
 // flow lays items out after first, starting a new line, indented by two,
 // when the next item would pass width; a piece wider than a line is cut.
-func flow(first line, items []flowItem, width int) []line {
+func flow(out []line, first line, items []flowItem, width int) []line {
 	const wrapIndent = "  "
-	out := []line{first}
+	out = append(out, first)
 	cur := &out[0]
 	for _, it := range items {
 		if len(it.l) == 0 {
@@ -179,8 +194,10 @@ func lastTuple(j *journey.Journey) *journey.Tuple {
 
 // fateLine says how the journey ended: "✓ delivered", "✗ dropped: reason",
 // "? unknown: idle timeout", and why it ended when that is not a free.
-func fateLine(j *journey.Journey) line {
-	var l line
+func fateLine(j *journey.Journey) line { return appendFate(nil, j) }
+
+// appendFate appends fateLine's spans to l.
+func appendFate(l line, j *journey.Journey) line {
 	st := fateStyle(j.Fate)
 	switch j.Fate {
 	case journey.FateDelivered:

@@ -50,6 +50,11 @@ func (t *Text) progLabel(p journey.Prog) string {
 	return s
 }
 
+// one returns a line of one span (even an empty one) from the arena.
+func (t *Text) one(text string, st sty) line {
+	return append(t.spansFor(1), span{text, st})
+}
+
 // spansFor returns an empty line with room for n spans, from the span
 // arena of the journey being written: lines that live until the journey is
 // written (hop details) share one buffer instead of growing their own. The
