@@ -1,0 +1,123 @@
+package journey
+
+// The correlator's bookkeeping: how flights and their hop buffers are
+// allocated and reused, the activity list that finds the least recently
+// active journey, and the timer queues.
+
+// flightJourney allocates a flight and its journey together.
+type flightJourney struct {
+	f flight
+	j Journey
+}
+
+// maxSpare bounds the hop buffers kept for reuse.
+const maxSpare = 256
+
+// takeHops returns an empty hop buffer, reused when one is spare.
+func (c *Correlator) takeHops() []Hop {
+	if n := len(c.spare); n > 0 {
+		h := c.spare[n-1]
+		c.spare[n-1] = nil
+		c.spare = c.spare[:n-1]
+		return h
+	}
+	return make([]Hop, 0, 4) // small: open journeys hold their buffer; reused buffers keep their size
+}
+
+// putHops keeps a hop buffer for reuse, cleared so that it holds on to
+// nothing.
+func (c *Correlator) putHops(h []Hop) {
+	if cap(h) == 0 || len(c.spare) >= maxSpare {
+		return
+	}
+	clear(h)
+	c.spare = append(c.spare, h[:0])
+}
+
+// retVal stores a return value for Hop.Ret in a slab: one allocation per
+// few hundred values instead of one per value.
+func (c *Correlator) retVal(v int64) *int64 {
+	if len(c.rets) == cap(c.rets) {
+		c.rets = make([]int64, 0, 256)
+	}
+	c.rets = append(c.rets, v)
+	return &c.rets[len(c.rets)-1]
+}
+
+// pktKey identifies one IPv4 packet across skb copies.
+type pktKey struct {
+	flow Tuple
+	id   uint16
+}
+
+// ---- activity list ----
+
+func (c *Correlator) touch(f *flight, ts uint64) {
+	if ts > f.last {
+		f.last = ts
+	}
+	if c.tail == f {
+		return
+	}
+	c.unlink(f)
+	c.pushBack(f)
+}
+
+func (c *Correlator) pushBack(f *flight) {
+	f.prev, f.next = c.tail, nil
+	if c.tail != nil {
+		c.tail.next = f
+	} else {
+		c.head = f
+	}
+	c.tail = f
+}
+
+func (c *Correlator) unlink(f *flight) {
+	if f.prev != nil {
+		f.prev.next = f.next
+	} else if c.head == f {
+		c.head = f.next
+	}
+	if f.next != nil {
+		f.next.prev = f.prev
+	} else if c.tail == f {
+		c.tail = f.prev
+	}
+	f.prev, f.next = nil, nil
+}
+
+// timers is a FIFO of flights with deadlines in increasing order.
+type timers struct {
+	q    []timer
+	head int
+}
+
+type timer struct {
+	f        *flight
+	gen      uint32
+	deadline uint64
+}
+
+func (t *timers) push(f *flight, deadline uint64) {
+	if t.head > 0 && t.head >= len(t.q)/2 {
+		// drop the popped half instead of growing past it
+		n := copy(t.q, t.q[t.head:])
+		clear(t.q[n:])
+		t.q, t.head = t.q[:n], 0
+	}
+	f.gen++
+	t.q = append(t.q, timer{f, f.gen, deadline})
+}
+
+// pop returns the first flight whose deadline is before now, unless a
+// later push for the same flight made this timer stale.
+func (t *timers) pop(now uint64) (f *flight, live, ok bool) {
+	if t.head == len(t.q) || t.q[t.head].deadline > now {
+		return nil, false, false
+	}
+	tm := t.q[t.head]
+	t.q[t.head] = timer{}
+	t.head++
+	return tm.f, tm.gen == tm.f.gen && !tm.f.done, true
+}
