@@ -39,7 +39,16 @@ struct net_device {
 	possible_net_t nd_net;
 } __attribute__((preserve_access_index));
 
+struct sock_common {
+	possible_net_t skc_net;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+} __attribute__((preserve_access_index));
+
 struct sk_buff {
+	struct sock *sk;
 	unsigned int len;
 	__u32 mark;
 	__u16 network_header;

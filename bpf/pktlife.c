@@ -354,6 +354,18 @@ static __always_inline __u32 dev_netns(struct net_device *dev)
 	return BPF_CORE_READ(dev, nd_net.net, ns.inum);
 }
 
+/* skb_ns fills o's device and namespace. Before a packet has a device
+ * (ip_output's entry, say) the namespace comes from its socket. */
+static __always_inline void skb_ns(struct obs *o, struct sk_buff *skb, struct net_device *dev)
+{
+	if (dev) {
+		o->ifindex = BPF_CORE_READ(dev, ifindex);
+		o->netns = dev_netns(dev);
+		return;
+	}
+	o->netns = BPF_CORE_READ(skb, sk, __sk_common.skc_net.net, ns.inum);
+}
+
 static __always_inline void observe_tc(struct __sk_buff *ctx, __u8 hook)
 {
 	struct sk_buff *skb = (struct sk_buff *)ctx;
@@ -419,10 +431,7 @@ static __always_inline void observe_kernel(struct sk_buff *skb, struct net_devic
 	o.skb = (__u64)(long)skb;
 	o.hook = hook;
 	o.reason = reason;
-	if (dev) {
-		o.ifindex = BPF_CORE_READ(dev, ifindex);
-		o.netns = dev_netns(dev);
-	}
+	skb_ns(&o, skb, dev);
 	o.len = BPF_CORE_READ(skb, len);
 	o.mark = BPF_CORE_READ(skb, mark);
 	o.tflags = parse_kernel(&o.t, skb);
@@ -637,10 +646,7 @@ static __always_inline void observe_kfunc(struct sk_buff *skb, __u32 hop, __u8 h
 	o.slot = hop;
 	o.prog_id = kf_prog;
 	o.reason = ret;
-	if (dev) {
-		o.ifindex = BPF_CORE_READ(dev, ifindex);
-		o.netns = dev_netns(dev);
-	}
+	skb_ns(&o, skb, dev);
 	o.len = BPF_CORE_READ(skb, len);
 	o.mark = BPF_CORE_READ(skb, mark);
 	o.tflags = parse_kernel(&o.t, skb);

@@ -92,7 +92,7 @@ func clsact(ifindex int) *netlink.GenericQdisc {
 }
 
 func attachLegacy(ns netns.NsHandle, h hook, prog *ebpf.Program, name string) (_ *legacyAttachment, err error) {
-	nl, err := netlink.NewHandleAt(ns)
+	nl, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("open netlink: %w", err)
 	}

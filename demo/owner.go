@@ -50,10 +50,19 @@ func (o *owner) release() {
 
 var topoName = regexp.MustCompile(`^(.+-[0-9a-f]{8})-(node|poda|podb)$`)
 
+// StateDir is a directory private to this topology, for state a tool keeps
+// about it (pktlife's interposition journal and pins): under OwnerDir, so
+// CleanupLeftovers finds it.
+func (t *Topology) StateDir() string {
+	return filepath.Join(OwnerDir, strings.TrimSuffix(t.Node.Name, "-node")+".state")
+}
+
 // CleanupLeftovers removes the namespaces of topologies whose process died
 // without removing them, and returns their names. A topology whose lock is
-// held by a live process is left alone.
-func CleanupLeftovers() ([]string, error) {
+// held by a live process is left alone. Before, undoState (if not nil) is
+// given each such topology's state directory, if it has one, to undo what
+// it holds; the directory is removed afterwards.
+func CleanupLeftovers(undoState func(dir string) error) ([]string, error) {
 	names, err := ListNetns("")
 	if err != nil {
 		return nil, err
@@ -84,6 +93,15 @@ func CleanupLeftovers() ([]string, error) {
 				f.Close()
 				continue // its owner is alive
 			}
+		}
+		state := filepath.Join(OwnerDir, base+".state")
+		if _, err := os.Stat(state); err == nil {
+			if undoState != nil {
+				if err := undoState(state); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			os.RemoveAll(state)
 		}
 		for _, n := range nss {
 			if err := netns.DeleteNamed(n); err != nil {

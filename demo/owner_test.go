@@ -16,7 +16,7 @@ func TestCleanupLeftoversSparesLiveTopology(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer topo.Close()
-	removed, err := CleanupLeftovers()
+	removed, err := CleanupLeftovers(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

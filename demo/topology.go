@@ -7,9 +7,11 @@ import (
 	"io/fs"
 	"net"
 	"net/netip"
+	"os"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // The demo's addressing plan. Every topology uses the same addresses: they
@@ -170,12 +172,12 @@ func (t *Topology) linkPod(ctx context.Context, pod *Pod, podNs netns.NsHandle, 
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("create topology: %w", err)
 	}
-	node, err := netlink.NewHandleAt(t.handles[0])
+	node, err := netlink.NewHandleAt(t.handles[0], unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("open node netlink: %w", err)
 	}
 	defer node.Close()
-	ph, err := netlink.NewHandleAt(podNs)
+	ph, err := netlink.NewHandleAt(podNs, unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("open pod netlink: %w", err)
 	}
@@ -252,6 +254,7 @@ func (t *Topology) Close() error {
 		errs = append(errs, deleteNetns(t.names[i]))
 	}
 	t.handles, t.names = nil, nil
+	os.RemoveAll(t.StateDir())
 	t.owner.release()
 	return errors.Join(errs...)
 }

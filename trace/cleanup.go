@@ -20,6 +20,12 @@ func Cleanup() ([]string, error) {
 	return append(done, more...), errors.Join(err, merr)
 }
 
+// CleanupStateDir restores what a killed pktlife that used its own state
+// directory (Options.StateDir) left interposed there, and removes its pins.
+func CleanupStateDir(dir string) ([]string, error) {
+	return cleanupState(dir)
+}
+
 func cleanupFilters() ([]string, error) {
 	paths := []string{""}
 	if ents, err := os.ReadDir("/run/netns"); err == nil {

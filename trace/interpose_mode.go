@@ -69,7 +69,7 @@ func (t *Tracer) interpose() error {
 	if len(t.ownIDs) == 0 {
 		return fmt.Errorf("interpose tail calls: no tc observer is attached to hang the jumps under: %w", ErrBadOption)
 	}
-	cfg := interposeConfig{stateDir: t.opts.stateDir, ifaces: t.opts.Ifaces, skip: map[uint32]bool{}}
+	cfg := interposeConfig{stateDir: t.opts.StateDir, ifaces: t.opts.Ifaces, skip: map[uint32]bool{}}
 	if cfg.stateDir == "" {
 		cfg.stateDir = DefaultStateDir
 	}

@@ -51,7 +51,7 @@ func openNetns(path string) (_ *nsHandle, err error) {
 	if err := unix.Fstat(int(fd), &st); err != nil {
 		return nil, fmt.Errorf("stat netns %q: %w", path, err)
 	}
-	nl, err := netlink.NewHandleAt(fd)
+	nl, err := netlink.NewHandleAt(fd, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("open netlink in netns %q: %w", path, err)
 	}

@@ -4,7 +4,7 @@ package trace
 // that tests neither wait for nor disturb a pktlife running on the machine,
 // and the budget check switched off to reach the shim's failure path.
 
-func SetStateDirForTest(o *Options, dir string) { o.stateDir = dir }
+func SetStateDirForTest(o *Options, dir string) { o.StateDir = dir }
 
 func IgnoreTailCallBudgetForTest(o *Options) { o.ignoreTailCallBudget = true }
 

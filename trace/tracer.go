@@ -49,13 +49,16 @@ type Options struct {
 	TrackIdle   time.Duration // a tracked skb silent this long is forgotten; 0 = 1 s
 	Idle        time.Duration // journey idle timeout; 0 = 2 s
 	MaxInFlight int           // journeys open at once; 0 = 65536
+	// StateDir holds the interposition lock, restore journal and pins;
+	// empty means DefaultStateDir. A tool that interposes only on
+	// datapaths it owns (the demo) may use its own, so it never waits for
+	// or disturbs another pktlife.
+	StateDir string
 
 	// matchDevices and matchNetns are derived from Ifaces and Netns.
 	matchDevices bool
 	matchNetns   bool
-	// stateDir replaces DefaultStateDir, and ignoreTailCallBudget skips the
-	// interposer's budget check (tests only).
-	stateDir             string
+	// ignoreTailCallBudget skips the interposer's budget check (tests only).
 	ignoreTailCallBudget bool
 }
 

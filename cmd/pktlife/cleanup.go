@@ -27,7 +27,7 @@ alone.`,
 				return err
 			}
 			rep, err := trace.Cleanup()
-			gone, derr := demo.CleanupLeftovers()
+			gone, derr := demo.CleanupLeftovers(undoDemoState(&rep))
 			for _, n := range gone {
 				rep = append(rep, "removed leftover demo namespace "+n)
 			}
@@ -43,5 +43,15 @@ alone.`,
 			}
 			return nil
 		},
+	}
+}
+
+// undoDemoState restores what a killed demo left interposed in its own
+// state directory, adding the lines to rep.
+func undoDemoState(rep *[]string) func(dir string) error {
+	return func(dir string) error {
+		done, err := trace.CleanupStateDir(dir)
+		*rep = append(*rep, done...)
+		return err
 	}
 }

@@ -79,7 +79,8 @@ func demoProbes() []demoProbe {
 
 func runDemo(ctx context.Context, out render.Renderer, legacy bool) (err error) {
 	started := time.Now()
-	if gone, err := demo.CleanupLeftovers(); err == nil && len(gone) > 0 {
+	var undone []string
+	if gone, err := demo.CleanupLeftovers(undoDemoState(&undone)); err == nil && len(gone) > 0 {
 		fmt.Fprintf(os.Stderr, "removed %d namespaces left by an earlier demo that was killed\n", len(gone))
 	}
 	fmt.Fprintln(os.Stderr, "building the demo: pod A → node → pod B in private network namespaces")
@@ -114,6 +115,7 @@ func runDemo(ctx context.Context, out render.Renderer, legacy bool) (err error) 
 		Netns:     nss,
 		LegacyTC:  legacy,
 		TailCalls: trace.TailCallsInterpose,
+		StateDir:  topo.StateDir(), // its own datapath only: no other pktlife to wait for
 	})
 	if err != nil {
 		return fmt.Errorf("start tracer: %w", err)

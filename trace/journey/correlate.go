@@ -342,18 +342,20 @@ func (c *Correlator) appendHop(f *flight, ev *Event) {
 			h.Ret = c.retVal(int64(int32(ev.Reason)))
 		}
 	}
-	if prev != nil && prev.Hook.IsTC() && prev.Verdict == "" {
-		inferVerdict(prev, &h)
+	if h.Hook == HookKfreeSkb && strings.HasPrefix(h.DropReason, "TC_") {
+		// dropped by tc: the verdict belongs to the last tc hop on this
+		// device, even with kernel-function hops in between
+		for i := len(j.Hops) - 1; i >= 0; i-- {
+			tc := &j.Hops[i]
+			if tc.Hook.IsTC() {
+				if tc.Verdict == "" && tc.Device.Ifindex == h.Device.Ifindex && tc.Device.Netns == h.Device.Netns {
+					tc.Verdict, tc.VerdictInferred = "TC_ACT_SHOT", true
+				}
+				break
+			}
+		}
 	}
 	j.Hops = append(j.Hops, h)
-}
-
-// inferVerdict sets the verdict of a tc hop from the hop that followed it.
-func inferVerdict(tc *Hop, next *Hop) {
-	if next.Hook == HookKfreeSkb && strings.HasPrefix(next.DropReason, "TC_") {
-		tc.Verdict = "TC_ACT_SHOT"
-		tc.VerdictInferred = true
-	}
 }
 
 func natKind(old, new Tuple) string {
