@@ -18,8 +18,9 @@ import (
 
 // Kernel-function backends, in order of preference.
 const (
-	MechFentry = "fentry" // fentry (and fexit for hops with a return value)
-	MechKprobe = "kprobe"
+	MechFentry      = "fentry" // fentry (and fexit for hops with a return value)
+	MechKprobe      = "kprobe"
+	MechKprobeMulti = "kprobe.multi" // one link for many functions
 )
 
 // kfunc describes a kernel-function hop: the functions that implement it
@@ -167,49 +168,125 @@ func backendLevel(err error) bool {
 	return errors.Is(err, unix.EPERM) || errors.Is(err, errNoKprobes)
 }
 
-// attachKfunc attaches one kernel-function hop with the best backend that
-// works: fentry (plus fexit where the return value matters), else kprobe.
-func (t *Tracer) attachKfunc(h HopDef) {
-	a := Attachment{Hop: h.Name}
-	fn, nargs, err := resolveKfunc(h)
-	if err != nil {
-		a.Err = err
-		t.attached = append(t.attached, a)
+// kprobeWanted is a hop that fentry could not take, waiting for a kprobe.
+type kprobeWanted struct {
+	h    HopDef
+	fn   string
+	ferr error
+}
+
+// attachKfuncs attaches the kernel-function hops, each with the best
+// backend that works: fentry (plus fexit where the return value is a
+// verdict), else kprobes — all hops that read the same argument in one
+// kprobe.multi link where the kernel has it, else one kprobe each.
+func (t *Tracer) attachKfuncs(hs []HopDef) {
+	var wanted []kprobeWanted
+	for _, h := range hs {
+		fn, nargs, err := resolveKfunc(h)
+		if err != nil {
+			t.attached = append(t.attached, Attachment{Hop: h.Name, Err: err})
+			continue
+		}
+		ferr := t.kfuncErr[MechFentry]
+		if ferr == nil {
+			var closers []io.Closer
+			closers, ferr = t.attachFentry(h, fn, nargs)
+			if backendLevel(ferr) {
+				t.kfuncErr[MechFentry] = ferr
+			}
+			if ferr == nil {
+				mech := MechFentry
+				if h.kfunc.ret {
+					mech += "+fexit"
+				}
+				t.closers = append(t.closers, closers...)
+				t.attached = append(t.attached, Attachment{Hop: h.Name, Where: fn, Mechanism: mech})
+				continue
+			}
+		}
+		wanted = append(wanted, kprobeWanted{h, fn, ferr})
+	}
+	if len(wanted) == 0 {
 		return
 	}
-	a.Where = fn
-	var closers []io.Closer
-	ferr := t.kfuncErr[MechFentry]
-	if ferr == nil {
-		closers, ferr = t.attachFentry(h, fn, nargs)
-		if backendLevel(ferr) {
-			t.kfuncErr[MechFentry] = ferr
+	if t.kfuncErr[MechKprobe] == nil {
+		t.kfuncErr[MechKprobe] = kprobesAvailable()
+	}
+	// one kprobe.multi link per program, i.e. per argument position
+	groups := map[string][]kprobeWanted{}
+	var order []string
+	for _, w := range wanted {
+		name := kprobeProgs[kprobeKey(w.h)]
+		if _, ok := groups[name]; !ok {
+			order = append(order, name)
+		}
+		groups[name] = append(groups[name], w)
+	}
+	for _, name := range order {
+		g := groups[name]
+		if t.kfuncErr[MechKprobe] == nil && t.kfuncErr[MechKprobeMulti] == nil {
+			if err := t.attachKprobeMulti(name, g); err == nil {
+				continue
+			} else if backendLevel(err) || errors.Is(err, ebpf.ErrNotSupported) {
+				t.kfuncErr[MechKprobeMulti] = err
+			}
+		}
+		for _, w := range g {
+			t.attachOneKprobe(w)
 		}
 	}
-	if ferr == nil {
-		a.Mechanism = MechFentry
-		if h.kfunc.ret {
-			a.Mechanism = MechFentry + "+fexit"
-		}
-		t.closers = append(t.closers, closers...)
-		t.attached = append(t.attached, a)
-		return
-	}
+}
+
+func (t *Tracer) attachOneKprobe(w kprobeWanted) {
+	a := Attachment{Hop: w.h.Name, Where: w.fn}
 	kerr := t.kfuncErr[MechKprobe]
 	if kerr == nil {
-		closers, kerr = t.attachKprobe(h, fn)
+		var closers []io.Closer
+		closers, kerr = t.attachKprobe(w.h, w.fn)
 		if backendLevel(kerr) {
 			t.kfuncErr[MechKprobe] = kerr
 		}
+		if kerr == nil {
+			a.Mechanism = MechKprobe
+			t.closers = append(t.closers, closers...)
+			t.attached = append(t.attached, a)
+			return
+		}
 	}
-	if kerr == nil {
-		a.Mechanism = MechKprobe
-		t.closers = append(t.closers, closers...)
-		t.attached = append(t.attached, a)
-		return
-	}
-	a.Err = &errNoKfuncBackend{ferr, kerr}
+	a.Err = &errNoKfuncBackend{w.ferr, kerr}
 	t.attached = append(t.attached, a)
+}
+
+// attachKprobeMulti attaches one kprobe program to all the group's
+// functions in one kprobe.multi link, the hop ids as cookies.
+func (t *Tracer) attachKprobeMulti(name string, g []kprobeWanted) error {
+	prog, err := t.objs.loadProgramAs(name, ebpf.AttachTraceKprobeMulti)
+	if err != nil {
+		return err
+	}
+	opts := link.KprobeMultiOptions{}
+	for _, w := range g {
+		opts.Symbols = append(opts.Symbols, w.fn)
+		opts.Cookies = append(opts.Cookies, uint64(hopID(w.h)))
+	}
+	lk, err := link.KprobeMulti(prog, opts)
+	if err != nil {
+		prog.Close()
+		return fmt.Errorf("attach kprobe.multi: %w", err)
+	}
+	t.closers = append(t.closers, prog, lk)
+	for _, w := range g {
+		t.attached = append(t.attached, Attachment{Hop: w.h.Name, Where: w.fn, Mechanism: MechKprobeMulti})
+	}
+	return nil
+}
+
+func kprobeKey(h HopDef) [2]int {
+	deref := 0
+	if h.kfunc.deref {
+		deref = 1
+	}
+	return [2]int{h.kfunc.arg, deref}
 }
 
 // kfSettings are the constants of one pl_fentry/pl_fexit load.
@@ -334,11 +411,7 @@ func (t *Tracer) attachKprobe(h HopDef, fn string) ([]io.Closer, error) {
 	if err := kprobesAvailable(); err != nil {
 		return nil, err
 	}
-	deref := 0
-	if h.kfunc.deref {
-		deref = 1
-	}
-	name, ok := kprobeProgs[[2]int{h.kfunc.arg, deref}]
+	name, ok := kprobeProgs[kprobeKey(h)]
 	if !ok {
 		return nil, fmt.Errorf("no kprobe program for argument %d", h.kfunc.arg)
 	}

@@ -153,7 +153,7 @@ func sendUDP(t *testing.T, from, to *netnstest.NS, laddr, raddr string) {
 
 func TestVMKfuncThroughBond(t *testing.T) {
 	release := vmtest.Require(t)
-	for _, backend := range []string{trace.MechFentry, trace.MechKprobe} {
+	for _, backend := range []string{trace.MechFentry, trace.MechKprobeMulti, trace.MechKprobe} {
 		t.Run(backend, func(t *testing.T) {
 			node, peer := bondPair(t)
 			began := time.Now()
@@ -329,7 +329,7 @@ func TestVMHopsReport(t *testing.T) {
 func TestVMAttachDefaultSet(t *testing.T) {
 	release := vmtest.Require(t)
 	a, b := pair(t)
-	for _, backend := range []string{trace.MechFentry, trace.MechKprobe} {
+	for _, backend := range []string{trace.MechFentry, trace.MechKprobeMulti, trace.MechKprobe} {
 		began := time.Now()
 		tr, err := trace.New(trace.Options{Netns: []string{a.Path, b.Path}, KfuncBackend: backend, TailCalls: trace.TailCallsOff})
 		if err != nil {

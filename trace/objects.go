@@ -63,9 +63,19 @@ func loadObjects(f *Filter, o *Options) (_ *objects, err error) {
 
 // loadProgram loads one program of the spec against the shared maps.
 func (o *objects) loadProgram(name string) (*ebpf.Program, error) {
+	return o.loadProgramAs(name, ebpf.AttachNone)
+}
+
+// loadProgramAs loads a program with another attach type than its section
+// gives (a kprobe as kprobe.multi, say); AttachNone keeps the section's.
+func (o *objects) loadProgramAs(name string, at ebpf.AttachType) (*ebpf.Program, error) {
 	ps, ok := o.spec.Programs[name]
 	if !ok {
 		return nil, fmt.Errorf("load program %s: not in the object", name)
+	}
+	if at != ebpf.AttachNone {
+		ps = ps.Copy()
+		ps.AttachType = at
 	}
 	one := o.spec.Copy()
 	one.Programs = map[string]*ebpf.ProgramSpec{name: ps}

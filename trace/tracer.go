@@ -133,8 +133,11 @@ func New(opts Options) (_ *Tracer, err error) {
 		t.kfuncErr[MechKprobe] = errors.New("not selected (--kfunc-backend fentry)")
 	case MechKprobe:
 		t.kfuncErr[MechFentry] = errors.New("not selected (--kfunc-backend kprobe)")
+		t.kfuncErr[MechKprobeMulti] = errors.New("not selected (--kfunc-backend kprobe)")
+	case MechKprobeMulti:
+		t.kfuncErr[MechFentry] = errors.New("not selected (--kfunc-backend kprobe.multi)")
 	default:
-		return nil, fmt.Errorf("select kernel-function backend %q: want fentry or kprobe: %w", opts.KfuncBackend, ErrBadOption)
+		return nil, fmt.Errorf("select kernel-function backend %q: want fentry, kprobe.multi or kprobe: %w", opts.KfuncBackend, ErrBadOption)
 	}
 	defer func() {
 		if err != nil {
@@ -183,6 +186,7 @@ func New(opts Options) (_ *Tracer, err error) {
 	if t.reader, err = ringbuf.NewReader(t.objs.maps.Events); err != nil {
 		return nil, fmt.Errorf("open ringbuf reader: %w", err)
 	}
+	var kfuncs []HopDef
 	for _, h := range hops {
 		switch h.Kind {
 		case KindTracepoint:
@@ -192,9 +196,10 @@ func New(opts Options) (_ *Tracer, err error) {
 		case KindSocket:
 			t.attachSocketHop(h)
 		case KindKfunc:
-			t.attachKfunc(h)
+			kfuncs = append(kfuncs, h)
 		}
 	}
+	t.attachKfuncs(kfuncs)
 	if !slices.ContainsFunc(t.attached, func(a Attachment) bool { return a.Err == nil }) {
 		return nil, fmt.Errorf("attach hops: %w", errors.Join(ErrNothingAttached, t.firstError()))
 	}

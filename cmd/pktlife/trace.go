@@ -53,7 +53,7 @@ func (f *traceFlags) register(cmd *cobra.Command) {
 	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json (NDJSON, one journey per line)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show skb address, CPU, length and mark per hop")
 	fl.BoolVar(&f.legacyTC, "legacy-tc", false, "attach tc observers with clsact+cls_bpf even where tcx works")
-	fl.StringVar(&f.kfuncBackend, "kfunc-backend", "", "backend for kernel-function hops: fentry or kprobe (default: the best that works)")
+	fl.StringVar(&f.kfuncBackend, "kfunc-backend", "", "backend for kernel-function hops: fentry, kprobe.multi or kprobe (default: the best that works)")
 	fl.IntVar(&f.maxInFlight, "max-inflight", 65536, "journeys held open at once; past it the oldest is closed as evicted")
 	fl.StringVar(&f.tailCalls, "tail-calls", trace.TailCallsAuto, "tail-call chains: auto, interpose (exact per packet: shims in the datapath's prog_arrays until exit), passive or off")
 }
@@ -110,8 +110,10 @@ func (f *traceFlags) options() (trace.Options, error) {
 	o.Netns = f.netns
 	o.Hops = f.hops
 	o.LegacyTC = f.legacyTC
-	if f.kfuncBackend != "" && f.kfuncBackend != trace.MechFentry && f.kfuncBackend != trace.MechKprobe {
-		return o, usagef("invalid --kfunc-backend %q: want fentry or kprobe", f.kfuncBackend)
+	switch f.kfuncBackend {
+	case "", trace.MechFentry, trace.MechKprobe, trace.MechKprobeMulti:
+	default:
+		return o, usagef("invalid --kfunc-backend %q: want fentry, kprobe.multi or kprobe", f.kfuncBackend)
 	}
 	o.KfuncBackend = f.kfuncBackend
 	o.MaxInFlight = f.maxInFlight
