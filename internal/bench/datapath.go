@@ -134,8 +134,15 @@ func Datapath(ctx context.Context, env *Env, cases []Case, o DatapathOptions) ([
 				continue
 			}
 			f, st, err := floodCase(ctx, env, r.Case, o.Flood)
-			if err != nil {
+			if err != nil && (r.Case == Untraced || ctx.Err() != nil) {
 				return res, fmt.Errorf("flood %s: %w", r.Case, err)
+			}
+			if err != nil {
+				// e.g. another pktlife holds the interposition lock: the
+				// case is reported as not run, the others go on
+				r.Err = fmt.Errorf("flood %s: %w", r.Case, err)
+				logf("round %d %-10s not run: %v", round+1, r.Case, err)
+				continue
 			}
 			r.Floods = append(r.Floods, f)
 			if st != nil {

@@ -44,6 +44,12 @@ func (r *report) table(rows [][]string) {
 	tw.Flush()
 }
 
+// notRun reports a measurement that could not run, as a missed target.
+func (r *report) notRun(what string, err error) {
+	r.line("%s: not run: %v", what, err)
+	r.verdict(false, what+" not run")
+}
+
 // verdict records a target and returns "ok" or "MISS".
 func (r *report) verdict(ok bool, what string) string {
 	r.total++
@@ -143,10 +149,12 @@ func (r *report) datapath(res []bench.CaseResult, c config) {
 	r.line("1. Datapath overhead: UDP flood pod A → node (demo datapath: DNAT, tail calls, redirect) → pod B,")
 	r.line("   %d senders, %v per flood, %d rounds with the case order rotated, median", c.senders, c.duration, c.rounds)
 	base, baseCPU := 0.0, 0.0
+	var notes []string
 	rows := [][]string{{"case", "received pkt/s", "sent pkt/s", "vs untraced", "target", "pkt/cpu-s", "vs untraced", "events read", "lost"}}
 	for _, cr := range res {
 		if cr.Err != nil {
-			rows = append(rows, []string{string(cr.Case), "-", "-", "-", "not run: " + cr.Err.Error(), "", "", "", ""})
+			rows = append(rows, []string{string(cr.Case), "-", "-", "-", r.verdict(false, "datapath "+string(cr.Case)+" not run"), "", "", "", ""})
+			notes = append(notes, fmt.Sprintf("  %s not run: %v", cr.Case, cr.Err))
 			continue
 		}
 		med, cpu := cr.Median(), cr.MedianPerCPU()
@@ -175,6 +183,9 @@ func (r *report) datapath(res []bench.CaseResult, c config) {
 			fmt.Sprintf("%.3f", ratio), target, fmt.Sprintf("%.0f", cpu), fmt.Sprintf("%.3f", cpu/baseCPU), fmt.Sprint(read), fmt.Sprint(lost)})
 	}
 	r.table(rows)
+	for _, n := range notes {
+		r.line("%s", n)
+	}
 	r.line("  pkt/cpu-s: packets per second of CPU time spent on the flood (this process and ksoftirqd): a")
 	r.line("  cross-check that moves less than the rate when other work shares the machine")
 	r.line("")
