@@ -329,9 +329,20 @@ func TestVMHopsReport(t *testing.T) {
 func TestVMAttachDefaultSet(t *testing.T) {
 	release := vmtest.Require(t)
 	a, b := pair(t)
-	for _, backend := range []string{trace.MechFentry, trace.MechKprobeMulti, trace.MechKprobe} {
+	// the same set without kernel functions, as the baseline
+	var base []string
+	for _, h := range trace.Hops {
+		if h.Default && h.Kind != trace.KindKfunc {
+			base = append(base, h.Name)
+		}
+	}
+	for _, backend := range []string{"none", trace.MechFentry, trace.MechKprobeMulti, trace.MechKprobe} {
+		opts := trace.Options{Netns: []string{a.Path, b.Path}, KfuncBackend: backend, TailCalls: trace.TailCallsOff}
+		if backend == "none" {
+			opts.KfuncBackend, opts.Hops = "", base
+		}
 		began := time.Now()
-		tr, err := trace.New(trace.Options{Netns: []string{a.Path, b.Path}, KfuncBackend: backend, TailCalls: trace.TailCallsOff})
+		tr, err := trace.New(opts)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,6 +2,7 @@ package trace
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -41,12 +42,15 @@ func (t *Tracer) setupPassive() error {
 	attached := 0
 	for _, e := range ps.graph.EntryPrograms() {
 		id := e.Entry.Prog.ID
-		if _, done := ps.entries()[id]; done || skip[id] {
+		if ps.entries()[id] || skip[id] {
 			continue
 		}
+		// A program pktlife cannot trace (no BTF, say) is a reported
+		// skip, like any other hop.
 		if err := ps.attach(t.objs, e.Entry.Prog); err != nil {
-			closeAll(ps.closers)
-			return fmt.Errorf("trace tail calls passively: %w", err)
+			t.attached = append(t.attached, Attachment{Hop: tailCallHop, Where: e.Entry.Prog.Name, Mechanism: TailCallsPassive,
+				Err: fmt.Errorf("trace %s (id %d) passively: %w", e.Entry.Prog.Name, id, err)})
+			continue
 		}
 		attached++
 	}
@@ -78,9 +82,12 @@ func (e *entryProg) Close() error { return e.p.Close() }
 func (ps *passive) attach(objs *objects, n progs.Node) error {
 	p, err := ebpf.NewProgramFromID(ebpf.ProgramID(n.ID))
 	if err != nil {
-		return fmt.Errorf("open program %s (id %d): %w", n.Name, n.ID, err)
+		return fmt.Errorf("open program: %w", err)
 	}
 	ps.closers = append(ps.closers, &entryProg{id: n.ID, p: p})
+	if _, ok := mustInfo(p).BTFID(); !ok {
+		return errors.New("the program has no BTF to attach fentry/fexit to")
+	}
 	fn := n.Name
 	if info, err := p.Info(); err == nil && fullName(info) != "" {
 		fn = fullName(info)
@@ -94,6 +101,14 @@ func (ps *passive) attach(objs *objects, n progs.Node) error {
 	}
 	ps.closers = append(ps.closers, cs...)
 	return nil
+}
+
+func mustInfo(p *ebpf.Program) *ebpf.ProgramInfo {
+	info, err := p.Info()
+	if err != nil {
+		return &ebpf.ProgramInfo{}
+	}
+	return info
 }
 
 func (ps *passive) Close() error {
