@@ -12,6 +12,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // RequireRoot skips the test when not running as root.
@@ -64,7 +65,7 @@ func New(t testing.TB, name string) *NS {
 			t.Errorf("delete netns %s: %v", name, err)
 		}
 	})
-	n.nl, err = netlink.NewHandleAt(h)
+	n.nl, err = netlink.NewHandleAt(h, unix.NETLINK_ROUTE)
 	if err != nil {
 		t.Fatalf("netlink in %s: %v", name, err)
 	}
