@@ -470,6 +470,20 @@ PL_TP(kfree_skb, PL_HOOK_KFREE_SKB,
 PL_TP(consume_skb, PL_HOOK_CONSUME_SKB,
       { observe_kernel(SKB(0), NULL, PL_HOOK_CONSUME_SKB, 0); })
 
+/* submit_tracked completes and submits an event about an skb pktlife
+ * follows, from hooks that must not read the packet (it may be gone, or
+ * belong to the datapath): its tuple is the one last seen. */
+static __always_inline void submit_tracked(struct event *e, struct track *tr)
+{
+	e->flags = PL_F_TRACKED;
+	if (tr->tuple.family)
+		e->flags |= PL_F_TUPLE | (tr->tuple.sport || tr->tuple.dport ? PL_F_L4 : 0);
+	e->cpu = bpf_get_smp_processor_id();
+	e->tuple = tr->tuple;
+	bpf_ringbuf_submit(e, 0);
+	stat_inc(PL_STAT_EMITTED);
+}
+
 /* net_dev_xmit fires after the driver took the skb, which may already be
  * freed: record only its address, device and return code. */
 static __always_inline void net_dev_xmit_body(__u64 *a)
@@ -498,13 +512,7 @@ static __always_inline void net_dev_xmit_body(__u64 *a)
 	e->len = (__u32)a[3];
 	e->reason = (__u32)a[1];
 	e->hook = PL_HOOK_NET_DEV_XMIT;
-	e->flags = PL_F_TRACKED;
-	if (tr->tuple.family)
-		e->flags |= PL_F_TUPLE | (tr->tuple.sport || tr->tuple.dport ? PL_F_L4 : 0);
-	e->cpu = bpf_get_smp_processor_id();
-	e->tuple = tr->tuple;
-	bpf_ringbuf_submit(e, 0);
-	stat_inc(PL_STAT_EMITTED);
+	submit_tracked(e, tr);
 }
 
 SEC("tp_btf/net_dev_xmit")
@@ -571,13 +579,7 @@ static __always_inline void shim_emit(struct __sk_buff *ctx)
 	e->map_id = shim_map_id;
 	e->slot = shim_slot;
 	e->hook = PL_HOOK_TAIL_CALL;
-	e->flags = PL_F_TRACKED;
-	if (tr->tuple.family)
-		e->flags |= PL_F_TUPLE | (tr->tuple.sport || tr->tuple.dport ? PL_F_L4 : 0);
-	e->cpu = bpf_get_smp_processor_id();
-	e->tuple = tr->tuple;
-	bpf_ringbuf_submit(e, 0);
-	stat_inc(PL_STAT_EMITTED);
+	submit_tracked(e, tr);
 }
 
 SEC("tc")
