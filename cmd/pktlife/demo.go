@@ -30,13 +30,10 @@ drops port 9999 by policy), sends UDP and TCP packets from pod A, traces them
 and prints their journeys. Everything it creates is removed at exit.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "text" && output != "json" {
-				return usagef("invalid --output %q: want text or json", output)
-			}
-			if err := requireRoot(); err != nil {
+			if err := checkOutput(output); err != nil {
 				return err
 			}
-			if err := requireBTF(); err != nil {
+			if err := requireKernel(); err != nil {
 				return err
 			}
 			var out render.Renderer

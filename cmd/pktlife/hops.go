@@ -22,13 +22,10 @@ loading and attaching each probe (tc probes in a private namespace made for
 the purpose), not by kernel version.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "text" && output != "json" {
-				return usagef("invalid --output %q: want text or json", output)
-			}
-			if err := requireRoot(); err != nil {
+			if err := checkOutput(output); err != nil {
 				return err
 			}
-			if err := requireBTF(); err != nil {
+			if err := requireKernel(); err != nil {
 				return err
 			}
 			hs, err := trace.ProbeHops()

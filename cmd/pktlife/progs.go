@@ -27,8 +27,8 @@ calls can reach, with full program names from BTF. It only reads.`,
   pktlife progs --netns /run/netns/pod-a`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "text" && output != "json" {
-				return usagef("invalid --output %q: want text or json", output)
+			if err := checkOutput(output); err != nil {
+				return err
 			}
 			if err := requireRoot(); err != nil {
 				return err

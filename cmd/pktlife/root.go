@@ -40,3 +40,19 @@ func requireBTF() error {
 	}
 	return nil
 }
+
+// requireKernel checks what every command that loads BPF needs.
+func requireKernel() error {
+	if err := requireRoot(); err != nil {
+		return err
+	}
+	return requireBTF()
+}
+
+// checkOutput validates an --output flag.
+func checkOutput(o string) error {
+	if o != "text" && o != "json" {
+		return usagef("invalid --output %q: want text or json", o)
+	}
+	return nil
+}

@@ -100,8 +100,8 @@ func (f *traceFlags) options() (trace.Options, error) {
 	if f.duration < 0 {
 		return o, usagef("invalid --duration %s: want a positive duration", f.duration)
 	}
-	if f.output != "text" && f.output != "json" {
-		return o, usagef("invalid --output %q: want text or json", f.output)
+	if err := checkOutput(f.output); err != nil {
+		return o, err
 	}
 	if f.maxInFlight <= 0 {
 		return o, usagef("invalid --max-inflight %d: want a positive number", f.maxInFlight)
@@ -142,10 +142,7 @@ func newTraceCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := requireRoot(); err != nil {
-				return err
-			}
-			if err := requireBTF(); err != nil {
+			if err := requireKernel(); err != nil {
 				return err
 			}
 			return runTrace(cmd.Context(), opts, &f)
