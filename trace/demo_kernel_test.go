@@ -2,6 +2,7 @@ package trace_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 
 	"github.com/pktlife/pktlife/demo"
@@ -34,6 +36,11 @@ func demoSetup(t *testing.T, legacy bool) *demo.Topology {
 		}
 	})
 	dp, err := demo.LoadDatapath(topo, demo.DatapathOptions{Legacy: legacy})
+	if err != nil && !legacy && errors.Is(err, ebpf.ErrNotSupported) {
+		// no tcx before 6.6 (the VM's 6.1): the datapath uses clsact, and
+		// pktlife's observers fall back to clsact too
+		dp, err = demo.LoadDatapath(topo, demo.DatapathOptions{Legacy: true})
+	}
 	if err != nil {
 		t.Fatalf("load datapath: %v", err)
 	}

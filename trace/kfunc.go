@@ -338,7 +338,7 @@ func (o *objects) loadKfuncProgram(name string, ks kfSettings) (*ebpf.Program, e
 			return nil, fmt.Errorf("set %s: %w", kv.name, err)
 		}
 	}
-	coll, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: o.repl})
+	coll, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: o.repl, Cache: o.btfCache})
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 
 	"github.com/pktlife/pktlife/bpf"
 )
@@ -16,6 +17,9 @@ type objects struct {
 	spec *ebpf.CollectionSpec
 	maps bpf.PktlifeMaps
 	repl map[string]*ebpf.Map
+	// btfCache keeps the kernel's BTF decoded once for all program loads
+	// (each load would decode it again).
+	btfCache *btf.Cache
 }
 
 // loadObjects prepares the spec with the filter and sizes and creates the
@@ -47,7 +51,7 @@ func loadObjects(f *Filter, o *Options) (_ *objects, err error) {
 	specs.Events.MaxEntries = uint32(o.RingSize)
 	specs.Tracked.MaxEntries = uint32(o.MaxTracked)
 
-	obj := &objects{spec: spec}
+	obj := &objects{spec: spec, btfCache: btf.NewCache()}
 	if err := spec.LoadAndAssign(&obj.maps, nil); err != nil {
 		return nil, fmt.Errorf("create BPF maps: %w", err)
 	}
@@ -79,7 +83,7 @@ func (o *objects) loadProgramAs(name string, at ebpf.AttachType) (*ebpf.Program,
 	}
 	one := o.spec.Copy()
 	one.Programs = map[string]*ebpf.ProgramSpec{name: ps}
-	coll, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: o.repl})
+	coll, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: o.repl, Cache: o.btfCache})
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {

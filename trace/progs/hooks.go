@@ -9,6 +9,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // queryTCX reads the device's tcx chains. It must run in the device's
@@ -25,8 +26,8 @@ func (d *rawDevice) queryTCX() error {
 		{ebpf.AttachTCXEgress, &d.egress, &d.EgressRevision, Egress},
 	} {
 		res, err := link.QueryPrograms(link.QueryOptions{Target: int(d.Ifindex), Attach: dir.attach})
-		if errors.Is(err, ebpf.ErrNotSupported) {
-			return nil
+		if errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, unix.EINVAL) {
+			return nil // no tcx on this kernel (before 6.6 the query is EINVAL)
 		}
 		if err != nil {
 			return fmt.Errorf("query tcx %s of %s: %w", dir.name, d.Name, err)
