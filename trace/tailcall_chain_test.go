@@ -40,6 +40,7 @@ func newChainEnv(t *testing.T, legacy bool) *chainEnv {
 	e := &chainEnv{topo: topo, srv: map[uint16]*demo.UDPServer{}}
 	e.chain, err = demo.LoadChain(demo.ChainOptions{NetnsPath: topo.Node.Path, Ifindex: topo.PodA.NodeIfindex, Legacy: legacy})
 	if err != nil {
+		netnstest.SkipIfNoTCX(t, err)
 		t.Fatalf("load chain: %v", err)
 	}
 	t.Cleanup(func() {

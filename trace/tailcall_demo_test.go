@@ -97,6 +97,7 @@ func TestTailCallsDemo(t *testing.T) {
 				Datapath: demo.DatapathOptions{Legacy: legacy},
 			})
 			if err != nil {
+				netnstest.SkipIfNoTCX(t, err)
 				t.Fatalf("start demo: %v", err)
 			}
 			t.Cleanup(func() {

@@ -1,7 +1,9 @@
 package netnstest
 
 import (
+	"errors"
 	"strings"
+	"testing"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -47,4 +49,14 @@ func PktlifeAttachments(do func(func() error) error) ([]string, error) {
 		return nil
 	})
 	return found, err
+}
+
+// SkipIfNoTCX skips the test when err says the kernel has no tcx (before
+// 6.6, as Debian's 6.1 in the VM tests): tests that attach with tcx also run
+// their clsact variant, which still covers such a kernel.
+func SkipIfNoTCX(t testing.TB, err error) {
+	t.Helper()
+	if errors.Is(err, ebpf.ErrNotSupported) {
+		t.Skipf("tcx not supported by this kernel (needs 6.6): %v", err)
+	}
 }

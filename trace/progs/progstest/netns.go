@@ -138,6 +138,9 @@ func (n *Netns) AttachTCX(t testing.TB, ifindex uint32, prog *ebpf.Program, atta
 		l, err = link.AttachTCX(link.TCXOptions{Interface: int(ifindex), Program: prog, Attach: attach})
 		return err
 	})
+	if errors.Is(err, ebpf.ErrNotSupported) {
+		t.Skipf("tcx not supported by this kernel (needs 6.6): %v", err)
+	}
 	if err != nil {
 		t.Fatalf("attach tcx to ifindex %d: %v", ifindex, err)
 	}
