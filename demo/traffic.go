@@ -28,13 +28,7 @@ func bounded(ctx context.Context) (context.Context, context.CancelFunc) {
 func SendUDP(ctx context.Context, netnsPath string, dst netip.AddrPort, payload []byte) error {
 	ctx, cancel := bounded(ctx)
 	defer cancel()
-	var conn net.Conn
-	err := DoInNetns(netnsPath, func() error {
-		var d net.Dialer
-		var err error
-		conn, err = d.DialContext(ctx, "udp4", dst.String())
-		return err
-	})
+	conn, err := dialIn(ctx, netnsPath, "udp4", dst)
 	if err != nil {
 		return fmt.Errorf("dial udp %s: %w", dst, err)
 	}
@@ -54,13 +48,7 @@ func SendUDP(ctx context.Context, netnsPath string, dst netip.AddrPort, payload 
 func UDPRoundTrip(ctx context.Context, netnsPath string, dst netip.AddrPort, payload []byte) ([]byte, error) {
 	ctx, cancel := bounded(ctx)
 	defer cancel()
-	var conn net.Conn
-	err := DoInNetns(netnsPath, func() error {
-		var d net.Dialer
-		var err error
-		conn, err = d.DialContext(ctx, "udp4", dst.String())
-		return err
-	})
+	conn, err := dialIn(ctx, netnsPath, "udp4", dst)
 	if err != nil {
 		return nil, fmt.Errorf("dial udp %s: %w", dst, err)
 	}
@@ -85,13 +73,7 @@ func UDPRoundTrip(ctx context.Context, netnsPath string, dst netip.AddrPort, pay
 func TCPRoundTrip(ctx context.Context, netnsPath string, dst netip.AddrPort, payload []byte) ([]byte, error) {
 	ctx, cancel := bounded(ctx)
 	defer cancel()
-	var conn net.Conn
-	err := DoInNetns(netnsPath, func() error {
-		var d net.Dialer
-		var err error
-		conn, err = d.DialContext(ctx, "tcp4", dst.String())
-		return err
-	})
+	conn, err := dialIn(ctx, netnsPath, "tcp4", dst)
 	if err != nil {
 		return nil, fmt.Errorf("connect tcp %s: %w", dst, err)
 	}
@@ -201,4 +183,17 @@ func inetChecksum(b []byte) uint16 {
 		sum = sum&0xffff + sum>>16
 	}
 	return ^uint16(sum)
+}
+
+// dialIn dials dst from inside the namespace at netnsPath: the socket
+// belongs to the namespace it was created in.
+func dialIn(ctx context.Context, netnsPath, network string, dst netip.AddrPort) (net.Conn, error) {
+	var conn net.Conn
+	err := DoInNetns(netnsPath, func() error {
+		var d net.Dialer
+		var err error
+		conn, err = d.DialContext(ctx, network, dst.String())
+		return err
+	})
+	return conn, err
 }
