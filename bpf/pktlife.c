@@ -261,13 +261,19 @@ struct obs {
 	__u8 hook;
 	__u8 tflags;
 	struct tuple t;
+	/* For kernel hooks, where device, namespace, length and mark cost probe
+	 * reads: read only once the packet is known to be kept (fill_meta). */
+	__u64 kskb;
+	__u64 kdev;
 };
 
 /* observe decides whether o's skb is followed and, if so, emits an event.
  * Terminal hooks forget the skb. */
+static __always_inline void fill_meta(struct obs *o);
+
 static __always_inline void observe(struct obs *o)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = 0;
 	__u64 *cnt = count_slot();
 	struct track *tr = NULL;
 	bool follow = false;
@@ -281,6 +287,7 @@ static __always_inline void observe(struct obs *o)
 		bool same_src = same_side(o->t.saddr, o->t.sport, tr->tuple.saddr, tr->tuple.sport);
 		bool same_dst = same_side(o->t.daddr, o->t.dport, tr->tuple.daddr, tr->tuple.dport);
 
+		now = bpf_ktime_get_ns();
 		if (now - tr->last_ts > track_idle_ns) {
 			/* a silent old entry: the address was reused */
 		} else if (!(o->tflags & PL_F_TUPLE) || (same_src && same_dst)) {
@@ -299,9 +306,14 @@ static __always_inline void observe(struct obs *o)
 			__sync_fetch_and_add(cnt, -1);
 		}
 	}
+	/* A packet that is neither followed nor matching stops here, before
+	 * anything else about it is read. */
+	if (!follow && !match_tuple(&o->t, o->tflags))
+		return;
+	fill_meta(o);
+	if (!now)
+		now = bpf_ktime_get_ns();
 	if (!follow) {
-		if (!match_tuple(&o->t, o->tflags))
-			return;
 		if (cfg.match_netns) {
 			struct devkey k = {.netns = o->netns, .ifindex = 0};
 			if (!bpf_map_lookup_elem(&match_devs, &k))
@@ -366,6 +378,22 @@ static __always_inline void skb_ns(struct obs *o, struct sk_buff *skb, struct ne
 	o->netns = BPF_CORE_READ(skb, sk, __sk_common.skc_net.net, ns.inum);
 }
 
+/* fill_meta reads what an event needs beyond the tuple for kernel hooks;
+ * tc and cgroup hooks filled it from their context already (kskb is 0). */
+static __always_inline void fill_meta(struct obs *o)
+{
+	struct sk_buff *skb = (struct sk_buff *)(long)o->kskb;
+	struct net_device *dev = (struct net_device *)(long)o->kdev;
+
+	if (!skb)
+		return;
+	if (!dev)
+		dev = BPF_CORE_READ(skb, dev);
+	skb_ns(o, skb, dev);
+	o->len = BPF_CORE_READ(skb, len);
+	o->mark = BPF_CORE_READ(skb, mark);
+}
+
 static __always_inline void observe_tc(struct __sk_buff *ctx, __u8 hook)
 {
 	struct sk_buff *skb = (struct sk_buff *)ctx;
@@ -426,14 +454,11 @@ static __always_inline void observe_kernel(struct sk_buff *skb, struct net_devic
 
 	if (!skb)
 		return;
-	if (!dev)
-		dev = BPF_CORE_READ(skb, dev);
 	o.skb = (__u64)(long)skb;
+	o.kskb = o.skb;
+	o.kdev = (__u64)(long)dev;
 	o.hook = hook;
 	o.reason = reason;
-	skb_ns(&o, skb, dev);
-	o.len = BPF_CORE_READ(skb, len);
-	o.mark = BPF_CORE_READ(skb, mark);
 	o.tflags = parse_kernel(&o.t, skb);
 	observe(&o);
 }
@@ -638,19 +663,15 @@ static __always_inline struct sk_buff *kf_skb(__u64 raw, bool deref)
 static __always_inline void observe_kfunc(struct sk_buff *skb, __u32 hop, __u8 hook, __u32 ret)
 {
 	struct obs o = {};
-	struct net_device *dev;
 
 	if (!skb)
 		return;
-	dev = BPF_CORE_READ(skb, dev);
 	o.skb = (__u64)(long)skb;
+	o.kskb = o.skb;
 	o.hook = hook;
 	o.slot = hop;
 	o.prog_id = kf_prog;
 	o.reason = ret;
-	skb_ns(&o, skb, dev);
-	o.len = BPF_CORE_READ(skb, len);
-	o.mark = BPF_CORE_READ(skb, mark);
 	o.tflags = parse_kernel(&o.t, skb);
 	observe(&o);
 }
