@@ -18,9 +18,15 @@ const goldenDir = "../testdata/render"
 // when -update is given.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join(goldenDir, name)
+	goldenIn(t, goldenDir, name, got)
+}
+
+// goldenIn is golden for the files in dir.
+func goldenIn(t *testing.T, dir, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join(dir, name)
 	if *update {
-		if err := os.MkdirAll(goldenDir, 0o755); err != nil {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatalf("create golden dir: %v", err)
 		}
 		if err := os.WriteFile(path, got, 0o644); err != nil {

@@ -3,8 +3,6 @@ package render
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -17,24 +15,7 @@ const progsGoldenDir = "../testdata/progs"
 // progsGolden is golden() for testdata/progs (-update rewrites the files).
 func progsGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join(progsGoldenDir, name)
-	if *update {
-		if err := os.MkdirAll(progsGoldenDir, 0o755); err != nil {
-			t.Fatalf("create golden dir: %v", err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatalf("write golden: %v", err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden (run go test ./render -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test ./render -update rewrites it)\n--- got\n%s\n--- want\n%s",
-			name, got, want)
-	}
+	goldenIn(t, progsGoldenDir, name, got)
 }
 
 func prog(id uint32, name string, maps ...progs.ProgArray) *progs.Node {

@@ -191,11 +191,3 @@ func (o *tcObserver) Close() error {
 	}
 	return errors.Join(errs...)
 }
-
-// dir names the hook's direction.
-func (o *tcObserver) dir() string {
-	if o.ingress {
-		return "ingress"
-	}
-	return "egress"
-}

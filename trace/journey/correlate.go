@@ -3,6 +3,7 @@ package journey
 import (
 	"cmp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -433,17 +434,7 @@ func VerdictName(v int32) string {
 	case 8:
 		return "TC_ACT_TRAP"
 	}
-	return "TC_ACT_" + itoa(int64(v))
-}
-
-func itoa(v int64) string {
-	if v < 0 {
-		return "-" + itoa(-v)
-	}
-	if v < 10 {
-		return string(rune('0' + v))
-	}
-	return itoa(v/10) + string(rune('0'+v%10))
+	return "TC_ACT_" + strconv.Itoa(int(v))
 }
 
 // Expire closes journeys idle since before now-Idle (kernel time).
