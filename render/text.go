@@ -52,7 +52,6 @@ func (t *Text) Journey(j *journey.Journey) error {
 		return errors.New("render journey: nil journey")
 	}
 	t.out.b = t.out.b[:0]
-	clear(t.spans) // hold on to nothing of the previous journey
 	t.spans = t.spans[:0]
 	if t.n > 0 {
 		t.out.b = append(t.out.b, '\n')

@@ -57,10 +57,10 @@ type Correlator struct {
 	deliver timers
 	nextID  uint64
 	stats   Stats
-	// spare holds hop buffers of finished journeys for reuse: a journey
-	// grows its hops in one of them and gets an exact-size copy when it is
-	// emitted, so each journey allocates its hops once.
-	spare [][]Hop
+	// hopHint is a running average of hops per journey: a new journey's
+	// hop buffer is allocated at about that size, so that it rarely grows
+	// and is handed to the emitted journey as it is, without a copy.
+	hopHint8 int // eight times the average
 	rets  []int64 // slab for Hop.Ret values
 }
 
@@ -220,7 +220,7 @@ func (c *Correlator) open(ev *Event) *flight {
 		Start:     ev.Time,
 		StartWall: c.res.WallTime(ev.Time),
 		Tuple:     ev.Tuple,
-		Hops:      c.takeHops(),
+		Hops:      c.newHops(),
 		Fate:      FateUnknown,
 	}
 	f := &fj.f
@@ -293,7 +293,6 @@ func (c *Correlator) merge(f, g *flight) {
 	f.delivered = f.delivered || g.delivered
 	g.done = true
 	c.unlink(g)
-	c.putHops(g.j.Hops)
 	g.j.Hops = nil
 }
 
@@ -507,12 +506,9 @@ func (c *Correlator) finish(f *flight, why End) {
 		}
 	}
 	j := f.j
-	// The journey keeps an exact-size copy of its hops; the buffer they
-	// grew in serves the next journey.
-	hops := make([]Hop, len(j.Hops))
-	copy(hops, j.Hops)
-	c.putHops(j.Hops)
-	j.Hops = hops
+	n := len(j.Hops)
+	j.Hops = j.Hops[:n:n] // the journey owns its buffer: appending to it copies
+	c.hopHint8 += n - c.hopHint8/8
 	c.nextID++
 	j.ID = c.nextID // numbered in the order journeys complete
 	j.End = why

@@ -10,28 +10,10 @@ type flightJourney struct {
 	j Journey
 }
 
-// maxSpare bounds the hop buffers kept for reuse.
-const maxSpare = 256
-
-// takeHops returns an empty hop buffer, reused when one is spare.
-func (c *Correlator) takeHops() []Hop {
-	if n := len(c.spare); n > 0 {
-		h := c.spare[n-1]
-		c.spare[n-1] = nil
-		c.spare = c.spare[:n-1]
-		return h
-	}
-	return make([]Hop, 0, 4) // small: open journeys hold their buffer; reused buffers keep their size
-}
-
-// putHops keeps a hop buffer for reuse, cleared so that it holds on to
-// nothing.
-func (c *Correlator) putHops(h []Hop) {
-	if cap(h) == 0 || len(c.spare) >= maxSpare {
-		return
-	}
-	clear(h)
-	c.spare = append(c.spare, h[:0])
+// newHops allocates the hop buffer of a new journey: room for two hops
+// more than journeys have had on average lately (at least 4).
+func (c *Correlator) newHops() []Hop {
+	return make([]Hop, 0, max(4, c.hopHint8/8+2))
 }
 
 // retVal stores a return value for Hop.Ret in a slab: one allocation per
