@@ -42,8 +42,8 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-/* Number of live entries in tracked (approximate upwards: LRU evictions are
- * not seen). While it is zero the lookup is skipped. */
+/* Set to 1 when the first packet matches: until then nothing is tracked and
+ * the lookup in tracked is skipped. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -129,28 +129,77 @@ static __always_inline __u8 parse_l4(struct tuple *t, struct l4hdr *l4)
 	return 0;
 }
 
-/* parse_kernel reads the tuple of a kernel skb. */
-static __always_inline __u8 parse_kernel(struct tuple *t, struct sk_buff *skb)
+/* The network header and the transport header's first 14 bytes, read at
+ * once: 56 bytes cover an IPv6 header (40) or an IPv4 header without
+ * options (20) and then the transport header. */
+struct hdrs {
+	union {
+		struct l3hdr l3;
+		__u8 raw[56];
+	};
+};
+
+/* parse_hdrs parses one read of n bytes (34 or more for IPv4, 54 or more
+ * for IPv6). It returns -1 when the transport header lies beyond them
+ * (IPv4 options) and leaves its offset in *off. */
+static __always_inline int parse_hdrs(struct tuple *t, struct hdrs *h, __u16 proto, int *off)
 {
-	unsigned char *head = BPF_CORE_READ(skb, head);
-	__u16 nh = BPF_CORE_READ(skb, network_header);
-	__u16 proto = BPF_CORE_READ(skb, protocol);
-	struct l3hdr h;
+	*off = parse_l3(t, &h->l3, proto);
+	if (t->family == 0)
+		return 0;
+	if (*off == 20)
+		return PL_F_TUPLE | parse_l4(t, (struct l4hdr *)&h->raw[20]);
+	if (*off == 40)
+		return PL_F_TUPLE | parse_l4(t, (struct l4hdr *)&h->raw[40]);
+	if (*off < 0 || *off > 60)
+		return PL_F_TUPLE;
+	return -1;
+}
+
+/* parse_kernel reads the tuple of a kernel skb, given its head,
+ * network_header and protocol: one read for both headers, a second only
+ * for IPv4 with options. */
+static __always_inline __u8 parse_kernel(struct tuple *t, unsigned char *head, __u16 nh, __u16 proto)
+{
+	struct hdrs h;
 	struct l4hdr l4;
-	int off;
+	int off, r;
 
 	if (!head || nh == (__u16)~0U)
 		return 0;
+	if (proto != bpf_htons(ETH_P_IP) && proto != bpf_htons(ETH_P_IPV6))
+		return 0;
 	if (bpf_probe_read_kernel(&h, sizeof(h), head + nh))
 		return 0;
-	off = parse_l3(t, &h, proto);
-	if (t->family == 0)
-		return 0;
-	if (off < 0 || off > 60)
-		return PL_F_TUPLE;
+	r = parse_hdrs(t, &h, proto, &off);
+	if (r >= 0)
+		return r;
 	if (bpf_probe_read_kernel(&l4, sizeof(l4), head + nh + off))
 		return PL_F_TUPLE;
 	return PL_F_TUPLE | parse_l4(t, &l4);
+}
+
+/* parse_tc_fast reads both headers of the packet a tc or cgroup program sees
+ * with one helper call. It returns 0xff when parse_tc's careful path must
+ * decide (short packets, IPv4 options). */
+static __always_inline __u8 parse_tc_fast(struct tuple *t, struct __sk_buff *ctx)
+{
+	struct hdrs h;
+	int off, r;
+	__u32 n;
+
+	if (ctx->protocol == bpf_htons(ETH_P_IP))
+		n = 34;
+	else if (ctx->protocol == bpf_htons(ETH_P_IPV6))
+		n = 54;
+	else
+		return 0;
+	if (bpf_skb_load_bytes_relative(ctx, 0, &h, n, BPF_HDR_START_NET))
+		return 0xff;
+	r = parse_hdrs(t, &h, ctx->protocol, &off);
+	if (r < 0)
+		return 0xff;
+	return r;
 }
 
 /* parse_tc reads the tuple of the packet a tc program sees. */
@@ -249,6 +298,7 @@ static __always_inline __u64 *count_slot(void)
 
 /* ---- the shared decision and emit ------------------------------------- */
 
+/* What an event says about the packet, gathered by the hook. */
 struct obs {
 	__u64 skb;
 	__u32 netns;
@@ -261,17 +311,80 @@ struct obs {
 	__u8 hook;
 	__u8 tflags;
 	struct tuple t;
-	/* For kernel hooks, where device, namespace, length and mark cost probe
-	 * reads: read only once the packet is known to be kept (fill_meta). */
-	__u64 kskb;
-	__u64 kdev;
 };
 
-/* observe decides whether o's skb is followed and, if so, emits an event.
- * Terminal hooks forget the skb. */
-static __always_inline void fill_meta(struct obs *o);
+/* Where a hook reads the packet's device, namespace, length and mark from.
+ * It is always a constant at the call site, so that each program keeps only
+ * its own way: the verifier of older kernels (6.1) cannot follow a choice
+ * made at run time between a context, a BTF pointer and a plain number. */
+enum obs_src {
+	OBS_TC,  /* a tc or cgroup_skb context */
+	OBS_BTF, /* a BTF pointer to the skb (tp_btf): plain loads */
+	OBS_RAW, /* an skb address (raw_tp, kprobe, fentry arguments): probe reads */
+};
 
-static __always_inline void observe(struct obs *o)
+static __always_inline __u32 dev_netns(struct net_device *dev)
+{
+	return BPF_CORE_READ(dev, nd_net.net, ns.inum);
+}
+
+/* fill_meta reads what an event needs beyond the tuple, once the packet is
+ * known to be kept. Before a packet has a device (ip_output's entry, say)
+ * the namespace comes from its socket. */
+static __always_inline void fill_meta(struct obs *o, const enum obs_src src, struct __sk_buff *ctx,
+				      struct sk_buff *skb, struct net_device *dev)
+{
+	if (src == OBS_TC) {
+		o->ifindex = ctx->ifindex;
+		o->len = ctx->len;
+		o->mark = ctx->mark;
+		o->netns = dev_netns(BPF_CORE_READ((struct sk_buff *)ctx, dev));
+		return;
+	}
+	if (src == OBS_BTF) {
+		struct sock *sk;
+
+		if (!dev)
+			dev = skb->dev;
+		if (dev) {
+			o->ifindex = dev->ifindex;
+			o->netns = dev->nd_net.net->ns.inum;
+		} else if ((sk = skb->sk)) {
+			o->netns = sk->__sk_common.skc_net.net->ns.inum;
+		}
+		o->len = skb->len;
+		o->mark = skb->mark;
+		return;
+	}
+	if (!dev)
+		dev = BPF_CORE_READ(skb, dev);
+	if (dev) {
+		o->ifindex = BPF_CORE_READ(dev, ifindex);
+		o->netns = dev_netns(dev);
+	} else {
+		o->netns = BPF_CORE_READ(skb, sk, __sk_common.skc_net.net, ns.inum);
+	}
+	o->len = BPF_CORE_READ(skb, len);
+	o->mark = BPF_CORE_READ(skb, mark);
+}
+
+static __always_inline bool terminal_hook(__u8 hook)
+{
+	return hook == PL_HOOK_KFREE_SKB || hook == PL_HOOK_CONSUME_SKB;
+}
+
+/* observe decides whether o's skb is followed and, if so, emits an event.
+ * What it decides on comes first (the tracked lookup, the tuple match);
+ * the clock, device and the rest are read only for a packet it keeps, so a
+ * packet that does not match costs one header read and a few compares.
+ *
+ * Entries of the tracked map are reused in place: skb addresses come back
+ * at once, so a free or a different packet at the address marks the entry
+ * stale (last_ts 0) instead of deleting it, and the next packet that
+ * matches there overwrites it. tracked_count is a flag, set at the first
+ * match, that switches the lookup on. */
+static __always_inline void observe(struct obs *o, const enum obs_src src, struct __sk_buff *ctx,
+				    struct sk_buff *skb, struct net_device *dev)
 {
 	__u64 now = 0;
 	__u64 *cnt = count_slot();
@@ -283,7 +396,7 @@ static __always_inline void observe(struct obs *o)
 		tr = bpf_map_lookup_elem(&tracked, &o->skb);
 	/* tr is never reassigned below: older verifiers (6.1) lose track of a
 	 * map value pointer that is set to NULL on one path and reused. */
-	if (tr) {
+	if (tr && tr->last_ts) {
 		bool same_src = same_side(o->t.saddr, o->t.sport, tr->tuple.saddr, tr->tuple.sport);
 		bool same_dst = same_side(o->t.daddr, o->t.dport, tr->tuple.daddr, tr->tuple.dport);
 
@@ -299,18 +412,14 @@ static __always_inline void observe(struct obs *o)
 			follow = true;
 		}
 		/* else: a different packet at a reused address */
-		if (follow) {
-			tr->last_ts = now;
+		if (follow)
 			flags |= PL_F_TRACKED;
-		} else if (bpf_map_delete_elem(&tracked, &o->skb) == 0 && cnt) {
-			__sync_fetch_and_add(cnt, -1);
-		}
+		else
+			tr->last_ts = 0;
 	}
-	/* A packet that is neither followed nor matching stops here, before
-	 * anything else about it is read. */
 	if (!follow && !match_tuple(&o->t, o->tflags))
 		return;
-	fill_meta(o);
+	fill_meta(o, src, ctx, skb, dev);
 	if (!now)
 		now = bpf_ktime_get_ns();
 	if (!follow) {
@@ -324,15 +433,20 @@ static __always_inline void observe(struct obs *o)
 			if (!bpf_map_lookup_elem(&match_devs, &k))
 				return;
 		}
-		if (o->hook != PL_HOOK_KFREE_SKB && o->hook != PL_HOOK_CONSUME_SKB) {
+		if (terminal_hook(o->hook)) {
+			/* a packet first seen at its free: nothing to follow */
+		} else if (tr) {
+			tr->tuple = o->t;
+			tr->last_ts = now;
+		} else {
 			struct track nt = {.last_ts = now, .tuple = o->t};
-			if (bpf_map_update_elem(&tracked, &o->skb, &nt, BPF_NOEXIST) == 0 && cnt)
-				__sync_fetch_and_add(cnt, 1);
+			if (bpf_map_update_elem(&tracked, &o->skb, &nt, BPF_NOEXIST) == 0 && cnt && !*cnt)
+				*cnt = 1;
 		}
 		stat_inc(PL_STAT_MATCHED);
-	} else if (o->hook == PL_HOOK_KFREE_SKB || o->hook == PL_HOOK_CONSUME_SKB) {
-		if (bpf_map_delete_elem(&tracked, &o->skb) == 0 && cnt)
-			__sync_fetch_and_add(cnt, -1);
+	} else if (tr) {
+		/* freed: the entry stays, stale, for the address's next packet */
+		tr->last_ts = terminal_hook(o->hook) ? 0 : now;
 	}
 
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -361,52 +475,18 @@ static __always_inline void observe(struct obs *o)
 
 /* ---- tc observers ----------------------------------------------------- */
 
-static __always_inline __u32 dev_netns(struct net_device *dev)
-{
-	return BPF_CORE_READ(dev, nd_net.net, ns.inum);
-}
-
-/* skb_ns fills o's device and namespace. Before a packet has a device
- * (ip_output's entry, say) the namespace comes from its socket. */
-static __always_inline void skb_ns(struct obs *o, struct sk_buff *skb, struct net_device *dev)
-{
-	if (dev) {
-		o->ifindex = BPF_CORE_READ(dev, ifindex);
-		o->netns = dev_netns(dev);
-		return;
-	}
-	o->netns = BPF_CORE_READ(skb, sk, __sk_common.skc_net.net, ns.inum);
-}
-
-/* fill_meta reads what an event needs beyond the tuple for kernel hooks;
- * tc and cgroup hooks filled it from their context already (kskb is 0). */
-static __always_inline void fill_meta(struct obs *o)
-{
-	struct sk_buff *skb = (struct sk_buff *)(long)o->kskb;
-	struct net_device *dev = (struct net_device *)(long)o->kdev;
-
-	if (!skb)
-		return;
-	if (!dev)
-		dev = BPF_CORE_READ(skb, dev);
-	skb_ns(o, skb, dev);
-	o->len = BPF_CORE_READ(skb, len);
-	o->mark = BPF_CORE_READ(skb, mark);
-}
-
 static __always_inline void observe_tc(struct __sk_buff *ctx, __u8 hook)
 {
-	struct sk_buff *skb = (struct sk_buff *)ctx;
 	struct obs o = {};
 
 	o.skb = (__u64)(long)ctx;
 	o.hook = hook;
-	o.ifindex = ctx->ifindex;
-	o.len = ctx->len;
-	o.mark = ctx->mark;
-	o.netns = dev_netns(BPF_CORE_READ(skb, dev));
-	o.tflags = parse_tc(&o.t, ctx);
-	observe(&o);
+	o.tflags = parse_tc_fast(&o.t, ctx);
+	if (o.tflags == 0xff) {
+		__builtin_memset(&o.t, 0, sizeof(o.t));
+		o.tflags = parse_tc(&o.t, ctx);
+	}
+	observe(&o, OBS_TC, ctx, NULL, NULL);
 }
 
 /* TC_ACT_UNSPEC (tcx: TCX_NEXT): the device's own programs run next. */
@@ -447,53 +527,57 @@ int pl_sock_egress(struct __sk_buff *ctx)
 
 /* ---- tracepoints ------------------------------------------------------ */
 
+/* observe_kernel observes a kernel skb: with plain loads where it is a BTF
+ * pointer (tp_btf), with probe reads where it is only an address. */
 static __always_inline void observe_kernel(struct sk_buff *skb, struct net_device *dev,
-					   __u8 hook, __u32 reason)
+					   __u8 hook, __u32 reason, const enum obs_src src)
 {
 	struct obs o = {};
 
 	if (!skb)
 		return;
 	o.skb = (__u64)(long)skb;
-	o.kskb = o.skb;
-	o.kdev = (__u64)(long)dev;
 	o.hook = hook;
 	o.reason = reason;
-	o.tflags = parse_kernel(&o.t, skb);
-	observe(&o);
+	if (src == OBS_BTF)
+		o.tflags = parse_kernel(&o.t, skb->head, skb->network_header, skb->protocol);
+	else
+		o.tflags = parse_kernel(&o.t, BPF_CORE_READ(skb, head), BPF_CORE_READ(skb, network_header),
+					BPF_CORE_READ(skb, protocol));
+	observe(&o, src, NULL, skb, dev);
 }
 
 /* Each tracepoint is built twice from one body: a BTF-enabled program
  * (tp_btf) and a raw tracepoint for kernels without tp_btf. Arguments are
  * read as u64 so that both see the same context. */
-#define PL_TP(name, hook, body)                                  \
-	static __always_inline void name##_body(__u64 *a) body       \
-	SEC("tp_btf/" #name) int pl_tp_##name(__u64 *a)              \
-	{                                                            \
-		name##_body(a);                                          \
-		return 0;                                                \
-	}                                                            \
-	SEC("raw_tp/" #name) int pl_raw_##name(__u64 *a)             \
-	{                                                            \
-		name##_body(a);                                          \
-		return 0;                                                \
+#define PL_TP(name, hook, body)                                            \
+	static __always_inline void name##_body(__u64 *a, const enum obs_src src) body \
+	SEC("tp_btf/" #name) int pl_tp_##name(__u64 *a)                        \
+	{                                                                      \
+		name##_body(a, OBS_BTF);                                       \
+		return 0;                                                      \
+	}                                                                      \
+	SEC("raw_tp/" #name) int pl_raw_##name(__u64 *a)                       \
+	{                                                                      \
+		name##_body(a, OBS_RAW);                                       \
+		return 0;                                                      \
 	}
 
 #define SKB(i) ((struct sk_buff *)(long)a[i])
 #define DEV(i) ((struct net_device *)(long)a[i])
 
 PL_TP(netif_rx, PL_HOOK_NETIF_RX,
-      { observe_kernel(SKB(0), NULL, PL_HOOK_NETIF_RX, 0); })
+      { observe_kernel(SKB(0), NULL, PL_HOOK_NETIF_RX, 0, src); })
 PL_TP(netif_receive_skb, PL_HOOK_NETIF_RECEIVE_SKB,
-      { observe_kernel(SKB(0), NULL, PL_HOOK_NETIF_RECEIVE_SKB, 0); })
+      { observe_kernel(SKB(0), NULL, PL_HOOK_NETIF_RECEIVE_SKB, 0, src); })
 PL_TP(net_dev_queue, PL_HOOK_NET_DEV_QUEUE,
-      { observe_kernel(SKB(0), NULL, PL_HOOK_NET_DEV_QUEUE, 0); })
+      { observe_kernel(SKB(0), NULL, PL_HOOK_NET_DEV_QUEUE, 0, src); })
 PL_TP(net_dev_start_xmit, PL_HOOK_NET_DEV_START_XMIT,
-      { observe_kernel(SKB(0), DEV(1), PL_HOOK_NET_DEV_START_XMIT, 0); })
+      { observe_kernel(SKB(0), DEV(1), PL_HOOK_NET_DEV_START_XMIT, 0, src); })
 PL_TP(kfree_skb, PL_HOOK_KFREE_SKB,
-      { observe_kernel(SKB(0), NULL, PL_HOOK_KFREE_SKB, (__u32)a[2]); })
+      { observe_kernel(SKB(0), NULL, PL_HOOK_KFREE_SKB, (__u32)a[2], src); })
 PL_TP(consume_skb, PL_HOOK_CONSUME_SKB,
-      { observe_kernel(SKB(0), NULL, PL_HOOK_CONSUME_SKB, 0); })
+      { observe_kernel(SKB(0), NULL, PL_HOOK_CONSUME_SKB, 0, src); })
 
 /* submit_tracked completes and submits an event about an skb pktlife
  * follows, from hooks that must not read the packet (it may be gone, or
@@ -522,8 +606,8 @@ static __always_inline void net_dev_xmit_body(__u64 *a)
 	if (!cnt || !*cnt)
 		return;
 	tr = bpf_map_lookup_elem(&tracked, &o.skb);
-	if (!tr)
-		return;
+	if (!tr || !tr->last_ts)
+		return; /* not followed, or freed already */
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		stat_inc(PL_STAT_LOST);
@@ -578,13 +662,16 @@ static __always_inline void shim_emit(struct __sk_buff *ctx)
 	struct sk_buff *skb = (struct sk_buff *)ctx;
 	__u64 addr = (__u64)(long)ctx;
 	__u64 *cnt = count_slot();
-	__u64 now = bpf_ktime_get_ns();
 	struct track *tr;
+	__u64 now;
 
 	if (!cnt || !*cnt)
 		return;
 	tr = bpf_map_lookup_elem(&tracked, &addr);
-	if (!tr || now - tr->last_ts > track_idle_ns)
+	if (!tr || !tr->last_ts)
+		return;
+	now = bpf_ktime_get_ns();
+	if (now - tr->last_ts > track_idle_ns)
 		return;
 	tr->last_ts = now;
 
@@ -667,13 +754,13 @@ static __always_inline void observe_kfunc(struct sk_buff *skb, __u32 hop, __u8 h
 	if (!skb)
 		return;
 	o.skb = (__u64)(long)skb;
-	o.kskb = o.skb;
 	o.hook = hook;
 	o.slot = hop;
 	o.prog_id = kf_prog;
 	o.reason = ret;
-	o.tflags = parse_kernel(&o.t, skb);
-	observe(&o);
+	o.tflags = parse_kernel(&o.t, BPF_CORE_READ(skb, head), BPF_CORE_READ(skb, network_header),
+				BPF_CORE_READ(skb, protocol));
+	observe(&o, OBS_RAW, NULL, skb, NULL);
 }
 
 SEC("fentry/ip_rcv")
@@ -691,8 +778,12 @@ int pl_fexit(__u64 *ctx)
 	__u64 ret = 0;
 	__u64 skb = (__u64)(long)kf_skb(kf_arg_value(ctx, kf_arg), kf_deref);
 	__u64 *cnt = count_slot();
+	struct track *tr;
 
-	if (!skb || !cnt || !*cnt || !bpf_map_lookup_elem(&tracked, &skb))
+	if (!skb || !cnt || !*cnt)
+		return 0;
+	tr = bpf_map_lookup_elem(&tracked, &skb);
+	if (!tr || !tr->last_ts)
 		return 0;
 	bpf_get_func_ret(ctx, &ret);
 	observe_kfunc((struct sk_buff *)(long)skb, kf_hop, kf_exit_hook, (__u32)ret);
