@@ -18,6 +18,10 @@ type Env struct {
 	Topo     *demo.Topology
 	Datapath *demo.Datapath
 	Sink     *Sink
+	// What the traced cases attach and read with (zero: the tracer's
+	// defaults), for measuring one kind of hook or ring size at a time.
+	Hops     []string
+	RingSize int
 }
 
 // NewEnv builds the topology, loads the demo datapath (tcx) and starts the
@@ -107,6 +111,8 @@ func (e *Env) TracerOptions(c Case) (trace.Options, error) {
 		Netns:  e.Namespaces(),
 		Ifaces: []string{"*"},
 	}
+	o.Hops = e.Hops
+	o.RingSize = e.RingSize
 	switch c {
 	case NoMatch:
 		o.Filter = trace.Filter{Proto: floodProto, Dport: noMatchPort}

@@ -28,6 +28,8 @@ type config struct {
 	stream   string
 	only     string
 	verbose  bool
+	hops     string
+	ring     int
 
 	memChild string // internal: run the memory measurement and print JSON
 }
@@ -41,6 +43,8 @@ func main() {
 	flag.StringVar(&c.stream, "stream", "testdata/streams/demo.ndjson", "recorded stream for the user-space pipeline")
 	flag.StringVar(&c.only, "only", "", "comma-separated sections to run: datapath,kernel,pipeline,loss,attach,memory (default all)")
 	flag.BoolVar(&c.verbose, "v", false, "print each flood as it runs")
+	flag.StringVar(&c.hops, "hops", "", "comma-separated hops the traced cases attach (default: the default set)")
+	flag.IntVar(&c.ring, "ring", 0, "ringbuf bytes of the traced cases (default: the tracer's)")
 	flag.StringVar(&c.memChild, "memory-child", "", "internal")
 	flag.Parse()
 	if c.memChild != "" {
@@ -104,6 +108,10 @@ func run(ctx context.Context, c config) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, env.Close()) }()
+	if c.hops != "" {
+		env.Hops = strings.Split(c.hops, ",")
+	}
+	env.RingSize = c.ring
 	fo := bench.FloodOptions{Senders: c.senders, Duration: c.duration}
 	if c.want("attach") {
 		a, err := bench.MeasureAttach(env, 5)
