@@ -58,6 +58,33 @@ struct {
 	__type(value, __u8);
 } match_devs SEC(".maps");
 
+/* Wakeups of the reader. The kernel's default wakes it for every event
+ * written while it has read everything, which at a moderate rate is every
+ * event: an irq_work, often an interrupt, and a context switch each. With
+ * wake_bytes set, events are submitted without a wakeup and the reader is
+ * woken only when the unread data crosses a multiple of wake_bytes; it also
+ * polls on its own, so a trickle of events still shows promptly. A crossing
+ * missed by two CPUs writing at once is caught at the next multiple or the
+ * poll. */
+volatile const __u64 wake_bytes = 0;
+
+#define PL_RECORD_SIZE (sizeof(struct event) + 8) /* with the ring's record header */
+
+static __always_inline void submit(struct event *e)
+{
+	__u64 avail;
+
+	if (!wake_bytes) {
+		bpf_ringbuf_submit(e, 0);
+		return;
+	}
+	avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	if (avail / wake_bytes != (avail - PL_RECORD_SIZE) / wake_bytes)
+		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+	else
+		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
 static __always_inline void stat_inc(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
@@ -469,7 +496,7 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 	e->cpu = bpf_get_smp_processor_id();
 	e->_pad0 = 0;
 	e->tuple = o->t;
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	stat_inc(PL_STAT_EMITTED);
 }
 
@@ -589,7 +616,7 @@ static __always_inline void submit_tracked(struct event *e, struct track *tr)
 		e->flags |= PL_F_TUPLE | (tr->tuple.sport || tr->tuple.dport ? PL_F_L4 : 0);
 	e->cpu = bpf_get_smp_processor_id();
 	e->tuple = tr->tuple;
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	stat_inc(PL_STAT_EMITTED);
 }
 

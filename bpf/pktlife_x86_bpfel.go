@@ -172,6 +172,7 @@ const (
 	PktlifeVarShimProgId            = "shim_prog_id"
 	PktlifeVarShimSlot              = "shim_slot"
 	PktlifeVarTrackIdleNs           = "track_idle_ns"
+	PktlifeVarWakeBytes             = "wake_bytes"
 )
 
 // LoadPktlife returns the embedded CollectionSpec for Pktlife.
@@ -275,6 +276,7 @@ type PktlifeVariableSpecs struct {
 	ShimProgId  *ebpf.VariableSpec `ebpf:"shim_prog_id"`
 	ShimSlot    *ebpf.VariableSpec `ebpf:"shim_slot"`
 	TrackIdleNs *ebpf.VariableSpec `ebpf:"track_idle_ns"`
+	WakeBytes   *ebpf.VariableSpec `ebpf:"wake_bytes"`
 }
 
 // PktlifeObjects contains all objects after they have been loaded into the kernel.
@@ -335,6 +337,7 @@ type PktlifeVariables struct {
 	ShimProgId  *ebpf.Variable `ebpf:"shim_prog_id"`
 	ShimSlot    *ebpf.Variable `ebpf:"shim_slot"`
 	TrackIdleNs *ebpf.Variable `ebpf:"track_idle_ns"`
+	WakeBytes   *ebpf.Variable `ebpf:"wake_bytes"`
 }
 
 // PktlifePrograms contains all programs after they have been loaded into the kernel.

@@ -48,6 +48,10 @@ func loadObjects(f *Filter, o *Options) (_ *objects, err error) {
 			return nil, fmt.Errorf("set track idle: %w", err)
 		}
 	}
+	// Wake the reader at every eighth of the ring; it polls besides (read).
+	if err := specs.WakeBytes.Set(uint64(o.RingSize / 8)); err != nil {
+		return nil, fmt.Errorf("set wakeup threshold: %w", err)
+	}
 	specs.Events.MaxEntries = uint32(o.RingSize)
 	specs.Tracked.MaxEntries = uint32(o.MaxTracked)
 

@@ -505,7 +505,10 @@ func (t *Tracer) RunEvents(ctx context.Context, fn func(*journey.Event) bool) er
 func (t *Tracer) read(ctx context.Context, add func(*journey.Event), c *journey.Correlator, stop *bool) error {
 	var rec ringbuf.Record
 	var ev journey.Event
-	const tick = 100 * time.Millisecond
+	// The kernel wakes the reader only at every eighth of the ring (see
+	// wake_bytes in bpf/pktlife.c): the tick is how long a trickle of events
+	// may wait.
+	const tick = 50 * time.Millisecond
 	var n uint
 	draining, drained := false, 0
 	for !*stop {
