@@ -57,11 +57,11 @@ type Correlator struct {
 	deliver timers
 	nextID  uint64
 	stats   Stats
-	// hopHint is a running average of hops per journey: a new journey's
+	// hopHint8 is a running average of hops per journey: a new journey's
 	// hop buffer is allocated at about that size, so that it rarely grows
 	// and is handed to the emitted journey as it is, without a copy.
-	hopHint8 int // eight times the average
-	rets  []int64 // slab for Hop.Ret values
+	hopHint8 int     // eight times the average
+	rets     []int64 // slab for Hop.Ret values
 }
 
 // flight is an open journey.
