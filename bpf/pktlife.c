@@ -51,6 +51,19 @@ struct {
 	__type(value, __u64);
 } tracked_count SEC(".maps");
 
+/* Rate limit on new packets followed (--max-rate), per CPU: the generic
+ * cell rate algorithm, with the theoretical arrival time of the next packet
+ * in rate_tat. rate_interval_ns is 0 when there is no limit. */
+volatile const __u64 rate_interval_ns = 0;
+volatile const __u64 rate_burst_ns = 100000000ULL; /* credit that may build up */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} rate_tat SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
@@ -395,6 +408,26 @@ static __always_inline void fill_meta(struct obs *o, const enum obs_src src, str
 	o->mark = BPF_CORE_READ(skb, mark);
 }
 
+/* rate_admit says whether a new packet may be followed now. */
+static __always_inline bool rate_admit(__u64 now)
+{
+	__u32 zero = 0;
+	__u64 *tat, t;
+
+	if (!rate_interval_ns)
+		return true;
+	tat = bpf_map_lookup_elem(&rate_tat, &zero);
+	if (!tat)
+		return true;
+	t = *tat;
+	if (t < now)
+		t = now;
+	if (t - now > rate_burst_ns)
+		return false;
+	*tat = t + rate_interval_ns;
+	return true;
+}
+
 static __always_inline bool terminal_hook(__u8 hook)
 {
 	return hook == PL_HOOK_KFREE_SKB || hook == PL_HOOK_CONSUME_SKB;
@@ -439,6 +472,11 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 			follow = true;
 		}
 		/* else: a different packet at a reused address */
+		if (follow && tr->skip) {
+			/* over the rate limit when it matched: stays silent */
+			tr->last_ts = terminal_hook(o->hook) ? 0 : now;
+			return;
+		}
 		if (follow)
 			flags |= PL_F_TRACKED;
 		else
@@ -460,15 +498,22 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 			if (!bpf_map_lookup_elem(&match_devs, &k))
 				return;
 		}
+		bool skip = !rate_admit(now);
+
 		if (terminal_hook(o->hook)) {
 			/* a packet first seen at its free: nothing to follow */
 		} else if (tr) {
 			tr->tuple = o->t;
 			tr->last_ts = now;
+			tr->skip = skip;
 		} else {
-			struct track nt = {.last_ts = now, .tuple = o->t};
+			struct track nt = {.last_ts = now, .tuple = o->t, .skip = skip};
 			if (bpf_map_update_elem(&tracked, &o->skb, &nt, BPF_NOEXIST) == 0 && cnt && !*cnt)
 				*cnt = 1;
+		}
+		if (skip) {
+			stat_inc(PL_STAT_RATE_SKIPPED);
+			return;
 		}
 		stat_inc(PL_STAT_MATCHED);
 	} else if (tr) {
@@ -633,7 +678,7 @@ static __always_inline void net_dev_xmit_body(__u64 *a)
 	if (!cnt || !*cnt)
 		return;
 	tr = bpf_map_lookup_elem(&tracked, &o.skb);
-	if (!tr || !tr->last_ts)
+	if (!tr || !tr->last_ts || tr->skip)
 		return; /* not followed, or freed already */
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -695,7 +740,7 @@ static __always_inline void shim_emit(struct __sk_buff *ctx)
 	if (!cnt || !*cnt)
 		return;
 	tr = bpf_map_lookup_elem(&tracked, &addr);
-	if (!tr || !tr->last_ts)
+	if (!tr || !tr->last_ts || tr->skip)
 		return;
 	now = bpf_ktime_get_ns();
 	if (now - tr->last_ts > track_idle_ns)
@@ -810,7 +855,7 @@ int pl_fexit(__u64 *ctx)
 	if (!skb || !cnt || !*cnt)
 		return 0;
 	tr = bpf_map_lookup_elem(&tracked, &skb);
-	if (!tr || !tr->last_ts)
+	if (!tr || !tr->last_ts || tr->skip)
 		return 0;
 	bpf_get_func_ret(ctx, &ret);
 	observe_kfunc((struct sk_buff *)(long)skb, kf_hop, kf_exit_hook, (__u32)ret);

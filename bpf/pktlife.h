@@ -43,6 +43,7 @@ enum pl_stat {
 	PL_STAT_MATCHED = 2,   /* packets that matched the filter (new tracking entries) */
 	PL_STAT_NAT_FOLLOW = 3,/* events emitted for a tracked skb whose tuple changed */
 	PL_STAT_SHIM_MISS = 4, /* a tail-call shim could not jump to the original program */
+	PL_STAT_RATE_SKIPPED = 5, /* packets that matched but were not followed: over the rate limit */
 	PL_STAT_MAX = 8,
 };
 
@@ -107,10 +108,14 @@ struct devkey {
 	__u32 ifindex;
 };
 
-/* Value of the tracked-skb map: the last tuple seen and when. */
+/* Value of the tracked-skb map: the last tuple seen and when. An entry
+ * with skip set is a packet over the rate limit: it is recognised at each
+ * hop, so that it is neither reported nor counted again, but never emitted. */
 struct track {
 	__u64 last_ts;
 	struct tuple tuple;
+	__u32 skip;
+	__u32 _pad0;
 };
 
 #endif

@@ -92,18 +92,21 @@ const (
 type PktlifePlStat uint32
 
 const (
-	PktlifePlStatPL_STAT_LOST       PktlifePlStat = 0
-	PktlifePlStatPL_STAT_EMITTED    PktlifePlStat = 1
-	PktlifePlStatPL_STAT_MATCHED    PktlifePlStat = 2
-	PktlifePlStatPL_STAT_NAT_FOLLOW PktlifePlStat = 3
-	PktlifePlStatPL_STAT_SHIM_MISS  PktlifePlStat = 4
-	PktlifePlStatPL_STAT_MAX        PktlifePlStat = 8
+	PktlifePlStatPL_STAT_LOST         PktlifePlStat = 0
+	PktlifePlStatPL_STAT_EMITTED      PktlifePlStat = 1
+	PktlifePlStatPL_STAT_MATCHED      PktlifePlStat = 2
+	PktlifePlStatPL_STAT_NAT_FOLLOW   PktlifePlStat = 3
+	PktlifePlStatPL_STAT_SHIM_MISS    PktlifePlStat = 4
+	PktlifePlStatPL_STAT_RATE_SKIPPED PktlifePlStat = 5
+	PktlifePlStatPL_STAT_MAX          PktlifePlStat = 8
 )
 
 type PktlifeTrack struct {
 	_      structs.HostLayout
 	LastTs uint64
 	Tuple  PktlifeTuple
+	Skip   uint32
+	Pad0   uint32
 }
 
 type PktlifeTuple struct {
@@ -128,6 +131,7 @@ const (
 	PktlifeMapEvents                = "events"
 	PktlifeMapMatchDevs             = "match_devs"
 	PktlifeMapPlShadow              = "pl_shadow"
+	PktlifeMapRateTat               = "rate_tat"
 	PktlifeMapStats                 = "stats"
 	PktlifeMapTracked               = "tracked"
 	PktlifeMapTrackedCount          = "tracked_count"
@@ -168,6 +172,8 @@ const (
 	PktlifeVarKfHop                 = "kf_hop"
 	PktlifeVarKfNargs               = "kf_nargs"
 	PktlifeVarKfProg                = "kf_prog"
+	PktlifeVarRateBurstNs           = "rate_burst_ns"
+	PktlifeVarRateIntervalNs        = "rate_interval_ns"
 	PktlifeVarShimMapId             = "shim_map_id"
 	PktlifeVarShimProgId            = "shim_prog_id"
 	PktlifeVarShimSlot              = "shim_slot"
@@ -252,6 +258,7 @@ type PktlifeMapSpecs struct {
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	MatchDevs    *ebpf.MapSpec `ebpf:"match_devs"`
 	PlShadow     *ebpf.MapSpec `ebpf:"pl_shadow"`
+	RateTat      *ebpf.MapSpec `ebpf:"rate_tat"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 	Tracked      *ebpf.MapSpec `ebpf:"tracked"`
 	TrackedCount *ebpf.MapSpec `ebpf:"tracked_count"`
@@ -261,22 +268,24 @@ type PktlifeMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type PktlifeVariableSpecs struct {
-	PlFlagsType *ebpf.VariableSpec `ebpf:"__pl_flags_type"`
-	PlHookType  *ebpf.VariableSpec `ebpf:"__pl_hook_type"`
-	PlStatType  *ebpf.VariableSpec `ebpf:"__pl_stat_type"`
-	Cfg         *ebpf.VariableSpec `ebpf:"cfg"`
-	KfArg       *ebpf.VariableSpec `ebpf:"kf_arg"`
-	KfDeref     *ebpf.VariableSpec `ebpf:"kf_deref"`
-	KfEntryHook *ebpf.VariableSpec `ebpf:"kf_entry_hook"`
-	KfExitHook  *ebpf.VariableSpec `ebpf:"kf_exit_hook"`
-	KfHop       *ebpf.VariableSpec `ebpf:"kf_hop"`
-	KfNargs     *ebpf.VariableSpec `ebpf:"kf_nargs"`
-	KfProg      *ebpf.VariableSpec `ebpf:"kf_prog"`
-	ShimMapId   *ebpf.VariableSpec `ebpf:"shim_map_id"`
-	ShimProgId  *ebpf.VariableSpec `ebpf:"shim_prog_id"`
-	ShimSlot    *ebpf.VariableSpec `ebpf:"shim_slot"`
-	TrackIdleNs *ebpf.VariableSpec `ebpf:"track_idle_ns"`
-	WakeBytes   *ebpf.VariableSpec `ebpf:"wake_bytes"`
+	PlFlagsType    *ebpf.VariableSpec `ebpf:"__pl_flags_type"`
+	PlHookType     *ebpf.VariableSpec `ebpf:"__pl_hook_type"`
+	PlStatType     *ebpf.VariableSpec `ebpf:"__pl_stat_type"`
+	Cfg            *ebpf.VariableSpec `ebpf:"cfg"`
+	KfArg          *ebpf.VariableSpec `ebpf:"kf_arg"`
+	KfDeref        *ebpf.VariableSpec `ebpf:"kf_deref"`
+	KfEntryHook    *ebpf.VariableSpec `ebpf:"kf_entry_hook"`
+	KfExitHook     *ebpf.VariableSpec `ebpf:"kf_exit_hook"`
+	KfHop          *ebpf.VariableSpec `ebpf:"kf_hop"`
+	KfNargs        *ebpf.VariableSpec `ebpf:"kf_nargs"`
+	KfProg         *ebpf.VariableSpec `ebpf:"kf_prog"`
+	RateBurstNs    *ebpf.VariableSpec `ebpf:"rate_burst_ns"`
+	RateIntervalNs *ebpf.VariableSpec `ebpf:"rate_interval_ns"`
+	ShimMapId      *ebpf.VariableSpec `ebpf:"shim_map_id"`
+	ShimProgId     *ebpf.VariableSpec `ebpf:"shim_prog_id"`
+	ShimSlot       *ebpf.VariableSpec `ebpf:"shim_slot"`
+	TrackIdleNs    *ebpf.VariableSpec `ebpf:"track_idle_ns"`
+	WakeBytes      *ebpf.VariableSpec `ebpf:"wake_bytes"`
 }
 
 // PktlifeObjects contains all objects after they have been loaded into the kernel.
@@ -302,6 +311,7 @@ type PktlifeMaps struct {
 	Events       *ebpf.Map `ebpf:"events"`
 	MatchDevs    *ebpf.Map `ebpf:"match_devs"`
 	PlShadow     *ebpf.Map `ebpf:"pl_shadow"`
+	RateTat      *ebpf.Map `ebpf:"rate_tat"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 	Tracked      *ebpf.Map `ebpf:"tracked"`
 	TrackedCount *ebpf.Map `ebpf:"tracked_count"`
@@ -312,6 +322,7 @@ func (m *PktlifeMaps) Close() error {
 		m.Events,
 		m.MatchDevs,
 		m.PlShadow,
+		m.RateTat,
 		m.Stats,
 		m.Tracked,
 		m.TrackedCount,
@@ -322,22 +333,24 @@ func (m *PktlifeMaps) Close() error {
 //
 // It can be passed to LoadPktlifeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PktlifeVariables struct {
-	PlFlagsType *ebpf.Variable `ebpf:"__pl_flags_type"`
-	PlHookType  *ebpf.Variable `ebpf:"__pl_hook_type"`
-	PlStatType  *ebpf.Variable `ebpf:"__pl_stat_type"`
-	Cfg         *ebpf.Variable `ebpf:"cfg"`
-	KfArg       *ebpf.Variable `ebpf:"kf_arg"`
-	KfDeref     *ebpf.Variable `ebpf:"kf_deref"`
-	KfEntryHook *ebpf.Variable `ebpf:"kf_entry_hook"`
-	KfExitHook  *ebpf.Variable `ebpf:"kf_exit_hook"`
-	KfHop       *ebpf.Variable `ebpf:"kf_hop"`
-	KfNargs     *ebpf.Variable `ebpf:"kf_nargs"`
-	KfProg      *ebpf.Variable `ebpf:"kf_prog"`
-	ShimMapId   *ebpf.Variable `ebpf:"shim_map_id"`
-	ShimProgId  *ebpf.Variable `ebpf:"shim_prog_id"`
-	ShimSlot    *ebpf.Variable `ebpf:"shim_slot"`
-	TrackIdleNs *ebpf.Variable `ebpf:"track_idle_ns"`
-	WakeBytes   *ebpf.Variable `ebpf:"wake_bytes"`
+	PlFlagsType    *ebpf.Variable `ebpf:"__pl_flags_type"`
+	PlHookType     *ebpf.Variable `ebpf:"__pl_hook_type"`
+	PlStatType     *ebpf.Variable `ebpf:"__pl_stat_type"`
+	Cfg            *ebpf.Variable `ebpf:"cfg"`
+	KfArg          *ebpf.Variable `ebpf:"kf_arg"`
+	KfDeref        *ebpf.Variable `ebpf:"kf_deref"`
+	KfEntryHook    *ebpf.Variable `ebpf:"kf_entry_hook"`
+	KfExitHook     *ebpf.Variable `ebpf:"kf_exit_hook"`
+	KfHop          *ebpf.Variable `ebpf:"kf_hop"`
+	KfNargs        *ebpf.Variable `ebpf:"kf_nargs"`
+	KfProg         *ebpf.Variable `ebpf:"kf_prog"`
+	RateBurstNs    *ebpf.Variable `ebpf:"rate_burst_ns"`
+	RateIntervalNs *ebpf.Variable `ebpf:"rate_interval_ns"`
+	ShimMapId      *ebpf.Variable `ebpf:"shim_map_id"`
+	ShimProgId     *ebpf.Variable `ebpf:"shim_prog_id"`
+	ShimSlot       *ebpf.Variable `ebpf:"shim_slot"`
+	TrackIdleNs    *ebpf.Variable `ebpf:"track_idle_ns"`
+	WakeBytes      *ebpf.Variable `ebpf:"wake_bytes"`
 }
 
 // PktlifePrograms contains all programs after they have been loaded into the kernel.

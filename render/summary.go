@@ -13,6 +13,7 @@ type Summary struct {
 	Events    uint64        // events read from the kernel
 	Lost      uint64        // events the kernel could not queue (ring buffer full)
 	Evicted   uint64        // journeys closed early because too many were in flight
+	Skipped   uint64        // packets that matched but were not followed (rate limit)
 	Unmatched uint64        // events that belonged to no journey
 	Duration  time.Duration // how long the trace ran
 }
@@ -41,6 +42,9 @@ func WriteSummary(w io.Writer, s Summary, o Options) error {
 	count(s.Lost, "lost", sBad)
 	count(s.Evicted, "evicted", sWarn)
 	count(s.Unmatched, "unmatched", sPlain)
+	if s.Skipped > 0 {
+		count(s.Skipped, "skipped (--max-rate)", sWarn)
+	}
 	out.line(l)
 	out.newline()
 	if s.Lost > 0 {

@@ -3,6 +3,7 @@ package trace
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -51,6 +52,17 @@ func loadObjects(f *Filter, o *Options) (_ *objects, err error) {
 	// Wake the reader at every eighth of the ring; it polls besides (read).
 	if err := specs.WakeBytes.Set(uint64(o.RingSize / 8)); err != nil {
 		return nil, fmt.Errorf("set wakeup threshold: %w", err)
+	}
+	if o.MaxRate > 0 {
+		// Each CPU admits its share: one packet per ncpu/MaxRate seconds.
+		ncpu, err := ebpf.PossibleCPU()
+		if err != nil {
+			return nil, fmt.Errorf("count CPUs: %w", err)
+		}
+		interval := uint64(ncpu) * uint64(time.Second) / uint64(o.MaxRate)
+		if err := specs.RateIntervalNs.Set(max(interval, 1)); err != nil {
+			return nil, fmt.Errorf("set rate limit: %w", err)
+		}
 	}
 	specs.Events.MaxEntries = uint32(o.RingSize)
 	specs.Tracked.MaxEntries = uint32(o.MaxTracked)

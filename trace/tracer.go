@@ -44,6 +44,12 @@ type Options struct {
 	// TailCallsInterpose, TailCallsPassive or TailCallsOff.
 	TailCalls string
 
+	// MaxRate bounds how many new packets per second are followed, over
+	// all CPUs (each CPU gets its share, with up to 100 ms of credit);
+	// packets over it are counted in Stats.Skipped and never reported. It
+	// bounds what tracing a flood costs the node. 0 = no limit.
+	MaxRate int
+
 	RingSize    int           // ringbuf bytes; 0 = 8 MiB
 	MaxTracked  int           // skbs followed at once in the kernel; 0 = 65536
 	TrackIdle   time.Duration // a tracked skb silent this long is forgotten; 0 = 1 s
@@ -74,7 +80,8 @@ type Attachment struct {
 type Stats struct {
 	Events   uint64 // events read from the ringbuf
 	Lost     uint64 // events the kernel could not write (ringbuf full)
-	Matched  uint64 // packets that matched the filter
+	Matched  uint64 // packets that matched the filter and were followed
+	Skipped  uint64 // packets that matched but were not followed: over MaxRate
 	Journeys uint64 // journeys emitted
 	Evicted  uint64 // journeys closed early by the in-flight cap
 	InFlight int
@@ -116,6 +123,9 @@ func New(opts Options) (_ *Tracer, err error) {
 	}
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
 		return nil, errNoKernelBTF
+	}
+	if opts.MaxRate < 0 {
+		return nil, fmt.Errorf("invalid max rate %d: want packets per second, 0 for no limit", opts.MaxRate)
 	}
 	setDefaults(&opts)
 	if err := checkTailCallMode(opts.TailCalls); err != nil {
@@ -387,6 +397,7 @@ func (t *Tracer) Stats() Stats {
 	if t.objs != nil {
 		s.Lost = t.kernelStat(bpf.PktlifePlStatPL_STAT_LOST)
 		s.Matched = t.kernelStat(bpf.PktlifePlStatPL_STAT_MATCHED)
+		s.Skipped = t.kernelStat(bpf.PktlifePlStatPL_STAT_RATE_SKIPPED)
 	}
 	return s
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/pktlife/pktlife/internal/netnstest"
 	"github.com/pktlife/pktlife/trace"
 	"github.com/pktlife/pktlife/trace/journey"
@@ -116,4 +118,78 @@ func TestTraceUDPAcrossVeth(t *testing.T) {
 func mustAttach(hop string) bool {
 	h, ok := trace.LookupHop(hop)
 	return ok && h.Kind != trace.KindKfunc
+}
+
+// TestMaxRate sends a burst far over the rate limit: every packet is
+// counted once, either followed (and shown as a journey) or skipped, and no
+// more are followed than the limit's burst allows.
+func TestMaxRate(t *testing.T) {
+	a, b := pair(t)
+	srv := b.ListenUDP(t, "10.99.0.2:7778")
+	cli := a.DialUDP(t, "", "10.99.0.2:7778")
+	// One packet before tracing resolves the neighbour: a packet sent while
+	// ARP is pending is copied into a second skb, which is a second match.
+	if _, err := cli.Write([]byte{0}); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := srv.ReadFrom(buf); err != nil {
+		t.Fatalf("server read: %v", err)
+	}
+	tr, journeys := start(t, trace.Options{
+		Filter:  trace.Filter{Proto: 17, Dport: 7778},
+		Netns:   []string{a.Path, b.Path},
+		MaxRate: 2,
+	})
+	const sent = 200
+	for i := range sent {
+		if _, err := cli.Write([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range sent {
+		srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, _, err := srv.ReadFrom(buf); err != nil {
+			t.Fatalf("server read %d: %v", i, err)
+		}
+	}
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each CPU admits one packet per ncpu/2 s, with 100 ms of credit: in a
+	// burst of well under a second, at most two per CPU.
+	var s trace.Stats
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s = tr.Stats()
+		if s.Matched+s.Skipped >= sent || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("sent %d: matched %d, skipped %d", sent, s.Matched, s.Skipped)
+	if s.Matched+s.Skipped != sent {
+		t.Errorf("matched %d + skipped %d = %d, want every packet counted once: %d", s.Matched, s.Skipped, s.Matched+s.Skipped, sent)
+	}
+	if s.Matched < 1 || s.Matched > uint64(2*ncpu) {
+		t.Errorf("matched %d, want 1..%d under a limit of 2/s", s.Matched, 2*ncpu)
+	}
+	var got uint64
+	timeout := time.After(4 * time.Second)
+collect:
+	for {
+		select {
+		case j := <-journeys:
+			if j.Tuple.Dst.Port() == 7778 {
+				got++
+			}
+		case <-timeout:
+			break collect
+		}
+	}
+	if got != s.Matched {
+		t.Errorf("%d journeys shown, want one per followed packet: %d", got, s.Matched)
+	}
 }

@@ -70,6 +70,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"trace", "--src", "10.0.0.0/33"}, "invalid --src"},
 		{[]string{"trace", "--dst", "not-an-ip"}, "invalid --dst"},
 		{[]string{"trace", "--dport", "70000"}, "invalid --dport 70000"},
+		{[]string{"trace", "--max-rate", "-5"}, "invalid --max-rate -5"},
 		{[]string{"trace", "--proto", "bogus"}, "parse protocol"},
 		{[]string{"trace", "--host", "10.0.0.1", "--src", "10.0.0.2"}, "--host cannot be combined"},
 		{[]string{"trace", "--src", "10.0.0.1", "--dst", "fd00::1"}, "IPv4 and IPv6"},

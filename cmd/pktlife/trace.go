@@ -32,6 +32,7 @@ type traceFlags struct {
 	legacyTC              bool
 	kfuncBackend          string
 	maxInFlight           int
+	maxRate               int
 	tailCalls             string
 }
 
@@ -55,6 +56,7 @@ func (f *traceFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.legacyTC, "legacy-tc", false, "attach tc observers with clsact+cls_bpf even where tcx works")
 	fl.StringVar(&f.kfuncBackend, "kfunc-backend", "", "backend for kernel-function hops: fentry, kprobe.multi or kprobe (default: the best that works)")
 	fl.IntVar(&f.maxInFlight, "max-inflight", 65536, "journeys held open at once; past it the oldest is closed as evicted")
+	fl.IntVar(&f.maxRate, "max-rate", 0, "follow at most this many new packets per second (0: no limit); the others are counted as skipped")
 	fl.StringVar(&f.tailCalls, "tail-calls", trace.TailCallsAuto, "tail-call chains: auto, interpose (exact per packet: shims in the datapath's prog_arrays until exit), passive or off")
 }
 
@@ -116,7 +118,11 @@ func (f *traceFlags) options() (trace.Options, error) {
 		return o, usagef("invalid --kfunc-backend %q: want fentry, kprobe.multi or kprobe", f.kfuncBackend)
 	}
 	o.KfuncBackend = f.kfuncBackend
+	if f.maxRate < 0 {
+		return o, usagef("invalid --max-rate %d: want packets per second, 0 for no limit", f.maxRate)
+	}
 	o.MaxInFlight = f.maxInFlight
+	o.MaxRate = f.maxRate
 	o.TailCalls = f.tailCalls
 	return o, nil
 }
@@ -190,7 +196,7 @@ func runTrace(ctx context.Context, opts trace.Options, f *traceFlags) error {
 	reportNotices(os.Stderr, tr)
 	s := tr.Stats()
 	render.WriteSummary(os.Stderr, render.Summary{
-		Journeys: uint64(n), Events: s.Events, Lost: s.Lost, Evicted: s.Evicted,
+		Journeys: uint64(n), Events: s.Events, Lost: s.Lost, Evicted: s.Evicted, Skipped: s.Skipped,
 		Duration: time.Since(started),
 	}, render.Options{Color: render.ColorWanted(os.Stderr)})
 	if err != nil {
