@@ -53,7 +53,7 @@ type CaseResult struct {
 	Case   Case
 	Floods []FloodResult
 	Stats  []trace.Stats // per traced flood, read after it
-	Err    error         // why the case could not run (e.g. ErrNoInterpose)
+	Err    error         // why the case could not run
 }
 
 // MedianPerCPU is the median of the floods' packets per CPU-second.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"reflect"
 
 	"github.com/pktlife/pktlife/demo"
 	"github.com/pktlife/pktlife/trace"
@@ -85,20 +84,18 @@ const (
 	NoMatch        Case = "no-match"  // tracer attached, filter matches no packet
 	MatchAll       Case = "match"     // filter matches every flood packet
 	Interpose      Case = "interpose" // match, with tail-call interposition
-	interposeOn         = "interpose" // the value of trace.Options.TailCalls
-	tailCallsOff        = "off"
-	tailCalls           = "TailCalls" // the field that turns interposition on
-	noMatchPort         = uint16(9)   // discard: nothing in the flood uses it
-	floodProto          = uint8(17)   // udp
+	MatchCapped    Case = "match, --max-rate"
+	noMatchPort         = uint16(9) // discard: nothing in the flood uses it
+	floodProto          = uint8(17) // udp
 	udpServicePort      = demo.ServicePort
 )
 
 // Cases are the datapath benchmark's cases, baseline first.
-var Cases = []Case{Untraced, NoMatch, MatchAll, Interpose}
+var Cases = []Case{Untraced, NoMatch, MatchAll, Interpose, MatchCapped}
 
-// ErrNoInterpose is returned for the Interpose case when trace.Options has
-// no TailCalls setting yet.
-var ErrNoInterpose = errors.New("trace.Options has no TailCalls field: interposition not available")
+// CappedRate is the MatchCapped case's --max-rate: new packets followed
+// per second, over all CPUs.
+const CappedRate = 10000
 
 // TracerOptions are the tracer settings for a case: the default hop set on
 // every device of the topology's three namespaces (so that traffic of
@@ -113,26 +110,21 @@ func (e *Env) TracerOptions(c Case) (trace.Options, error) {
 	}
 	o.Hops = e.Hops
 	o.RingSize = e.RingSize
+	o.TailCalls = trace.TailCallsOff // the baseline traces no tail calls
 	switch c {
 	case NoMatch:
 		o.Filter = trace.Filter{Proto: floodProto, Dport: noMatchPort}
-	case MatchAll, Interpose:
+	case MatchAll, Interpose, MatchCapped:
 		vip := e.Topo.Service.Addr()
 		o.Filter = trace.Filter{Proto: floodProto, Dst: netip.PrefixFrom(vip, vip.BitLen()), Dport: udpServicePort}
 	default:
 		return o, fmt.Errorf("tracer options for case %q: not a traced case", c)
 	}
-	// Set by name, so that this builds before and after the option exists;
-	// until then the Interpose case reports ErrNoInterpose.
-	f := reflect.ValueOf(&o).Elem().FieldByName(tailCalls)
-	hasField := f.IsValid() && f.Kind() == reflect.String
-	switch {
-	case c == Interpose && !hasField:
-		return o, ErrNoInterpose
-	case c == Interpose:
-		f.SetString(interposeOn)
-	case hasField:
-		f.SetString(tailCallsOff) // the baseline traces no tail calls
+	switch c {
+	case Interpose:
+		o.TailCalls = trace.TailCallsInterpose
+	case MatchCapped:
+		o.MaxRate = CappedRate
 	}
 	return o, nil
 }
