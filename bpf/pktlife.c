@@ -18,6 +18,10 @@ volatile const enum pl_stat __pl_stat_type;
 
 /* Set by user space before load. */
 volatile const struct filter cfg = {};
+/* With hooks_only set, every observer returns at once: what the hooks
+ * alone cost the datapath, for benchmarks (trace.Options.HooksOnly). The
+ * verifier removes the test from programs where it is off. */
+volatile const __u8 hooks_only = 0;
 /* How long a tracked skb may stay silent before its address is treated as a
  * new packet. */
 volatile const __u64 track_idle_ns = 1000000000ULL;
@@ -56,6 +60,10 @@ struct {
  * in rate_tat. rate_interval_ns is 0 when there is no limit. */
 volatile const __u64 rate_interval_ns = 0;
 volatile const __u64 rate_burst_ns = 100000000ULL; /* credit that may build up */
+/* How long a skipped packet's entry may stay silent, in jiffies: set from
+ * track_idle_ns at HZ 1000, the highest usual HZ, so that at lower HZ it
+ * lasts longer, never shorter. */
+volatile const __u64 skip_idle_jiffies = 1000;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -446,7 +454,7 @@ static __always_inline bool terminal_hook(__u8 hook)
 static __always_inline void observe(struct obs *o, const enum obs_src src, struct __sk_buff *ctx,
 				    struct sk_buff *skb, struct net_device *dev)
 {
-	__u64 now = 0;
+	__u64 now;
 	__u64 *cnt = count_slot();
 	struct track *tr = NULL;
 	bool follow = false;
@@ -460,9 +468,22 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 		bool same_src = same_side(o->t.saddr, o->t.sport, tr->tuple.saddr, tr->tuple.sport);
 		bool same_dst = same_side(o->t.daddr, o->t.dport, tr->tuple.daddr, tr->tuple.dport);
 
-		now = bpf_ktime_get_ns();
-		if (now - tr->last_ts > track_idle_ns) {
-			/* a silent old entry: the address was reused */
+		bool fresh;
+		__u64 j = 0;
+
+		/* A skipped packet's entry keeps jiffies, which cost a load
+		 * where the precise clock costs tens of ns: its hops read no
+		 * other clock. */
+		if (tr->skip) {
+			j = bpf_jiffies64();
+			fresh = j - tr->last_ts <= skip_idle_jiffies;
+		} else {
+			now = bpf_ktime_get_ns();
+			fresh = now - tr->last_ts <= track_idle_ns;
+		}
+		if (!fresh || o->hook == PL_HOOK_SOCK_SEND) {
+			/* a silent old entry, or a packet a socket just sent: the
+			 * address was reused */
 		} else if (!(o->tflags & PL_F_TUPLE) || (same_src && same_dst)) {
 			follow = true;
 		} else if ((same_src || same_dst) && o->t.proto == tr->tuple.proto) {
@@ -474,7 +495,7 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 		/* else: a different packet at a reused address */
 		if (follow && tr->skip) {
 			/* over the rate limit when it matched: stays silent */
-			tr->last_ts = terminal_hook(o->hook) ? 0 : now;
+			tr->last_ts = terminal_hook(o->hook) ? 0 : j;
 			return;
 		}
 		if (follow)
@@ -485,8 +506,7 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 	if (!follow && !match_tuple(&o->t, o->tflags))
 		return;
 	fill_meta(o, src, ctx, skb, dev);
-	if (!now)
-		now = bpf_ktime_get_ns();
+	now = bpf_ktime_get_ns();
 	if (!follow) {
 		if (cfg.match_netns) {
 			struct devkey k = {.netns = o->netns, .ifindex = 0};
@@ -504,10 +524,10 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 			/* a packet first seen at its free: nothing to follow */
 		} else if (tr) {
 			tr->tuple = o->t;
-			tr->last_ts = now;
+			tr->last_ts = skip ? bpf_jiffies64() : now;
 			tr->skip = skip;
 		} else {
-			struct track nt = {.last_ts = now, .tuple = o->t, .skip = skip};
+			struct track nt = {.last_ts = skip ? bpf_jiffies64() : now, .tuple = o->t, .skip = skip};
 			if (bpf_map_update_elem(&tracked, &o->skb, &nt, BPF_NOEXIST) == 0 && cnt && !*cnt)
 				*cnt = 1;
 		}
@@ -551,6 +571,8 @@ static __always_inline void observe_tc(struct __sk_buff *ctx, __u8 hook)
 {
 	struct obs o = {};
 
+	if (hooks_only)
+		return;
 	o.skb = (__u64)(long)ctx;
 	o.hook = hook;
 	o.tflags = parse_tc_fast(&o.t, ctx);
@@ -606,7 +628,7 @@ static __always_inline void observe_kernel(struct sk_buff *skb, struct net_devic
 {
 	struct obs o = {};
 
-	if (!skb)
+	if (hooks_only || !skb)
 		return;
 	o.skb = (__u64)(long)skb;
 	o.hook = hook;
@@ -675,7 +697,7 @@ static __always_inline void net_dev_xmit_body(__u64 *a)
 	struct track *tr;
 
 	o.skb = a[0];
-	if (!cnt || !*cnt)
+	if (hooks_only || !cnt || !*cnt)
 		return;
 	tr = bpf_map_lookup_elem(&tracked, &o.skb);
 	if (!tr || !tr->last_ts || tr->skip)

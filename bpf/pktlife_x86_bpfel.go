@@ -165,6 +165,7 @@ const (
 	PktlifeVarPlHookType            = "__pl_hook_type"
 	PktlifeVarPlStatType            = "__pl_stat_type"
 	PktlifeVarCfg                   = "cfg"
+	PktlifeVarHooksOnly             = "hooks_only"
 	PktlifeVarKfArg                 = "kf_arg"
 	PktlifeVarKfDeref               = "kf_deref"
 	PktlifeVarKfEntryHook           = "kf_entry_hook"
@@ -177,6 +178,7 @@ const (
 	PktlifeVarShimMapId             = "shim_map_id"
 	PktlifeVarShimProgId            = "shim_prog_id"
 	PktlifeVarShimSlot              = "shim_slot"
+	PktlifeVarSkipIdleJiffies       = "skip_idle_jiffies"
 	PktlifeVarTrackIdleNs           = "track_idle_ns"
 	PktlifeVarWakeBytes             = "wake_bytes"
 )
@@ -268,24 +270,26 @@ type PktlifeMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type PktlifeVariableSpecs struct {
-	PlFlagsType    *ebpf.VariableSpec `ebpf:"__pl_flags_type"`
-	PlHookType     *ebpf.VariableSpec `ebpf:"__pl_hook_type"`
-	PlStatType     *ebpf.VariableSpec `ebpf:"__pl_stat_type"`
-	Cfg            *ebpf.VariableSpec `ebpf:"cfg"`
-	KfArg          *ebpf.VariableSpec `ebpf:"kf_arg"`
-	KfDeref        *ebpf.VariableSpec `ebpf:"kf_deref"`
-	KfEntryHook    *ebpf.VariableSpec `ebpf:"kf_entry_hook"`
-	KfExitHook     *ebpf.VariableSpec `ebpf:"kf_exit_hook"`
-	KfHop          *ebpf.VariableSpec `ebpf:"kf_hop"`
-	KfNargs        *ebpf.VariableSpec `ebpf:"kf_nargs"`
-	KfProg         *ebpf.VariableSpec `ebpf:"kf_prog"`
-	RateBurstNs    *ebpf.VariableSpec `ebpf:"rate_burst_ns"`
-	RateIntervalNs *ebpf.VariableSpec `ebpf:"rate_interval_ns"`
-	ShimMapId      *ebpf.VariableSpec `ebpf:"shim_map_id"`
-	ShimProgId     *ebpf.VariableSpec `ebpf:"shim_prog_id"`
-	ShimSlot       *ebpf.VariableSpec `ebpf:"shim_slot"`
-	TrackIdleNs    *ebpf.VariableSpec `ebpf:"track_idle_ns"`
-	WakeBytes      *ebpf.VariableSpec `ebpf:"wake_bytes"`
+	PlFlagsType     *ebpf.VariableSpec `ebpf:"__pl_flags_type"`
+	PlHookType      *ebpf.VariableSpec `ebpf:"__pl_hook_type"`
+	PlStatType      *ebpf.VariableSpec `ebpf:"__pl_stat_type"`
+	Cfg             *ebpf.VariableSpec `ebpf:"cfg"`
+	HooksOnly       *ebpf.VariableSpec `ebpf:"hooks_only"`
+	KfArg           *ebpf.VariableSpec `ebpf:"kf_arg"`
+	KfDeref         *ebpf.VariableSpec `ebpf:"kf_deref"`
+	KfEntryHook     *ebpf.VariableSpec `ebpf:"kf_entry_hook"`
+	KfExitHook      *ebpf.VariableSpec `ebpf:"kf_exit_hook"`
+	KfHop           *ebpf.VariableSpec `ebpf:"kf_hop"`
+	KfNargs         *ebpf.VariableSpec `ebpf:"kf_nargs"`
+	KfProg          *ebpf.VariableSpec `ebpf:"kf_prog"`
+	RateBurstNs     *ebpf.VariableSpec `ebpf:"rate_burst_ns"`
+	RateIntervalNs  *ebpf.VariableSpec `ebpf:"rate_interval_ns"`
+	ShimMapId       *ebpf.VariableSpec `ebpf:"shim_map_id"`
+	ShimProgId      *ebpf.VariableSpec `ebpf:"shim_prog_id"`
+	ShimSlot        *ebpf.VariableSpec `ebpf:"shim_slot"`
+	SkipIdleJiffies *ebpf.VariableSpec `ebpf:"skip_idle_jiffies"`
+	TrackIdleNs     *ebpf.VariableSpec `ebpf:"track_idle_ns"`
+	WakeBytes       *ebpf.VariableSpec `ebpf:"wake_bytes"`
 }
 
 // PktlifeObjects contains all objects after they have been loaded into the kernel.
@@ -333,24 +337,26 @@ func (m *PktlifeMaps) Close() error {
 //
 // It can be passed to LoadPktlifeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PktlifeVariables struct {
-	PlFlagsType    *ebpf.Variable `ebpf:"__pl_flags_type"`
-	PlHookType     *ebpf.Variable `ebpf:"__pl_hook_type"`
-	PlStatType     *ebpf.Variable `ebpf:"__pl_stat_type"`
-	Cfg            *ebpf.Variable `ebpf:"cfg"`
-	KfArg          *ebpf.Variable `ebpf:"kf_arg"`
-	KfDeref        *ebpf.Variable `ebpf:"kf_deref"`
-	KfEntryHook    *ebpf.Variable `ebpf:"kf_entry_hook"`
-	KfExitHook     *ebpf.Variable `ebpf:"kf_exit_hook"`
-	KfHop          *ebpf.Variable `ebpf:"kf_hop"`
-	KfNargs        *ebpf.Variable `ebpf:"kf_nargs"`
-	KfProg         *ebpf.Variable `ebpf:"kf_prog"`
-	RateBurstNs    *ebpf.Variable `ebpf:"rate_burst_ns"`
-	RateIntervalNs *ebpf.Variable `ebpf:"rate_interval_ns"`
-	ShimMapId      *ebpf.Variable `ebpf:"shim_map_id"`
-	ShimProgId     *ebpf.Variable `ebpf:"shim_prog_id"`
-	ShimSlot       *ebpf.Variable `ebpf:"shim_slot"`
-	TrackIdleNs    *ebpf.Variable `ebpf:"track_idle_ns"`
-	WakeBytes      *ebpf.Variable `ebpf:"wake_bytes"`
+	PlFlagsType     *ebpf.Variable `ebpf:"__pl_flags_type"`
+	PlHookType      *ebpf.Variable `ebpf:"__pl_hook_type"`
+	PlStatType      *ebpf.Variable `ebpf:"__pl_stat_type"`
+	Cfg             *ebpf.Variable `ebpf:"cfg"`
+	HooksOnly       *ebpf.Variable `ebpf:"hooks_only"`
+	KfArg           *ebpf.Variable `ebpf:"kf_arg"`
+	KfDeref         *ebpf.Variable `ebpf:"kf_deref"`
+	KfEntryHook     *ebpf.Variable `ebpf:"kf_entry_hook"`
+	KfExitHook      *ebpf.Variable `ebpf:"kf_exit_hook"`
+	KfHop           *ebpf.Variable `ebpf:"kf_hop"`
+	KfNargs         *ebpf.Variable `ebpf:"kf_nargs"`
+	KfProg          *ebpf.Variable `ebpf:"kf_prog"`
+	RateBurstNs     *ebpf.Variable `ebpf:"rate_burst_ns"`
+	RateIntervalNs  *ebpf.Variable `ebpf:"rate_interval_ns"`
+	ShimMapId       *ebpf.Variable `ebpf:"shim_map_id"`
+	ShimProgId      *ebpf.Variable `ebpf:"shim_prog_id"`
+	ShimSlot        *ebpf.Variable `ebpf:"shim_slot"`
+	SkipIdleJiffies *ebpf.Variable `ebpf:"skip_idle_jiffies"`
+	TrackIdleNs     *ebpf.Variable `ebpf:"track_idle_ns"`
+	WakeBytes       *ebpf.Variable `ebpf:"wake_bytes"`
 }
 
 // PktlifePrograms contains all programs after they have been loaded into the kernel.

@@ -48,10 +48,19 @@ func loadObjects(f *Filter, o *Options) (_ *objects, err error) {
 		if err := specs.TrackIdleNs.Set(uint64(o.TrackIdle)); err != nil {
 			return nil, fmt.Errorf("set track idle: %w", err)
 		}
+		// in jiffies at HZ 1000: at a lower HZ, longer (see skip_idle_jiffies)
+		if err := specs.SkipIdleJiffies.Set(max(uint64(o.TrackIdle/time.Millisecond), 1)); err != nil {
+			return nil, fmt.Errorf("set track idle: %w", err)
+		}
 	}
 	// Wake the reader at every eighth of the ring; it polls besides (read).
 	if err := specs.WakeBytes.Set(uint64(o.RingSize / 8)); err != nil {
 		return nil, fmt.Errorf("set wakeup threshold: %w", err)
+	}
+	if o.HooksOnly {
+		if err := specs.HooksOnly.Set(uint8(1)); err != nil {
+			return nil, fmt.Errorf("set hooks only: %w", err)
+		}
 	}
 	if o.MaxRate > 0 {
 		// Each CPU admits its share: one packet per ncpu/MaxRate seconds.

@@ -50,6 +50,11 @@ type Options struct {
 	// bounds what tracing a flood costs the node. 0 = no limit.
 	MaxRate int
 
+	// HooksOnly attaches every hop with observers that return at once:
+	// nothing is parsed or reported. It measures what the hooks alone cost
+	// the datapath (internal/bench).
+	HooksOnly bool
+
 	RingSize    int           // ringbuf bytes; 0 = 8 MiB
 	MaxTracked  int           // skbs followed at once in the kernel; 0 = 65536
 	TrackIdle   time.Duration // a tracked skb silent this long is forgotten; 0 = 1 s

@@ -21,6 +21,8 @@ type Env struct {
 	// defaults), for measuring one kind of hook or ring size at a time.
 	Hops     []string
 	RingSize int
+	// MaxRate is the MatchCapped case's trace.Options.MaxRate.
+	MaxRate int
 }
 
 // NewEnv builds the topology, loads the demo datapath (tcx) and starts the
@@ -85,17 +87,14 @@ const (
 	MatchAll       Case = "match"     // filter matches every flood packet
 	Interpose      Case = "interpose" // match, with tail-call interposition
 	MatchCapped    Case = "match, --max-rate"
-	noMatchPort         = uint16(9) // discard: nothing in the flood uses it
-	floodProto          = uint8(17) // udp
+	HooksOnly      Case = "hooks only" // every hop attached, observers return at once
+	noMatchPort         = uint16(9)    // discard: nothing in the flood uses it
+	floodProto          = uint8(17)    // udp
 	udpServicePort      = demo.ServicePort
 )
 
 // Cases are the datapath benchmark's cases, baseline first.
-var Cases = []Case{Untraced, NoMatch, MatchAll, Interpose, MatchCapped}
-
-// CappedRate is the MatchCapped case's --max-rate: new packets followed
-// per second, over all CPUs.
-const CappedRate = 10000
+var Cases = []Case{Untraced, HooksOnly, NoMatch, MatchAll, Interpose, MatchCapped}
 
 // TracerOptions are the tracer settings for a case: the default hop set on
 // every device of the topology's three namespaces (so that traffic of
@@ -112,8 +111,9 @@ func (e *Env) TracerOptions(c Case) (trace.Options, error) {
 	o.RingSize = e.RingSize
 	o.TailCalls = trace.TailCallsOff // the baseline traces no tail calls
 	switch c {
-	case NoMatch:
+	case NoMatch, HooksOnly:
 		o.Filter = trace.Filter{Proto: floodProto, Dport: noMatchPort}
+		o.HooksOnly = c == HooksOnly
 	case MatchAll, Interpose, MatchCapped:
 		vip := e.Topo.Service.Addr()
 		o.Filter = trace.Filter{Proto: floodProto, Dst: netip.PrefixFrom(vip, vip.BitLen()), Dport: udpServicePort}
@@ -124,7 +124,7 @@ func (e *Env) TracerOptions(c Case) (trace.Options, error) {
 	case Interpose:
 		o.TailCalls = trace.TailCallsInterpose
 	case MatchCapped:
-		o.MaxRate = CappedRate
+		o.MaxRate = e.MaxRate
 	}
 	return o, nil
 }

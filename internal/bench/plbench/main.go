@@ -30,6 +30,7 @@ type config struct {
 	verbose  bool
 	hops     string
 	ring     int
+	maxRate  int
 
 	memChild string // internal: run the memory measurement and print JSON
 }
@@ -45,6 +46,7 @@ func main() {
 	flag.BoolVar(&c.verbose, "v", false, "print each flood as it runs")
 	flag.StringVar(&c.hops, "hops", "", "comma-separated hops the traced cases attach (default: the default set)")
 	flag.IntVar(&c.ring, "ring", 0, "ringbuf bytes of the traced cases (default: the tracer's)")
+	flag.IntVar(&c.maxRate, "max-rate", 1000, "new packets/s the rate-limited match case follows")
 	flag.StringVar(&c.memChild, "memory-child", "", "internal")
 	flag.Parse()
 	if c.memChild != "" {
@@ -112,6 +114,7 @@ func run(ctx context.Context, c config) (err error) {
 		env.Hops = strings.Split(c.hops, ",")
 	}
 	env.RingSize = c.ring
+	env.MaxRate = c.maxRate
 	fo := bench.FloodOptions{Senders: c.senders, Duration: c.duration}
 	if c.want("attach") {
 		a, err := bench.MeasureAttach(env, 5)

@@ -170,7 +170,7 @@ func (r *report) datapath(res []bench.CaseResult, c config) {
 			target = fmt.Sprintf("≥ %.2f %s", targetMatch, r.verdict(ratio >= targetMatch, "datapath match"))
 		case bench.Interpose:
 			target = fmt.Sprintf("≥ %.2f %s", targetInterpose, r.verdict(ratio >= targetInterpose, "datapath interpose"))
-		case bench.MatchCapped:
+		case bench.MatchCapped, bench.HooksOnly:
 			target = "(no target)"
 		}
 		var sent []float64
@@ -188,7 +188,8 @@ func (r *report) datapath(res []bench.CaseResult, c config) {
 	for _, n := range notes {
 		r.line("%s", n)
 	}
-	r.line("  %s: the match case, following at most %d new packets/s (trace.Options.MaxRate); the rest are", bench.MatchCapped, bench.CappedRate)
+	r.line("  %s: every hop attached, each observer returning at once: what the hooks alone cost", bench.HooksOnly)
+	r.line("  %s: the match case, following at most %d new packets/s (--max-rate); the rest are", bench.MatchCapped, c.maxRate)
 	r.line("  counted as skipped, not shown")
 	r.line("  pkt/cpu-s: packets per second of CPU time spent on the flood (this process and ksoftirqd): a")
 	r.line("  cross-check that moves less than the rate when other work shares the machine")
