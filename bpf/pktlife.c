@@ -481,9 +481,8 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 			now = bpf_ktime_get_ns();
 			fresh = now - tr->last_ts <= track_idle_ns;
 		}
-		if (!fresh || o->hook == PL_HOOK_SOCK_SEND) {
-			/* a silent old entry, or a packet a socket just sent: the
-			 * address was reused */
+		if (!fresh) {
+			/* a silent old entry: the address was reused */
 		} else if (!(o->tflags & PL_F_TUPLE) || (same_src && same_dst)) {
 			follow = true;
 		} else if ((same_src || same_dst) && o->t.proto == tr->tuple.proto) {
