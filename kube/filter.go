@@ -24,6 +24,7 @@ type Filter struct {
 	Count     int
 	Duration  time.Duration
 	TailCalls string // auto, interpose, passive, off
+	MaxRate   int    // new packets followed per second on each node; 0 = no limit
 }
 
 // ParsePrefix reads a CIDR or a single address (which becomes a /32 or /128).
@@ -62,8 +63,8 @@ func (f Filter) Validate() error {
 	default:
 		return fmt.Errorf("check filter: %w: unknown tail-call mode %q (want auto, interpose, passive or off)", ErrBadFilter, f.TailCalls)
 	}
-	if f.Count < 0 || f.Duration < 0 {
-		return fmt.Errorf("check filter: %w: count and duration must not be negative", ErrBadFilter)
+	if f.Count < 0 || f.Duration < 0 || f.MaxRate < 0 {
+		return fmt.Errorf("check filter: %w: count, duration and max rate must not be negative", ErrBadFilter)
 	}
 	if f.Port != 0 && (f.Sport != 0 || f.Dport != 0) {
 		return fmt.Errorf("check filter: %w: --port excludes --sport and --dport", ErrBadFilter)
@@ -140,6 +141,9 @@ func (f Filter) Args() []string {
 	}
 	if f.TailCalls != "" {
 		add("tail-calls", f.TailCalls)
+	}
+	if f.MaxRate > 0 {
+		add("max-rate", strconv.Itoa(f.MaxRate))
 	}
 	return append(args, "--output", "json")
 }

@@ -40,10 +40,10 @@ func TestDerive(t *testing.T) {
 
 	// What the user set wins: their own addresses, port and protocol.
 	user := Filter{Proto: "udp", Host: netip.MustParsePrefix("10.0.0.0/8"), Port: 53,
-		Ifaces: []string{"lxc*"}, Netns: []string{"/run/netns/a"}, Duration: 5 * time.Second, TailCalls: "passive"}
+		Ifaces: []string{"lxc*"}, Netns: []string{"/run/netns/a"}, Duration: 5 * time.Second, TailCalls: "passive", MaxRate: 500}
 	got = user.Derive(pod, svc)
 	want = []string{"trace", "--proto", "udp", "--host", "10.0.0.0/8", "--port", "53", "--iface", "lxc*",
-		"--netns", "/run/netns/a", "--duration", "5s", "--tail-calls", "passive", "--output", "json"}
+		"--netns", "/run/netns/a", "--duration", "5s", "--tail-calls", "passive", "--max-rate", "500", "--output", "json"}
 	if !slices.Equal(got.Args(), want) {
 		t.Errorf("user filter: args %q, want %q", got.Args(), want)
 	}
@@ -54,7 +54,7 @@ func TestDerive(t *testing.T) {
 }
 
 func TestFilterValidate(t *testing.T) {
-	for _, f := range []Filter{{Proto: "gre"}, {Proto: "256"}, {TailCalls: "always"}, {Count: -1}, {Port: 1, Dport: 2}} {
+	for _, f := range []Filter{{Proto: "gre"}, {Proto: "256"}, {TailCalls: "always"}, {Count: -1}, {MaxRate: -1}, {Port: 1, Dport: 2}} {
 		if err := f.Validate(); !errors.Is(err, ErrBadFilter) {
 			t.Errorf("Validate(%+v) = %v, want ErrBadFilter", f, err)
 		}

@@ -35,6 +35,19 @@ func TestWriteSummary(t *testing.T) {
 	if !strings.HasPrefix(stripped(out), "pktlife: 1 journey · 1 event · ") {
 		t.Errorf("singular forms wrong: %q", stripped(out))
 	}
+	if strings.Contains(out, "skipped") {
+		t.Errorf("skipped shown with no rate limit: %q", out)
+	}
+
+	b.Reset()
+	s = Summary{Journeys: 3, Events: 48, Skipped: 997, Duration: time.Second}
+	if err := WriteSummary(&b, s, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	want = "pktlife: 3 journeys · 48 events · 1.00s · 0 lost · 0 evicted · 0 unmatched · 997 skipped (--max-rate)\n"
+	if b.String() != want {
+		t.Fatalf("summary = %q, want %q", b.String(), want)
+	}
 }
 
 func stripped(s string) string {

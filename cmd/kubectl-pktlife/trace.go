@@ -35,6 +35,7 @@ type traceFlags struct {
 	count                 int
 	duration              time.Duration
 	tailCalls             string
+	maxRate               int
 }
 
 func (a *app) traceCmd() *cobra.Command {
@@ -87,6 +88,7 @@ func (a *app) traceCmd() *cobra.Command {
 	fs.IntVar(&f.count, "count", 0, "Stop after this many journeys per node")
 	fs.DurationVar(&f.duration, "duration", 0, "Stop after this long")
 	fs.StringVar(&f.tailCalls, "tail-calls", "", "Tail-call tracing on the node: auto, interpose, passive or off (default: the tracer's)")
+	fs.IntVar(&f.maxRate, "max-rate", 0, "Follow at most this many new packets per second on each node (0: no limit)")
 	for flag, vals := range map[string][]string{
 		"output": {"text", "json", "yaml"}, "color": {"auto", "always", "never"}, "dry-run": {"none", "client", "server"},
 		"proto": {"tcp", "udp", "icmp", "icmpv6", "sctp"}, "tail-calls": {"auto", "interpose", "passive", "off"},
@@ -102,7 +104,7 @@ func (a *app) traceCmd() *cobra.Command {
 func (f *traceFlags) request(ns, pod string) (kube.Request, error) {
 	flt := kube.Filter{
 		Proto: f.proto, Sport: f.sport, Dport: f.dport, Port: f.port, Reply: f.reply,
-		Ifaces: f.ifaces, Netns: f.netns, Count: f.count, Duration: f.duration, TailCalls: f.tailCalls,
+		Ifaces: f.ifaces, Netns: f.netns, Count: f.count, Duration: f.duration, TailCalls: f.tailCalls, MaxRate: f.maxRate,
 	}
 	for _, p := range []struct {
 		s   string
