@@ -481,8 +481,14 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 			now = bpf_ktime_get_ns();
 			fresh = now - tr->last_ts <= track_idle_ns;
 		}
-		if (!fresh) {
-			/* a silent old entry: the address was reused */
+		/* IPv4 packets of one socket carry consecutive IDs, and NAT keeps
+		 * them: another ID is another packet, even of the same flow. */
+		bool other_id = o->t.ip_id && tr->tuple.ip_id && o->t.ip_id != tr->tuple.ip_id;
+
+		if (!fresh || other_id) {
+			/* a silent old entry, or another packet: the address was
+			 * reused (the kernel may free a delivered skb without a
+			 * tracepoint, and hand the address to the flow's next) */
 		} else if (!(o->tflags & PL_F_TUPLE) || (same_src && same_dst)) {
 			follow = true;
 		} else if ((same_src || same_dst) && o->t.proto == tr->tuple.proto) {

@@ -147,9 +147,6 @@ func (t *Tracer) Interposed() []InterposedSlot {
 // ShimMisses counts packets a shim could not pass on to the original
 // program (their tail-call budget was spent): those got TC_ACT_UNSPEC.
 func (t *Tracer) ShimMisses() uint64 {
-	if t.objs == nil {
-		return 0
-	}
 	return t.kernelStat(bpf.PktlifePlStatPL_STAT_SHIM_MISS)
 }
 

@@ -41,11 +41,9 @@ type KernelCounters struct {
 
 // KernelCounters reads the kernel's counters. Every event the kernel tried
 // to write is either Emitted or Lost; the events Run reads (Stats().Events)
-// come to Emitted once the ringbuf is drained.
+// come to Emitted once the ringbuf is drained. After Close, their values
+// at Close.
 func (t *Tracer) KernelCounters() KernelCounters {
-	if t.objs == nil {
-		return KernelCounters{}
-	}
 	return KernelCounters{
 		Emitted: t.kernelStat(bpf.PktlifePlStatPL_STAT_EMITTED),
 		Lost:    t.kernelStat(bpf.PktlifePlStatPL_STAT_LOST),

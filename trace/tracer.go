@@ -108,6 +108,8 @@ type Tracer struct {
 	passive  *passive    // fentry/fexit on entry programs, with TailCallsPassive
 	noticed  int         // interp notices already returned
 
+	final [bpf.PktlifePlStatPL_STAT_MAX]uint64 // kernel counters at Close
+
 	events   atomic.Uint64
 	journeys atomic.Uint64
 	evicted  atomic.Uint64
@@ -399,16 +401,17 @@ func (t *Tracer) Stats() Stats {
 		Evicted:  t.evicted.Load(),
 		InFlight: int(t.inflight.Load()),
 	}
-	if t.objs != nil {
-		s.Lost = t.kernelStat(bpf.PktlifePlStatPL_STAT_LOST)
-		s.Matched = t.kernelStat(bpf.PktlifePlStatPL_STAT_MATCHED)
-		s.Skipped = t.kernelStat(bpf.PktlifePlStatPL_STAT_RATE_SKIPPED)
-	}
+	s.Lost = t.kernelStat(bpf.PktlifePlStatPL_STAT_LOST)
+	s.Matched = t.kernelStat(bpf.PktlifePlStatPL_STAT_MATCHED)
+	s.Skipped = t.kernelStat(bpf.PktlifePlStatPL_STAT_RATE_SKIPPED)
 	return s
 }
 
-// kernelStat sums a per-CPU counter.
+// kernelStat sums a per-CPU counter; after Close, its value at Close.
 func (t *Tracer) kernelStat(idx bpf.PktlifePlStat) uint64 {
+	if t.objs == nil {
+		return t.final[idx]
+	}
 	var per []uint64
 	if err := t.objs.maps.Stats.Lookup(uint32(idx), &per); err != nil {
 		return 0
@@ -435,6 +438,10 @@ func (t *Tracer) Close() error {
 	}
 	t.closers = nil
 	if t.objs != nil {
+		// The summary is written after Close: keep the kernel's counters.
+		for i := range t.final {
+			t.final[i] = t.kernelStat(bpf.PktlifePlStat(i))
+		}
 		if err := t.objs.Close(); err != nil {
 			errs = append(errs, err)
 		}

@@ -10,8 +10,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -371,4 +375,81 @@ func newNetns(old []string) []string {
 		}
 	}
 	return out
+}
+
+// TestSummaryCountsSkipped checks the closing summary's kernel counters,
+// which are read after everything is detached: a burst far over --max-rate
+// must show up as skipped packets.
+func TestSummaryCountsSkipped(t *testing.T) {
+	netnstest.RequireRoot(t)
+	a, b := pair(t)
+	if !udpWorks(t, a, b, "7003") { // also resolves the neighbour first
+		t.Fatal("no UDP between the namespaces")
+	}
+	cmd := exec.Command(binary, "trace", "--netns", a.Path, "--netns", b.Path, "--proto", "udp", "--dport", "7004", "--max-rate", "1")
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "tracing ") {
+		if time.Now().After(deadline) {
+			t.Fatalf("pktlife did not start:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	srv := b.ListenUDP(t, "10.98.0.2:7004")
+	cli := a.DialUDP(t, "", "10.98.0.2:7004")
+	const sent = 50
+	buf := make([]byte, 16)
+	for range sent {
+		if _, err := cli.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		srv.SetReadDeadline(time.Now().Add(3 * time.Second))
+		if _, _, err := srv.ReadFrom(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("pktlife: %v\n%s", err, stderr.String())
+	}
+	m := regexp.MustCompile(`(\d+) skipped \(--max-rate\)`).FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("no skipped count in the summary:\n%s", stderr.String())
+	}
+	n, _ := strconv.Atoi(m[1])
+	// one packet per CPU per ncpu seconds may be followed
+	if n < sent-2*runtime.NumCPU() || n > sent {
+		t.Errorf("summary says %d skipped of %d sent under --max-rate 1:\n%s", n, sent, stderr.String())
+	}
+}
+
+// lockedBuffer is a bytes.Buffer a command writes to while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
