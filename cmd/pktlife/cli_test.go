@@ -121,15 +121,7 @@ func startTrace(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
+	startKilledAtCleanup(t, cmd)
 	ready := make(chan error, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -390,15 +382,7 @@ func TestSummaryCountsSkipped(t *testing.T) {
 	var stderr lockedBuffer
 	cmd.Stderr = &stderr
 	cmd.Stdout = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
+	startKilledAtCleanup(t, cmd)
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(stderr.String(), "tracing ") {
 		if time.Now().After(deadline) {
@@ -452,4 +436,19 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// startKilledAtCleanup starts cmd and kills it when the test ends, unless
+// the test waited for it.
+func startKilledAtCleanup(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
 }
