@@ -15,6 +15,8 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 volatile const enum pl_hook __pl_hook_type;
 volatile const enum pl_flags __pl_flags_type;
 volatile const enum pl_stat __pl_stat_type;
+/* ... and the ring buffers' record, which no map declares. */
+volatile const struct event __pl_event_type;
 
 /* Set by user space before load. */
 volatile const struct filter cfg = {};
@@ -26,11 +28,35 @@ volatile const __u8 hooks_only = 0;
  * new packet. */
 volatile const __u64 track_idle_ns = 1000000000ULL;
 
+/* One ring buffer per CPU, so that CPUs writing events at once do not
+ * contend for one ring's lock and producer position (about 75 ns per event
+ * with two CPUs). The reader merges them by time. */
 struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20); /* set on the spec */
-	__type(value, struct event);
-} events SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1); /* set on the spec: the number of CPUs */
+	__type(key, __u32);
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_RINGBUF);
+		__uint(max_entries, 4096); /* set on the spec */
+	});
+} rings SEC(".maps");
+
+/* ring is this CPU's ring buffer. */
+static __always_inline void *ring(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(&rings, &cpu);
+}
+
+/* reserve reserves an event in this CPU's ring; NULL when it is full. */
+static __always_inline struct event *reserve(void **rb)
+{
+	*rb = ring();
+	if (!*rb)
+		return NULL;
+	return bpf_ringbuf_reserve(*rb, sizeof(struct event), 0);
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -91,7 +117,7 @@ volatile const __u64 wake_bytes = 0;
 
 #define PL_RECORD_SIZE (sizeof(struct event) + 8) /* with the ring's record header */
 
-static __always_inline void submit(struct event *e)
+static __always_inline void submit(struct event *e, void *rb)
 {
 	__u64 avail;
 
@@ -99,7 +125,7 @@ static __always_inline void submit(struct event *e)
 		bpf_ringbuf_submit(e, 0);
 		return;
 	}
-	avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	avail = bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA);
 	if (avail / wake_bytes != (avail - PL_RECORD_SIZE) / wake_bytes)
 		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 	else
@@ -546,7 +572,8 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 		tr->last_ts = terminal_hook(o->hook) ? 0 : now;
 	}
 
-	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	void *rb;
+	struct event *e = reserve(&rb);
 	if (!e) {
 		stat_inc(PL_STAT_LOST);
 		return;
@@ -566,7 +593,7 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 	e->cpu = bpf_get_smp_processor_id();
 	e->_pad0 = 0;
 	e->tuple = o->t;
-	submit(e);
+	submit(e, rb);
 	stat_inc(PL_STAT_EMITTED);
 }
 
@@ -681,14 +708,14 @@ PL_TP(consume_skb, PL_HOOK_CONSUME_SKB,
 /* submit_tracked completes and submits an event about an skb pktlife
  * follows, from hooks that must not read the packet (it may be gone, or
  * belong to the datapath): its tuple is the one last seen. */
-static __always_inline void submit_tracked(struct event *e, struct track *tr)
+static __always_inline void submit_tracked(struct event *e, void *rb, struct track *tr)
 {
 	e->flags = PL_F_TRACKED;
 	if (tr->tuple.family)
 		e->flags |= PL_F_TUPLE | (tr->tuple.sport || tr->tuple.dport ? PL_F_L4 : 0);
 	e->cpu = bpf_get_smp_processor_id();
 	e->tuple = tr->tuple;
-	submit(e);
+	submit(e, rb);
 	stat_inc(PL_STAT_EMITTED);
 }
 
@@ -707,7 +734,8 @@ static __always_inline void net_dev_xmit_body(__u64 *a)
 	tr = bpf_map_lookup_elem(&tracked, &o.skb);
 	if (!tr || !tr->last_ts || tr->skip)
 		return; /* not followed, or freed already */
-	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	void *rb;
+	struct event *e = reserve(&rb);
 	if (!e) {
 		stat_inc(PL_STAT_LOST);
 		return;
@@ -720,7 +748,7 @@ static __always_inline void net_dev_xmit_body(__u64 *a)
 	e->len = (__u32)a[3];
 	e->reason = (__u32)a[1];
 	e->hook = PL_HOOK_NET_DEV_XMIT;
-	submit_tracked(e, tr);
+	submit_tracked(e, rb, tr);
 }
 
 SEC("tp_btf/net_dev_xmit")
@@ -774,7 +802,8 @@ static __always_inline void shim_emit(struct __sk_buff *ctx)
 		return;
 	tr->last_ts = now;
 
-	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	void *rb;
+	struct event *e = reserve(&rb);
 	if (!e) {
 		stat_inc(PL_STAT_LOST);
 		return;
@@ -790,7 +819,7 @@ static __always_inline void shim_emit(struct __sk_buff *ctx)
 	e->map_id = shim_map_id;
 	e->slot = shim_slot;
 	e->hook = PL_HOOK_TAIL_CALL;
-	submit_tracked(e, tr);
+	submit_tracked(e, rb, tr);
 }
 
 SEC("tc")

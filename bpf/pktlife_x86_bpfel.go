@@ -35,7 +35,20 @@ type PktlifeEvent struct {
 	Flags   uint8
 	Cpu     uint16
 	Pad0    uint32
-	Tuple   PktlifeTuple
+	Tuple   struct {
+		_        structs.HostLayout
+		Saddr    [16]uint8
+		Daddr    [16]uint8
+		Sport    uint16
+		Dport    uint16
+		Proto    uint8
+		Family   uint8
+		TcpFlags uint8
+		Pad0     uint8
+		IpId     uint16
+		Pad1     uint16
+		Pad2     uint32
+	}
 }
 
 type PktlifeFilter struct {
@@ -128,10 +141,10 @@ type PktlifeTuple struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	PktlifeMapEvents                = "events"
 	PktlifeMapMatchDevs             = "match_devs"
 	PktlifeMapPlShadow              = "pl_shadow"
 	PktlifeMapRateTat               = "rate_tat"
+	PktlifeMapRings                 = "rings"
 	PktlifeMapStats                 = "stats"
 	PktlifeMapTracked               = "tracked"
 	PktlifeMapTrackedCount          = "tracked_count"
@@ -161,6 +174,7 @@ const (
 	PktlifeProgPlTpNetDevXmit       = "pl_tp_net_dev_xmit"
 	PktlifeProgPlTpNetifReceiveSkb  = "pl_tp_netif_receive_skb"
 	PktlifeProgPlTpNetifRx          = "pl_tp_netif_rx"
+	PktlifeVarPlEventType           = "__pl_event_type"
 	PktlifeVarPlFlagsType           = "__pl_flags_type"
 	PktlifeVarPlHookType            = "__pl_hook_type"
 	PktlifeVarPlStatType            = "__pl_stat_type"
@@ -257,10 +271,10 @@ type PktlifeProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type PktlifeMapSpecs struct {
-	Events       *ebpf.MapSpec `ebpf:"events"`
 	MatchDevs    *ebpf.MapSpec `ebpf:"match_devs"`
 	PlShadow     *ebpf.MapSpec `ebpf:"pl_shadow"`
 	RateTat      *ebpf.MapSpec `ebpf:"rate_tat"`
+	Rings        *ebpf.MapSpec `ebpf:"rings"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 	Tracked      *ebpf.MapSpec `ebpf:"tracked"`
 	TrackedCount *ebpf.MapSpec `ebpf:"tracked_count"`
@@ -270,6 +284,7 @@ type PktlifeMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type PktlifeVariableSpecs struct {
+	PlEventType     *ebpf.VariableSpec `ebpf:"__pl_event_type"`
 	PlFlagsType     *ebpf.VariableSpec `ebpf:"__pl_flags_type"`
 	PlHookType      *ebpf.VariableSpec `ebpf:"__pl_hook_type"`
 	PlStatType      *ebpf.VariableSpec `ebpf:"__pl_stat_type"`
@@ -312,10 +327,10 @@ func (o *PktlifeObjects) Close() error {
 //
 // It can be passed to LoadPktlifeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PktlifeMaps struct {
-	Events       *ebpf.Map `ebpf:"events"`
 	MatchDevs    *ebpf.Map `ebpf:"match_devs"`
 	PlShadow     *ebpf.Map `ebpf:"pl_shadow"`
 	RateTat      *ebpf.Map `ebpf:"rate_tat"`
+	Rings        *ebpf.Map `ebpf:"rings"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 	Tracked      *ebpf.Map `ebpf:"tracked"`
 	TrackedCount *ebpf.Map `ebpf:"tracked_count"`
@@ -323,10 +338,10 @@ type PktlifeMaps struct {
 
 func (m *PktlifeMaps) Close() error {
 	return _PktlifeClose(
-		m.Events,
 		m.MatchDevs,
 		m.PlShadow,
 		m.RateTat,
+		m.Rings,
 		m.Stats,
 		m.Tracked,
 		m.TrackedCount,
@@ -337,6 +352,7 @@ func (m *PktlifeMaps) Close() error {
 //
 // It can be passed to LoadPktlifeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PktlifeVariables struct {
+	PlEventType     *ebpf.Variable `ebpf:"__pl_event_type"`
 	PlFlagsType     *ebpf.Variable `ebpf:"__pl_flags_type"`
 	PlHookType      *ebpf.Variable `ebpf:"__pl_hook_type"`
 	PlStatType      *ebpf.Variable `ebpf:"__pl_stat_type"`

@@ -15,9 +15,10 @@ import (
 // Programs are loaded one by one, so that a hop this kernel lacks fails
 // alone instead of failing the whole collection.
 type objects struct {
-	spec *ebpf.CollectionSpec
-	maps bpf.PktlifeMaps
-	repl map[string]*ebpf.Map
+	spec  *ebpf.CollectionSpec
+	maps  bpf.PktlifeMaps
+	rings []*ebpf.Map // one ring buffer per CPU, held in maps.Rings
+	repl  map[string]*ebpf.Map
 	// btfCache keeps the kernel's BTF decoded once for all program loads
 	// (each load would decode it again).
 	btfCache *btf.Cache
@@ -53,8 +54,13 @@ func loadObjects(f *Filter, o *Options) (_ *objects, err error) {
 			return nil, fmt.Errorf("set track idle: %w", err)
 		}
 	}
-	// Wake the reader at every eighth of the ring; it polls besides (read).
-	if err := specs.WakeBytes.Set(uint64(o.RingSize / 8)); err != nil {
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, fmt.Errorf("count CPUs: %w", err)
+	}
+	perRing := ringSize(o.RingSize, ncpu)
+	// Wake the reader at every eighth of a ring; it polls besides (read).
+	if err := specs.WakeBytes.Set(uint64(perRing / 8)); err != nil {
 		return nil, fmt.Errorf("set wakeup threshold: %w", err)
 	}
 	if o.HooksOnly {
@@ -64,24 +70,32 @@ func loadObjects(f *Filter, o *Options) (_ *objects, err error) {
 	}
 	if o.MaxRate > 0 {
 		// Each CPU admits its share: one packet per ncpu/MaxRate seconds.
-		ncpu, err := ebpf.PossibleCPU()
-		if err != nil {
-			return nil, fmt.Errorf("count CPUs: %w", err)
-		}
 		interval := uint64(ncpu) * uint64(time.Second) / uint64(o.MaxRate)
 		if err := specs.RateIntervalNs.Set(max(interval, 1)); err != nil {
 			return nil, fmt.Errorf("set rate limit: %w", err)
 		}
 	}
-	specs.Events.MaxEntries = uint32(o.RingSize)
+	specs.Rings.MaxEntries = uint32(ncpu)
+	specs.Rings.InnerMap.MaxEntries = uint32(perRing)
 	specs.Tracked.MaxEntries = uint32(o.MaxTracked)
 
 	obj := &objects{spec: spec, btfCache: btf.NewCache()}
 	if err := spec.LoadAndAssign(&obj.maps, nil); err != nil {
 		return nil, fmt.Errorf("create BPF maps: %w", err)
 	}
+	for cpu := range ncpu {
+		m, err := ebpf.NewMap(specs.Rings.InnerMap)
+		if err == nil {
+			obj.rings = append(obj.rings, m)
+			err = obj.maps.Rings.Put(uint32(cpu), m)
+		}
+		if err != nil {
+			obj.Close()
+			return nil, fmt.Errorf("create ring buffer of CPU %d: %w", cpu, err)
+		}
+	}
 	obj.repl = map[string]*ebpf.Map{
-		bpf.PktlifeMapEvents:       obj.maps.Events,
+		bpf.PktlifeMapRings:        obj.maps.Rings,
 		bpf.PktlifeMapTracked:      obj.maps.Tracked,
 		bpf.PktlifeMapStats:        obj.maps.Stats,
 		bpf.PktlifeMapTrackedCount: obj.maps.TrackedCount,
@@ -122,5 +136,9 @@ func (o *objects) loadProgramAs(name string, at ebpf.AttachType) (*ebpf.Program,
 
 // Close releases the maps.
 func (o *objects) Close() error {
-	return o.maps.Close()
+	errs := []error{o.maps.Close()}
+	for _, m := range o.rings {
+		errs = append(errs, m.Close())
+	}
+	return errors.Join(errs...)
 }

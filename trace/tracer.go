@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -55,7 +56,7 @@ type Options struct {
 	// the datapath (internal/bench).
 	HooksOnly bool
 
-	RingSize    int           // ringbuf bytes; 0 = 8 MiB
+	RingSize    int           // ring buffer bytes over all CPUs (see ringSize); 0 = 8 MiB
 	MaxTracked  int           // skbs followed at once in the kernel; 0 = 65536
 	TrackIdle   time.Duration // a tracked skb silent this long is forgotten; 0 = 1 s
 	Idle        time.Duration // journey idle timeout; 0 = 2 s
@@ -100,7 +101,7 @@ type Tracer struct {
 	closers  []io.Closer // in attach order; closed in reverse
 	attached []Attachment
 	ownIDs   []ebpf.ProgramID
-	reader   *ringbuf.Reader
+	reader   *ringReader
 	kprobes  map[string]*ebpf.Program // shared kprobe programs, by name
 	kfuncErr map[string]error         // kernel-function backends known not to work
 	names    *names
@@ -200,8 +201,8 @@ func New(opts Options) (_ *Tracer, err error) {
 		}
 	}
 	// The reader exists before anything attaches, so no event is missed.
-	if t.reader, err = ringbuf.NewReader(t.objs.maps.Events); err != nil {
-		return nil, fmt.Errorf("open ringbuf reader: %w", err)
+	if t.reader, err = newRingReader(t.objs.rings); err != nil {
+		return nil, fmt.Errorf("open ring buffers: %w", err)
 	}
 	var kfuncs []HopDef
 	for _, h := range hops {
@@ -428,8 +429,7 @@ func (t *Tracer) kernelStat(idx bpf.PktlifePlStat) uint64 {
 func (t *Tracer) Close() error {
 	var errs []error
 	if t.reader != nil {
-		t.reader.Close()
-		t.reader = nil
+		t.reader.Close() // Run, if it runs, returns within its tick
 	}
 	for i := len(t.closers) - 1; i >= 0; i-- {
 		if err := t.closers[i].Close(); err != nil {
@@ -524,51 +524,53 @@ func (t *Tracer) RunEvents(ctx context.Context, fn func(*journey.Event) bool) er
 	}, nil, &stop)
 }
 
-// read is the hot loop: one reused record, decoded in place.
+// read is the hot loop. Each round waits for a wakeup or the tick, reads
+// every CPU's ring, and hands out in time order the events old enough that
+// no CPU can still be writing an older one (ringSlack).
 func (t *Tracer) read(ctx context.Context, add func(*journey.Event), c *journey.Correlator, stop *bool) error {
-	var rec ringbuf.Record
-	var ev journey.Event
-	// The kernel wakes the reader only at every eighth of the ring (see
+	// The kernel wakes the reader only at every eighth of a ring (see
 	// wake_bytes in bpf/pktlife.c): the tick is how long a trickle of events
 	// may wait.
 	const tick = 50 * time.Millisecond
-	var n uint
-	draining, drained := false, 0
+	r := t.reader
+	hand := func(ev *journey.Event) {
+		if !*stop {
+			t.events.Add(1)
+			add(ev)
+		}
+	}
+	// Stopping, the rings are read until empty, but a busy kernel keeps
+	// writing: at most all of them once over.
+	budget := len(t.objs.rings) * ringSize(t.opts.RingSize, len(t.objs.rings)) / EventSize
+	draining := false
 	for !*stop {
 		if !draining && ctx.Err() != nil {
-			// Read what the kernel already wrote, then stop.
 			draining = true
-			t.reader.SetDeadline(time.Now())
-		} else if !draining {
-			t.reader.SetDeadline(time.Now().Add(tick))
 		}
-		err := t.reader.ReadInto(&rec)
-		switch {
-		case err == nil:
-			if draining {
-				// a busy kernel keeps writing: bound the drain to one ring's worth
-				if drained++; drained > t.opts.RingSize/EventSize {
+		if !draining {
+			if err := r.wait(tick); err != nil {
+				if errors.Is(err, ringbuf.ErrClosed) {
 					return nil
 				}
+				return fmt.Errorf("wait for ring buffers: %w", err)
 			}
-			if Decode(rec.RawSample, &ev) {
-				t.events.Add(1)
-				add(&ev)
-			}
-			// Under a steady stream the deadline never passes: expire
-			// idle journeys every few thousand events as well.
-			if n++; n%4096 != 0 {
-				continue
-			}
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			if draining {
+		}
+		start := monotonicNow()
+		n, err := r.drain()
+		if errors.Is(err, ringbuf.ErrClosed) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read ring buffer: %w", err)
+		}
+		if draining {
+			if budget -= n; n == 0 || budget <= 0 {
+				r.release(math.MaxUint64, hand)
 				return nil
 			}
-		case errors.Is(err, ringbuf.ErrClosed):
-			return nil
-		default:
-			return fmt.Errorf("read ringbuf: %w", err)
+			continue
 		}
+		r.release(start-uint64(ringSlack), hand)
 		if c == nil {
 			continue
 		}

@@ -1,0 +1,59 @@
+package trace
+
+import (
+	"math"
+	"os"
+	"slices"
+	"testing"
+
+	"github.com/pktlife/pktlife/trace/journey"
+)
+
+func TestRingSize(t *testing.T) {
+	page := os.Getpagesize()
+	for _, c := range []struct{ total, ncpu, want int }{
+		{8 << 20, 2, 4 << 20},     // the default, split
+		{8 << 20, 128, 256 << 10}, // never below 256 KiB when the total allows it
+		{8 << 20, 3, 2 << 20},     // a power of two
+		{64 << 10, 2, 64 << 10},   // a small total: each ring gets it
+		{page, 4, page},           // never below a page
+		{page / 2, 1, page},
+	} {
+		if got := ringSize(c.total, c.ncpu); got != c.want {
+			t.Errorf("ringSize(%d, %d) = %d, want %d", c.total, c.ncpu, got, c.want)
+		}
+	}
+}
+
+// TestRingRelease checks the merge: events come out in time order, and
+// only those older than the round's limit; the rest wait.
+func TestRingRelease(t *testing.T) {
+	r := &ringReader{}
+	// two rings' worth, each in order, read one after the other
+	for _, ts := range []uint64{10, 30, 50, 20, 40, 60} {
+		r.pending = append(r.pending, journey.Event{Time: ts})
+	}
+	r.sort()
+	var got []uint64
+	hand := func(ev *journey.Event) { got = append(got, ev.Time) }
+	if n := r.release(45, hand); n != 4 {
+		t.Fatalf("released %d, want 4", n)
+	}
+	if want := []uint64{10, 20, 30, 40}; !slices.Equal(got, want) {
+		t.Fatalf("released %v, want %v", got, want)
+	}
+	if len(r.pending) != 2 || r.pending[0].Time != 50 {
+		t.Fatalf("left %v, want 50 and 60", r.pending)
+	}
+	// a late event older than what is left goes before it
+	r.pending = append(r.pending, journey.Event{Time: 45})
+	r.sort()
+	got = nil
+	r.release(math.MaxUint64, hand)
+	if want := []uint64{45, 50, 60}; !slices.Equal(got, want) {
+		t.Fatalf("released %v, want %v", got, want)
+	}
+	if len(r.pending) != 0 {
+		t.Fatalf("left %d events", len(r.pending))
+	}
+}
