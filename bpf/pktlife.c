@@ -50,12 +50,13 @@ static __always_inline void *ring(void)
 }
 
 /* reserve reserves an event in this CPU's ring; NULL when it is full. */
-static __always_inline struct event *reserve(void **rb)
+static __always_inline struct event *reserve(void)
 {
-	*rb = ring();
-	if (!*rb)
+	void *rb = ring();
+
+	if (!rb)
 		return NULL;
-	return bpf_ringbuf_reserve(*rb, sizeof(struct event), 0);
+	return bpf_ringbuf_reserve(rb, sizeof(struct event), 0);
 }
 
 struct {
@@ -105,38 +106,37 @@ struct {
 	__type(value, __u8);
 } match_devs SEC(".maps");
 
-/* Wakeups of the reader. The kernel's default wakes it for every event
- * written while it has read everything, which at a moderate rate is every
- * event: an irq_work, often an interrupt, and a context switch each. With
- * wake_bytes set, events are submitted without a wakeup and the reader is
- * woken only when the unread data crosses a multiple of wake_bytes; it also
- * polls on its own, so a trickle of events still shows promptly. A crossing
- * missed by two CPUs writing at once is caught at the next multiple or the
- * poll. */
-volatile const __u64 wake_bytes = 0;
-
-#define PL_RECORD_SIZE (sizeof(struct event) + 8) /* with the ring's record header */
-
-static __always_inline void submit(struct event *e, void *rb)
-{
-	__u64 avail;
-
-	if (!wake_bytes) {
-		bpf_ringbuf_submit(e, 0);
-		return;
-	}
-	avail = bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA);
-	if (avail / wake_bytes != (avail - PL_RECORD_SIZE) / wake_bytes)
-		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
-	else
-		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
-}
-
 static __always_inline void stat_inc(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
 	if (v)
 		*v += 1;
+}
+
+/* Wakeups of the reader. The kernel's default wakes it for every event
+ * written while it has read everything, which at a moderate rate is every
+ * event: an irq_work, often an interrupt, and a context switch each. With
+ * wake_events set, events are submitted without a wakeup and each CPU wakes
+ * the reader at every wake_events-th event it writes (an eighth of its
+ * ring); the reader also polls on its own, so a trickle still shows
+ * promptly. The count is the CPU's own EMITTED counter: no cache line is
+ * shared with the reader or another CPU (asking the ring how much is unread
+ * would read the reader's position). */
+volatile const __u64 wake_events = 0;
+
+/* submit commits an event and counts it. */
+static __always_inline void submit(struct event *e)
+{
+	__u32 idx = PL_STAT_EMITTED;
+	__u64 *n = bpf_map_lookup_elem(&stats, &idx);
+	__u64 flags = 0;
+
+	if (n) {
+		*n += 1;
+		if (wake_events)
+			flags = *n % wake_events ? BPF_RB_NO_WAKEUP : BPF_RB_FORCE_WAKEUP;
+	}
+	bpf_ringbuf_submit(e, flags);
 }
 
 /* ---- parsing ---------------------------------------------------------- */
@@ -572,8 +572,7 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 		tr->last_ts = terminal_hook(o->hook) ? 0 : now;
 	}
 
-	void *rb;
-	struct event *e = reserve(&rb);
+	struct event *e = reserve();
 	if (!e) {
 		stat_inc(PL_STAT_LOST);
 		return;
@@ -593,8 +592,7 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 	e->cpu = bpf_get_smp_processor_id();
 	e->_pad0 = 0;
 	e->tuple = o->t;
-	submit(e, rb);
-	stat_inc(PL_STAT_EMITTED);
+	submit(e);
 }
 
 /* ---- tc observers ----------------------------------------------------- */
@@ -708,15 +706,14 @@ PL_TP(consume_skb, PL_HOOK_CONSUME_SKB,
 /* submit_tracked completes and submits an event about an skb pktlife
  * follows, from hooks that must not read the packet (it may be gone, or
  * belong to the datapath): its tuple is the one last seen. */
-static __always_inline void submit_tracked(struct event *e, void *rb, struct track *tr)
+static __always_inline void submit_tracked(struct event *e, struct track *tr)
 {
 	e->flags = PL_F_TRACKED;
 	if (tr->tuple.family)
 		e->flags |= PL_F_TUPLE | (tr->tuple.sport || tr->tuple.dport ? PL_F_L4 : 0);
 	e->cpu = bpf_get_smp_processor_id();
 	e->tuple = tr->tuple;
-	submit(e, rb);
-	stat_inc(PL_STAT_EMITTED);
+	submit(e);
 }
 
 /* net_dev_xmit fires after the driver took the skb, which may already be
@@ -734,8 +731,7 @@ static __always_inline void net_dev_xmit_body(__u64 *a)
 	tr = bpf_map_lookup_elem(&tracked, &o.skb);
 	if (!tr || !tr->last_ts || tr->skip)
 		return; /* not followed, or freed already */
-	void *rb;
-	struct event *e = reserve(&rb);
+	struct event *e = reserve();
 	if (!e) {
 		stat_inc(PL_STAT_LOST);
 		return;
@@ -748,7 +744,7 @@ static __always_inline void net_dev_xmit_body(__u64 *a)
 	e->len = (__u32)a[3];
 	e->reason = (__u32)a[1];
 	e->hook = PL_HOOK_NET_DEV_XMIT;
-	submit_tracked(e, rb, tr);
+	submit_tracked(e, tr);
 }
 
 SEC("tp_btf/net_dev_xmit")
@@ -802,8 +798,7 @@ static __always_inline void shim_emit(struct __sk_buff *ctx)
 		return;
 	tr->last_ts = now;
 
-	void *rb;
-	struct event *e = reserve(&rb);
+	struct event *e = reserve();
 	if (!e) {
 		stat_inc(PL_STAT_LOST);
 		return;
@@ -819,7 +814,7 @@ static __always_inline void shim_emit(struct __sk_buff *ctx)
 	e->map_id = shim_map_id;
 	e->slot = shim_slot;
 	e->hook = PL_HOOK_TAIL_CALL;
-	submit_tracked(e, rb, tr);
+	submit_tracked(e, tr);
 }
 
 SEC("tc")

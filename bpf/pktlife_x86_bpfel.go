@@ -194,7 +194,7 @@ const (
 	PktlifeVarShimSlot              = "shim_slot"
 	PktlifeVarSkipIdleJiffies       = "skip_idle_jiffies"
 	PktlifeVarTrackIdleNs           = "track_idle_ns"
-	PktlifeVarWakeBytes             = "wake_bytes"
+	PktlifeVarWakeEvents            = "wake_events"
 )
 
 // LoadPktlife returns the embedded CollectionSpec for Pktlife.
@@ -304,7 +304,7 @@ type PktlifeVariableSpecs struct {
 	ShimSlot        *ebpf.VariableSpec `ebpf:"shim_slot"`
 	SkipIdleJiffies *ebpf.VariableSpec `ebpf:"skip_idle_jiffies"`
 	TrackIdleNs     *ebpf.VariableSpec `ebpf:"track_idle_ns"`
-	WakeBytes       *ebpf.VariableSpec `ebpf:"wake_bytes"`
+	WakeEvents      *ebpf.VariableSpec `ebpf:"wake_events"`
 }
 
 // PktlifeObjects contains all objects after they have been loaded into the kernel.
@@ -372,7 +372,7 @@ type PktlifeVariables struct {
 	ShimSlot        *ebpf.Variable `ebpf:"shim_slot"`
 	SkipIdleJiffies *ebpf.Variable `ebpf:"skip_idle_jiffies"`
 	TrackIdleNs     *ebpf.Variable `ebpf:"track_idle_ns"`
-	WakeBytes       *ebpf.Variable `ebpf:"wake_bytes"`
+	WakeEvents      *ebpf.Variable `ebpf:"wake_events"`
 }
 
 // PktlifePrograms contains all programs after they have been loaded into the kernel.

@@ -59,8 +59,9 @@ func loadObjects(f *Filter, o *Options) (_ *objects, err error) {
 		return nil, fmt.Errorf("count CPUs: %w", err)
 	}
 	perRing := ringSize(o.RingSize, ncpu)
-	// Wake the reader at every eighth of a ring; it polls besides (read).
-	if err := specs.WakeBytes.Set(uint64(perRing / 8)); err != nil {
+	// Each CPU wakes the reader at every eighth of its ring; the reader
+	// polls besides (read).
+	if err := specs.WakeEvents.Set(uint64(max(perRing/8/(EventSize+8), 1))); err != nil {
 		return nil, fmt.Errorf("set wakeup threshold: %w", err)
 	}
 	if o.HooksOnly {
