@@ -58,7 +58,8 @@ func loadObjects(f *Filter, o *Options) (_ *objects, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("count CPUs: %w", err)
 	}
-	perRing := ringSize(o.RingSize, ncpu)
+	online := onlineCPUs(ncpu)
+	perRing := ringSize(o.RingSize, len(online))
 	// Each CPU wakes the reader at every eighth of its ring; the reader
 	// polls besides (read).
 	if err := specs.WakeEvents.Set(uint64(max(perRing/8/(EventSize+8), 1))); err != nil {
@@ -84,7 +85,10 @@ func loadObjects(f *Filter, o *Options) (_ *objects, err error) {
 	if err := spec.LoadAndAssign(&obj.maps, nil); err != nil {
 		return nil, fmt.Errorf("create BPF maps: %w", err)
 	}
-	for cpu := range ncpu {
+	// Rings for the CPUs online now: a cloud VM may have many more possible
+	// ones. A CPU brought online later has none, and its events are lost,
+	// counted as such.
+	for _, cpu := range online {
 		m, err := ebpf.NewMap(specs.Rings.InnerMap)
 		if err == nil {
 			obj.rings = append(obj.rings, m)

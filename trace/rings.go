@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -160,4 +162,43 @@ func ringSize(total, ncpu int) int {
 		size *= 2
 	}
 	return size
+}
+
+// onlineCPUs lists the CPUs online now, from sysfs; all ncpu possible ones
+// when that cannot be read.
+func onlineCPUs(ncpu int) []int {
+	b, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err == nil {
+		if cpus, ok := parseCPUList(strings.TrimSpace(string(b)), ncpu); ok {
+			return cpus
+		}
+	}
+	cpus := make([]int, ncpu)
+	for i := range cpus {
+		cpus[i] = i
+	}
+	return cpus
+}
+
+// parseCPUList parses the kernel's CPU list format ("0-3,5,7-8"), keeping
+// CPUs below ncpu.
+func parseCPUList(s string, ncpu int) ([]int, bool) {
+	var cpus []int
+	for part := range strings.SplitSeq(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			return nil, false
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				return nil, false
+			}
+		}
+		for c := a; c <= b && c < ncpu; c++ {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus, len(cpus) > 0
 }

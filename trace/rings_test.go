@@ -57,3 +57,25 @@ func TestRingRelease(t *testing.T) {
 		t.Fatalf("left %d events", len(r.pending))
 	}
 }
+
+func TestParseCPUList(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		ncpu int
+		want []int
+		ok   bool
+	}{
+		{"0-3", 4, []int{0, 1, 2, 3}, true},
+		{"0,2-3,7", 8, []int{0, 2, 3, 7}, true},
+		{"0-7", 4, []int{0, 1, 2, 3}, true}, // only possible CPUs
+		{"5", 4, nil, false},
+		{"", 4, nil, false},
+		{"3-1", 4, nil, false},
+		{"x", 4, nil, false},
+	} {
+		got, ok := parseCPUList(c.in, c.ncpu)
+		if ok != c.ok || !slices.Equal(got, c.want) {
+			t.Errorf("parseCPUList(%q, %d) = %v, %v; want %v, %v", c.in, c.ncpu, got, ok, c.want, c.ok)
+		}
+	}
+}

@@ -570,11 +570,15 @@ func (t *Tracer) read(ctx context.Context, add func(*journey.Event), c *journey.
 			}
 			continue
 		}
-		r.release(start-uint64(ringSlack), hand)
+		complete := start - uint64(ringSlack) // every event before this is handed out
+		r.release(complete, hand)
 		if c == nil {
 			continue
 		}
-		c.Expire(monotonicNow())
+		// Timeouts run on the time the event stream is complete up to, not
+		// the wall clock: an event held back for the merge must not find
+		// its journey closed (DeliverGrace is shorter than a tick).
+		c.Expire(complete)
 		s := c.Stats()
 		t.evicted.Store(s.Evicted)
 		t.inflight.Store(int64(s.InFlight))

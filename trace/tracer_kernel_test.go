@@ -184,6 +184,7 @@ collect:
 		case j := <-journeys:
 			if j.Tuple.Dst.Port() == 7778 {
 				got++
+				t.Logf("journey %d skb %s: %s fate=%s end=%s", j.ID, j.Skb, hookSeq(j), j.Fate, j.End)
 			}
 		case <-timeout:
 			break collect
