@@ -142,6 +142,7 @@ static __always_inline void submit(struct event *e)
 /* ---- parsing ---------------------------------------------------------- */
 
 #define ETH_P_IP 0x0800
+#define ETH_P_ARP 0x0806
 #define ETH_P_IPV6 0x86DD
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
@@ -203,6 +204,14 @@ static __always_inline __u8 parse_l4(struct tuple *t, struct l4hdr *l4)
 	return 0;
 }
 
+/* A parse result, never emitted: the skb is no IP packet, nor one on its
+ * way to be (ARP, or no protocol or network header set yet: a socket's
+ * queued skb, say), so it cannot be a packet pktlife follows, even when its
+ * address is one it tracks. Without a tuple otherwise, an skb at a tracked
+ * address is taken for the followed packet (its headers may be out of
+ * reach, or it may be encapsulated). */
+#define PL_T_NOTIP 0x80
+
 /* The network header and the transport header's first 14 bytes, read at
  * once: 56 bytes cover an IPv6 header (40) or an IPv4 header without
  * options (20) and then the transport header. */
@@ -239,8 +248,8 @@ static __always_inline __u8 parse_kernel(struct tuple *t, unsigned char *head, _
 	struct l4hdr l4;
 	int off, r;
 
-	if (!head || nh == (__u16)~0U)
-		return 0;
+	if (!head || nh == (__u16)~0U || !proto || proto == bpf_htons(ETH_P_ARP))
+		return PL_T_NOTIP;
 	if (proto != bpf_htons(ETH_P_IP) && proto != bpf_htons(ETH_P_IPV6))
 		return 0;
 	if (bpf_probe_read_kernel(&h, sizeof(h), head + nh))
@@ -266,6 +275,8 @@ static __always_inline __u8 parse_tc_fast(struct tuple *t, struct __sk_buff *ctx
 		n = 34;
 	else if (ctx->protocol == bpf_htons(ETH_P_IPV6))
 		n = 54;
+	else if (ctx->protocol == bpf_htons(ETH_P_ARP))
+		return PL_T_NOTIP;
 	else
 		return 0;
 	if (bpf_skb_load_bytes_relative(ctx, 0, &h, n, BPF_HDR_START_NET))
@@ -484,7 +495,7 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 	__u64 *cnt = count_slot();
 	struct track *tr = NULL;
 	bool follow = false;
-	__u8 flags = o->tflags;
+	__u8 flags = o->tflags & ~PL_T_NOTIP;
 
 	if (cnt && *cnt)
 		tr = bpf_map_lookup_elem(&tracked, &o->skb);
@@ -515,6 +526,8 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 			/* a silent old entry, or another packet: the address was
 			 * reused (the kernel may free a delivered skb without a
 			 * tracepoint, and hand the address to the flow's next) */
+		} else if (o->tflags & PL_T_NOTIP) {
+			/* not an IP packet: another skb at the address */
 		} else if (!(o->tflags & PL_F_TUPLE) || (same_src && same_dst)) {
 			follow = true;
 		} else if ((same_src || same_dst) && o->t.proto == tr->tuple.proto) {

@@ -229,6 +229,13 @@ func testDemoJourneys(t *testing.T, legacy bool) {
 	}
 
 	js := correlate(names, evs)
+	for _, j := range js {
+		// every packet the demo sends is IP: an skb without a tuple was
+		// taken for a followed packet at a reused address
+		if !j.Tuple.Valid() {
+			t.Errorf("journey %d has no IP tuple: %s", j.ID, hookSeq(j))
+		}
+	}
 	vip := topo.Service
 	backend := topo.Backend()
 
