@@ -56,7 +56,10 @@ type Options struct {
 	// the datapath (internal/bench).
 	HooksOnly bool
 
-	RingSize    int           // ring buffer bytes over all CPUs (see ringSize); 0 = 8 MiB
+	// RingSize is the ring buffer bytes over all online CPUs; each CPU's
+	// ring is its share rounded down to a power of two, and at least
+	// min(RingSize, 256 KiB). 0 = 8 MiB.
+	RingSize    int
 	MaxTracked  int           // skbs followed at once in the kernel; 0 = 65536
 	TrackIdle   time.Duration // a tracked skb silent this long is forgotten; 0 = 1 s
 	Idle        time.Duration // journey idle timeout; 0 = 2 s
