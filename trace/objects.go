@@ -71,8 +71,9 @@ func loadObjects(f *Filter, o *Options) (_ *objects, err error) {
 		}
 	}
 	if o.MaxRate > 0 {
-		// Each CPU admits its share: one packet per ncpu/MaxRate seconds.
-		interval := uint64(ncpu) * uint64(time.Second) / uint64(o.MaxRate)
+		// Each online CPU admits its share: one packet per
+		// len(online)/MaxRate seconds.
+		interval := uint64(len(online)) * uint64(time.Second) / uint64(o.MaxRate)
 		if err := specs.RateIntervalNs.Set(max(interval, 1)); err != nil {
 			return nil, fmt.Errorf("set rate limit: %w", err)
 		}
