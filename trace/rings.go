@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -125,14 +126,15 @@ func (r *ringReader) sort() {
 	}
 }
 
-func byTime(a, b journey.Event) int {
-	switch {
-	case a.Time < b.Time:
-		return -1
-	case a.Time > b.Time:
-		return 1
+func byTime(a, b journey.Event) int { return cmp.Compare(a.Time, b.Time) }
+
+// capacity is the bytes all rings hold together.
+func (r *ringReader) capacity() int {
+	n := 0
+	for _, rd := range r.readers {
+		n += rd.BufferSize()
 	}
-	return 0
+	return n
 }
 
 // release hands fn the pending events older than before, in time order,

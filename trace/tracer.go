@@ -531,9 +531,9 @@ func (t *Tracer) RunEvents(ctx context.Context, fn func(*journey.Event) bool) er
 // every CPU's ring, and hands out in time order the events old enough that
 // no CPU can still be writing an older one (ringSlack).
 func (t *Tracer) read(ctx context.Context, add func(*journey.Event), c *journey.Correlator, stop *bool) error {
-	// The kernel wakes the reader only at every eighth of a ring (see
-	// wake_bytes in bpf/pktlife.c): the tick is how long a trickle of events
-	// may wait.
+	// Each CPU wakes the reader only at every eighth of its ring (see
+	// wake_events in bpf/pktlife.c): the tick is how long a trickle of
+	// events may wait.
 	const tick = 50 * time.Millisecond
 	r := t.reader
 	hand := func(ev *journey.Event) {
@@ -544,7 +544,7 @@ func (t *Tracer) read(ctx context.Context, add func(*journey.Event), c *journey.
 	}
 	// Stopping, the rings are read until empty, but a busy kernel keeps
 	// writing: at most all of them once over.
-	budget := len(t.objs.rings) * ringSize(t.opts.RingSize, len(t.objs.rings)) / EventSize
+	budget := r.capacity() / EventSize
 	draining := false
 	for !*stop {
 		if !draining && ctx.Err() != nil {

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"net/netip"
 	"slices"
@@ -45,15 +46,7 @@ func (c *collector) since(mark int) []*journey.Journey {
 	c.mu.Lock()
 	out := slices.Clone(c.js[mark:])
 	c.mu.Unlock()
-	slices.SortStableFunc(out, func(a, b *journey.Journey) int {
-		switch {
-		case a.Start < b.Start:
-			return -1
-		case a.Start > b.Start:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(out, func(a, b *journey.Journey) int { return cmp.Compare(a.Start, b.Start) })
 	return out
 }
 
