@@ -104,27 +104,31 @@ var Cases = []Case{Untraced, HooksOnly, NoMatch, MatchAll, Interpose, MatchCappe
 // dearest way not to match.
 func (e *Env) TracerOptions(c Case) (trace.Options, error) {
 	o := trace.Options{
-		Netns:  e.Namespaces(),
-		Ifaces: []string{"*"},
+		Netns:     e.Namespaces(),
+		Ifaces:    []string{"*"},
+		Hops:      e.Hops,
+		RingSize:  e.RingSize,
+		TailCalls: trace.TailCallsOff, // the baseline traces no tail calls
 	}
-	o.Hops = e.Hops
-	o.RingSize = e.RingSize
-	o.TailCalls = trace.TailCallsOff // the baseline traces no tail calls
+	vip := e.Topo.Service.Addr()
+	flood := trace.Filter{Proto: floodProto, Dst: netip.PrefixFrom(vip, vip.BitLen()), Dport: udpServicePort}
+	nothing := trace.Filter{Proto: floodProto, Dport: noMatchPort}
 	switch c {
-	case NoMatch, HooksOnly:
-		o.Filter = trace.Filter{Proto: floodProto, Dport: noMatchPort}
-		o.HooksOnly = c == HooksOnly
-	case MatchAll, Interpose, MatchCapped:
-		vip := e.Topo.Service.Addr()
-		o.Filter = trace.Filter{Proto: floodProto, Dst: netip.PrefixFrom(vip, vip.BitLen()), Dport: udpServicePort}
-	default:
-		return o, fmt.Errorf("tracer options for case %q: not a traced case", c)
-	}
-	switch c {
+	case NoMatch:
+		o.Filter = nothing
+	case HooksOnly:
+		o.Filter = nothing
+		o.HooksOnly = true
+	case MatchAll:
+		o.Filter = flood
 	case Interpose:
+		o.Filter = flood
 		o.TailCalls = trace.TailCallsInterpose
 	case MatchCapped:
+		o.Filter = flood
 		o.MaxRate = e.MaxRate
+	default:
+		return o, fmt.Errorf("tracer options for case %q: not a traced case", c)
 	}
 	return o, nil
 }
