@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -111,24 +110,30 @@ func TestNonRoot(t *testing.T) {
 	}
 }
 
-// startTrace starts `pktlife trace` and waits for its ready line.
-func startTrace(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer) {
+// startTrace starts `pktlife trace` and waits for its ready line. The rest
+// of its stderr (the summary) is in rest once it has exited: call rest
+// before cmd.Wait.
+func startTrace(t *testing.T, args ...string) (cmd *exec.Cmd, out *bytes.Buffer, rest func() string) {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"trace"}, args...)...)
-	var out bytes.Buffer
-	cmd.Stdout = &out
+	cmd = exec.Command(binary, append([]string{"trace"}, args...)...)
+	out = new(bytes.Buffer)
+	cmd.Stdout = out
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	startKilledAtCleanup(t, cmd)
 	ready := make(chan error, 1)
+	var after strings.Builder
+	done := make(chan struct{})
+	rest = func() string { <-done; return after.String() }
 	go func() {
+		defer close(done)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			if strings.HasPrefix(sc.Text(), "tracing ") {
 				ready <- nil
-				io.Copy(io.Discard, stderr)
+				io.Copy(&after, stderr)
 				return
 			}
 			if strings.HasPrefix(sc.Text(), "pktlife: ") {
@@ -146,7 +151,7 @@ func startTrace(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("pktlife trace not ready within 20s")
 	}
-	return cmd, &out
+	return cmd, out, rest
 }
 
 // observers lists pktlife's programs and filters attached in a namespace.
@@ -221,7 +226,7 @@ func TestSignalsDetachEverything(t *testing.T) {
 			a, b := pair(t)
 			addClsact(t, b, "vb") // someone else's qdisc: must survive
 			args := append([]string{"--netns", a.Path, "--netns", b.Path, "--proto", "udp", "--dport", "7001"}, tc.args...)
-			cmd, out := startTrace(t, args...)
+			cmd, out, _ := startTrace(t, args...)
 			if got := observers(t, a); len(got) == 0 {
 				t.Fatalf("no observer attached in %s", a.Name)
 			}
@@ -255,7 +260,7 @@ func TestSignalsDetachEverything(t *testing.T) {
 func TestSIGKILLThenCleanup(t *testing.T) {
 	netnstest.RequireRoot(t)
 	a, b := pair(t)
-	cmd, _ := startTrace(t, "--netns", a.Path, "--netns", b.Path, "--legacy-tc", "--proto", "udp")
+	cmd, _, _ := startTrace(t, "--netns", a.Path, "--netns", b.Path, "--legacy-tc", "--proto", "udp")
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -378,18 +383,7 @@ func TestSummaryCountsSkipped(t *testing.T) {
 	if !udpWorks(t, a, b, "7003") { // also resolves the neighbour first
 		t.Fatal("no UDP between the namespaces")
 	}
-	cmd := exec.Command(binary, "trace", "--netns", a.Path, "--netns", b.Path, "--proto", "udp", "--dport", "7004", "--max-rate", "1")
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	cmd.Stdout = io.Discard
-	startKilledAtCleanup(t, cmd)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stderr.String(), "tracing ") {
-		if time.Now().After(deadline) {
-			t.Fatalf("pktlife did not start:\n%s", stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	cmd, _, rest := startTrace(t, "--netns", a.Path, "--netns", b.Path, "--proto", "udp", "--dport", "7004", "--max-rate", "1")
 	srv := b.ListenUDP(t, "10.98.0.2:7004")
 	cli := a.DialUDP(t, "", "10.98.0.2:7004")
 	const sent = 50
@@ -406,36 +400,19 @@ func TestSummaryCountsSkipped(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
+	summary := rest()
 	if err := cmd.Wait(); err != nil {
-		t.Fatalf("pktlife: %v\n%s", err, stderr.String())
+		t.Fatalf("pktlife: %v\n%s", err, summary)
 	}
-	m := regexp.MustCompile(`(\d+) skipped \(--max-rate\)`).FindStringSubmatch(stderr.String())
+	m := regexp.MustCompile(`(\d+) skipped \(--max-rate\)`).FindStringSubmatch(summary)
 	if m == nil {
-		t.Fatalf("no skipped count in the summary:\n%s", stderr.String())
+		t.Fatalf("no skipped count in the summary:\n%s", summary)
 	}
 	n, _ := strconv.Atoi(m[1])
 	// one packet per CPU per ncpu seconds may be followed
 	if n < sent-2*runtime.NumCPU() || n > sent {
-		t.Errorf("summary says %d skipped of %d sent under --max-rate 1:\n%s", n, sent, stderr.String())
+		t.Errorf("summary says %d skipped of %d sent under --max-rate 1:\n%s", n, sent, summary)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer a command writes to while the test reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startKilledAtCleanup starts cmd and kills it when the test ends, unless
