@@ -381,6 +381,21 @@ static __always_inline __u64 *count_slot(void)
 	return bpf_map_lookup_elem(&tracked_count, &zero);
 }
 
+/* followed returns the entry of an skb pktlife follows and reports: tracked,
+ * not freed (last_ts 0) and not skipped by the rate limit; NULL otherwise. */
+static __always_inline struct track *followed(__u64 skb)
+{
+	__u64 *cnt = count_slot();
+	struct track *tr;
+
+	if (!cnt || !*cnt)
+		return NULL;
+	tr = bpf_map_lookup_elem(&tracked, &skb);
+	if (!tr || !tr->last_ts || tr->skip)
+		return NULL;
+	return tr;
+}
+
 /* ---- the shared decision and emit ------------------------------------- */
 
 /* What an event says about the packet, gathered by the hook. */
@@ -407,6 +422,16 @@ enum obs_src {
 	OBS_BTF, /* a BTF pointer to the skb (tp_btf): plain loads */
 	OBS_RAW, /* an skb address (raw_tp, kprobe, fentry arguments): probe reads */
 };
+
+/* parse_skb is parse_kernel on an skb: read with plain loads where it is a
+ * BTF pointer (OBS_BTF), with probe reads where it is only an address. */
+static __always_inline __u8 parse_skb(struct tuple *t, struct sk_buff *skb, const enum obs_src src)
+{
+	if (src == OBS_BTF)
+		return parse_kernel(t, skb->head, skb->network_header, skb->protocol);
+	return parse_kernel(t, BPF_CORE_READ(skb, head), BPF_CORE_READ(skb, network_header),
+			    BPF_CORE_READ(skb, protocol));
+}
 
 static __always_inline __u32 dev_netns(struct net_device *dev)
 {
@@ -676,11 +701,7 @@ static __always_inline void observe_kernel(struct sk_buff *skb, struct net_devic
 	o.skb = (__u64)(long)skb;
 	o.hook = hook;
 	o.reason = reason;
-	if (src == OBS_BTF)
-		o.tflags = parse_kernel(&o.t, skb->head, skb->network_header, skb->protocol);
-	else
-		o.tflags = parse_kernel(&o.t, BPF_CORE_READ(skb, head), BPF_CORE_READ(skb, network_header),
-					BPF_CORE_READ(skb, protocol));
+	o.tflags = parse_skb(&o.t, skb, src);
 	observe(&o, src, NULL, skb, dev);
 }
 
@@ -734,15 +755,13 @@ static __always_inline void submit_tracked(struct event *e, struct track *tr)
 static __always_inline void net_dev_xmit_body(__u64 *a)
 {
 	struct net_device *dev = DEV(2);
-	struct obs o = {};
-	__u64 *cnt = count_slot();
+	__u64 skb = a[0];
 	struct track *tr;
 
-	o.skb = a[0];
-	if (hooks_only || !cnt || !*cnt)
+	if (hooks_only)
 		return;
-	tr = bpf_map_lookup_elem(&tracked, &o.skb);
-	if (!tr || !tr->last_ts || tr->skip)
+	tr = followed(skb);
+	if (!tr)
 		return; /* not followed, or freed already */
 	struct event *e = reserve();
 	if (!e) {
@@ -751,7 +770,7 @@ static __always_inline void net_dev_xmit_body(__u64 *a)
 	}
 	__builtin_memset(e, 0, sizeof(*e));
 	e->ts = bpf_ktime_get_ns();
-	e->skb = o.skb;
+	e->skb = skb;
 	e->ifindex = BPF_CORE_READ(dev, ifindex);
 	e->netns = dev_netns(dev);
 	e->len = (__u32)a[3];
@@ -797,14 +816,10 @@ static __always_inline void shim_emit(struct __sk_buff *ctx)
 {
 	struct sk_buff *skb = (struct sk_buff *)ctx;
 	__u64 addr = (__u64)(long)ctx;
-	__u64 *cnt = count_slot();
-	struct track *tr;
+	struct track *tr = followed(addr);
 	__u64 now;
 
-	if (!cnt || !*cnt)
-		return;
-	tr = bpf_map_lookup_elem(&tracked, &addr);
-	if (!tr || !tr->last_ts || tr->skip)
+	if (!tr)
 		return;
 	now = bpf_ktime_get_ns();
 	if (now - tr->last_ts > track_idle_ns)
@@ -894,8 +909,7 @@ static __always_inline void observe_kfunc(struct sk_buff *skb, __u32 hop, __u8 h
 	o.slot = hop;
 	o.prog_id = kf_prog;
 	o.reason = ret;
-	o.tflags = parse_kernel(&o.t, BPF_CORE_READ(skb, head), BPF_CORE_READ(skb, network_header),
-				BPF_CORE_READ(skb, protocol));
+	o.tflags = parse_skb(&o.t, skb, OBS_RAW);
 	observe(&o, OBS_RAW, NULL, skb, NULL);
 }
 
@@ -913,13 +927,8 @@ int pl_fexit(__u64 *ctx)
 {
 	__u64 ret = 0;
 	__u64 skb = (__u64)(long)kf_skb(kf_arg_value(ctx, kf_arg), kf_deref);
-	__u64 *cnt = count_slot();
-	struct track *tr;
 
-	if (!skb || !cnt || !*cnt)
-		return 0;
-	tr = bpf_map_lookup_elem(&tracked, &skb);
-	if (!tr || !tr->last_ts || tr->skip)
+	if (!skb || !followed(skb))
 		return 0;
 	bpf_get_func_ret(ctx, &ret);
 	observe_kfunc((struct sk_buff *)(long)skb, kf_hop, kf_exit_hook, (__u32)ret);
