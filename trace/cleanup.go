@@ -7,30 +7,42 @@ import (
 	"path/filepath"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/pktlife/pktlife/trace/shimstate"
 )
 
 // Cleanup removes what a pktlife process that could not clean up (SIGKILL,
-// a crash) left: the tail-call shims it interposed, restored from its
-// journal in DefaultStateDir, and its legacy tc observer filters, in the
-// current namespace and in every one under /run/netns. It returns one line
-// per removal.
+// a crash) left, from whatever mount namespace it runs in: the tail-call
+// shims it interposed, restored from the journal in the node's default
+// state directories, and its legacy tc observer filters, in the current
+// namespace and in every one under the node's /run/netns. It returns one
+// line per removal.
 func Cleanup() ([]string, error) {
-	done, err := cleanupState(DefaultStateDir)
+	done, err := CleanupStateDir("")
 	more, merr := cleanupFilters()
 	return append(done, more...), errors.Join(err, merr)
 }
 
-// CleanupStateDir restores what a killed pktlife that used its own state
-// directory (Options.StateDir) left interposed there, and removes its pins.
+// CleanupStateDir restores what a killed pktlife left interposed in the
+// state directory dir (a path in the node's mount namespace, as in
+// Options.StateDir; "" for the default ones), and removes its pins.
 func CleanupStateDir(dir string) ([]string, error) {
-	return cleanupState(dir)
+	var done []string
+	var errs []error
+	for _, d := range shimstate.Locate(dir) {
+		notes, err := shimstate.Cleanup(d)
+		done = append(done, notes...)
+		errs = append(errs, err)
+	}
+	return done, errors.Join(errs...)
 }
 
 func cleanupFilters() ([]string, error) {
 	paths := []string{""}
-	if ents, err := os.ReadDir("/run/netns"); err == nil {
+	runNetns := shimstate.NodePath("/run/netns")
+	if ents, err := os.ReadDir(runNetns); err == nil {
 		for _, e := range ents {
-			paths = append(paths, filepath.Join("/run/netns", e.Name()))
+			paths = append(paths, filepath.Join(runNetns, e.Name()))
 		}
 	}
 	var done []string
@@ -49,7 +61,6 @@ func cleanupFilters() ([]string, error) {
 	}
 	return done, errors.Join(errs...)
 }
-
 func cleanupNetns(ns *nsHandle) ([]string, error) {
 	links, err := ns.nl.LinkList()
 	if err != nil {

@@ -5,16 +5,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/pktlife/pktlife/trace/journey"
 	"github.com/pktlife/pktlife/trace/progs"
+	"github.com/pktlife/pktlife/trace/shimstate"
 )
+
+// ErrInterposeBusy is returned when another pktlife process is interposing
+// tail calls: two must never fight over the same slots.
+var ErrInterposeBusy = shimstate.ErrBusy
+
+// ErrNoDurableState is returned where the shims' shadows and journal could
+// only be pinned where they would vanish with pktlife.
+var ErrNoDurableState = shimstate.ErrNoDurableState
 
 // ErrTailCallBudget is returned when shims would make a packet exceed the
 // kernel's 33 tail calls, or could, on a cyclic graph.
@@ -29,9 +37,13 @@ type InterposedSlot struct {
 	ShimID uint32       // pktlife's shim that took its place
 }
 
+// shimName is the kernel name of pl_tail_shim, by which any pktlife's
+// shims are recognised in a datapath.
+const shimName = "pl_tail_shim"
+
 // interposeConfig says what to interpose.
 type interposeConfig struct {
-	stateDir string
+	stateDir string   // in the node's mount namespace; "" is the default
 	netns    []string // namespace paths; "" is pktlife's own
 	ifaces   []string
 	skip     map[uint32]bool // pktlife's observers
@@ -42,12 +54,13 @@ type interposeConfig struct {
 
 // interposer holds pktlife's shims in the datapath's prog_arrays: every
 // reachable filled slot holds a pl_tail_shim that records the jump and
-// tail-calls the original through a pinned shadow prog_array. The journal
-// on disk always lists at least what is in place.
+// tail-calls the original through a shadow prog_array. Shadows and the
+// journal of swapped slots are pinned in the node's bpffs (shimstate)
+// before any slot changes, so that the shims keep working and the slots
+// can be restored after pktlife is killed.
 type interposer struct {
-	dir     string
-	lock    *stateLock
-	j       journal
+	st      *shimstate.State
+	slots   []InterposedSlot
 	shims   []*ebpf.Program
 	shadows []*ebpf.Map
 	// missed lists, by program ID, the constant-index tail calls into
@@ -60,22 +73,29 @@ type interposer struct {
 // interpose discovers the tail-call graph behind the tc programs of the
 // configured devices and puts a shim into every reachable filled slot.
 func interpose(objs *objects, cfg interposeConfig) (_ *interposer, err error) {
-	ip := &interposer{dir: cfg.stateDir}
+	ip := &interposer{}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, ip.Close())
 		}
 	}()
-	if ip.lock, err = lockState(cfg.stateDir); err != nil {
+	dir, err := shimstate.Prepare(cfg.stateDir)
+	if err != nil {
 		return nil, fmt.Errorf("interpose tail calls: %w", err)
 	}
-	notes, err := recoverJournal(cfg.stateDir)
+	if ip.st, err = shimstate.Acquire(dir); err != nil {
+		return nil, fmt.Errorf("interpose tail calls: %w", err)
+	}
+	notes, err := ip.st.Recover()
 	ip.notices = append(ip.notices, notes...)
 	if err != nil {
-		return nil, fmt.Errorf("recover tail-call journal: %w", err)
+		return nil, fmt.Errorf("recover tail-call state: %w", err)
 	}
 	g, err := discoverAll(cfg)
 	if err != nil {
+		return nil, err
+	}
+	if err := foreignShims(g); err != nil {
 		return nil, err
 	}
 	if !cfg.ignoreBudget {
@@ -93,19 +113,8 @@ func interpose(objs *objects, cfg interposeConfig) (_ *interposer, err error) {
 	if len(slots) == 0 {
 		return ip, nil
 	}
-	root, own, err := pinRoot(cfg.stateDir)
-	if err != nil {
+	if err := ip.st.Reserve(len(slots)); err != nil {
 		return nil, fmt.Errorf("interpose tail calls: %w", err)
-	}
-	ip.j = journal{
-		Version: journalVersion, PID: os.Getpid(), Started: time.Now(),
-		PinDir: filepath.Join(root, fmt.Sprint(os.Getpid())), PinRoot: root, OwnRoot: own,
-	}
-	if err := writeJournal(cfg.stateDir, &ip.j); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(ip.j.PinDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create pin dir: %w", err)
 	}
 	for len(slots) > 0 {
 		n := 1
@@ -118,6 +127,38 @@ func interpose(objs *objects, cfg interposeConfig) (_ *interposer, err error) {
 		slots = slots[n:]
 	}
 	return ip, nil
+}
+
+// foreignShims refuses a datapath whose slots already hold a pktlife shim
+// that is not ours: another pktlife interposes with other state, or one
+// died there. A shim is never shimmed.
+func foreignShims(g *progs.Graph) error {
+	for _, s := range g.ReachableSlots() {
+		if s.ProgID == 0 || shimstate.ProgName(s.ProgID) != shimName {
+			continue
+		}
+		since := ""
+		if p, err := ebpf.NewProgramFromID(ebpf.ProgramID(s.ProgID)); err == nil {
+			if info, err := p.Info(); err == nil {
+				if lt, ok := info.LoadTime(); ok {
+					since = ", loaded " + bootTime(lt).Format("2006-01-02 15:04:05 MST")
+				}
+			}
+			p.Close()
+		}
+		return fmt.Errorf("interpose tail calls: %w: [%s/%d] holds another pktlife's shim (program %d%s), kept in another state directory or left by a killed pktlife; stop that one or run pktlife cleanup with its state directory",
+			ErrInterposeBusy, s.MapName, s.Index, s.ProgID, since)
+	}
+	return nil
+}
+
+// bootTime turns a time since boot into wall-clock time.
+func bootTime(since time.Duration) time.Time {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return time.Time{}
+	}
+	return time.Now().Add(since - time.Duration(ts.Nano()))
 }
 
 // discoverAll discovers the graph in every configured namespace.
@@ -194,17 +235,8 @@ func (ip *interposer) interposeMap(objs *objects, slots []progs.SlotRef) error {
 		return err
 	}
 	ip.shadows = append(ip.shadows, shadow)
-	sid, err := mapID(shadow)
-	if err != nil {
-		return fmt.Errorf("shadow of %s: %w", slots[0].MapName, err)
-	}
-	pin := filepath.Join(ip.j.PinDir, fmt.Sprintf("shadow_%d", mid))
-	ip.j.Shadows = append(ip.j.Shadows, journalShadow{MapID: mid, ShadowID: sid, Pin: pin})
-	if err := writeJournal(ip.dir, &ip.j); err != nil {
-		return err
-	}
-	if err := shadow.Pin(pin); err != nil {
-		return fmt.Errorf("pin shadow of %s: %w", slots[0].MapName, err)
+	if err := ip.st.PinShadow(mid, shadow); err != nil {
+		return fmt.Errorf("interpose tail calls: %w", err)
 	}
 	for _, s := range slots {
 		if err := ip.interposeSlot(objs, orig, shadow, s); err != nil {
@@ -249,25 +281,21 @@ func (ip *interposer) interposeSlot(objs *objects, orig, shadow *ebpf.Map, s pro
 		ip.notices = append(ip.notices, fmt.Sprintf("%s changed while pktlife read the datapath; not traced", where))
 		return nil
 	}
-	entry := journalSlot{MapID: s.MapID, MapName: s.MapName, Slot: s.Index, OrigID: s.ProgID, OrigName: progName(ebpf.ProgramID(s.ProgID)), ShimID: shimID}
-	ip.j.Slots = append(ip.j.Slots, entry)
-	if err := writeJournal(ip.dir, &ip.j); err != nil {
-		return err
+	entry := shimstate.Entry{MapID: s.MapID, Slot: s.Index, OrigID: s.ProgID, ShimID: shimID}
+	if err := ip.st.Record(entry); err != nil {
+		return fmt.Errorf("interpose %s: %w", where, err)
 	}
 	if err := orig.Put(s.Index, shim); err != nil {
-		ip.j.Slots = ip.j.Slots[:len(ip.j.Slots)-1]
-		return errors.Join(fmt.Errorf("interpose %s: swap in shim: %w", where, err), writeJournal(ip.dir, &ip.j))
+		return errors.Join(fmt.Errorf("interpose %s: swap in shim: %w", where, err), ip.st.Forget(entry))
 	}
+	ip.slots = append(ip.slots, InterposedSlot{Map: s.MapName, MapID: s.MapID, Slot: s.Index,
+		Prog: journey.Prog{ID: s.ProgID, Name: progName(ebpf.ProgramID(s.ProgID))}, ShimID: shimID})
 	return nil
 }
 
 // slotsInterposed lists the slots holding shims, by map ID and slot.
 func (ip *interposer) slotsInterposed() []InterposedSlot {
-	out := make([]InterposedSlot, 0, len(ip.j.Slots))
-	for _, s := range ip.j.Slots {
-		out = append(out, InterposedSlot{Map: s.MapName, MapID: s.MapID, Slot: s.Slot,
-			Prog: journey.Prog{ID: s.OrigID, Name: s.OrigName}, ShimID: s.ShimID})
-	}
+	out := slices.Clone(ip.slots)
 	slices.SortFunc(out, func(a, b InterposedSlot) int {
 		return cmp.Or(cmp.Compare(a.MapID, b.MapID), cmp.Compare(a.Slot, b.Slot))
 	})
@@ -275,7 +303,7 @@ func (ip *interposer) slotsInterposed() []InterposedSlot {
 }
 
 // Close puts every original program back where the slot still holds
-// pktlife's shim, unpins the shadows and releases the lock. Slots changed
+// pktlife's shim, unpins the shadows and releases the state. Slots changed
 // by their owners meanwhile are reported in the notices. Safe twice.
 func (ip *interposer) Close() error {
 	if ip == nil || ip.closed {
@@ -283,8 +311,8 @@ func (ip *interposer) Close() error {
 	}
 	ip.closed = true
 	var errs []error
-	if ip.j.Version != 0 {
-		_, notes, err := undo(ip.dir, &ip.j)
+	if ip.st != nil {
+		_, notes, err := ip.st.Restore()
 		ip.notices = append(ip.notices, notes...)
 		errs = append(errs, err)
 	}
@@ -295,6 +323,6 @@ func (ip *interposer) Close() error {
 		errs = append(errs, m.Close())
 	}
 	ip.shims, ip.shadows = nil, nil
-	errs = append(errs, ip.lock.Close())
+	errs = append(errs, ip.st.Close())
 	return errors.Join(errs...)
 }

@@ -70,9 +70,6 @@ func (t *Tracer) interpose() error {
 		return fmt.Errorf("interpose tail calls: no tc observer is attached to hang the jumps under: %w", ErrBadOption)
 	}
 	cfg := interposeConfig{stateDir: t.opts.StateDir, ifaces: t.opts.Ifaces, skip: map[uint32]bool{}}
-	if cfg.stateDir == "" {
-		cfg.stateDir = DefaultStateDir
-	}
 	for _, h := range t.netns {
 		cfg.netns = append(cfg.netns, h.path)
 	}
@@ -86,8 +83,8 @@ func (t *Tracer) interpose() error {
 	}
 	t.interp = ip
 	t.closers = append(t.closers, ip)
-	n, maps := len(ip.j.Slots), map[uint32]bool{}
-	for _, s := range ip.j.Slots {
+	n, maps := len(ip.slots), map[uint32]bool{}
+	for _, s := range ip.slots {
 		maps[s.MapID] = true
 	}
 	where := fmt.Sprintf("%d prog_array slot(s) in %d map(s)", n, len(maps))

@@ -7,7 +7,3 @@ package trace
 func SetStateDirForTest(o *Options, dir string) { o.StateDir = dir }
 
 func IgnoreTailCallBudgetForTest(o *Options) { o.ignoreTailCallBudget = true }
-
-func CleanupStateForTest(dir string) ([]string, error) { return cleanupState(dir) }
-
-func IsBPFFSForTest(path string) bool { return isBPFFS(path) }

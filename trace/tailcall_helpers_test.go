@@ -19,20 +19,24 @@ import (
 	"github.com/pktlife/pktlife/trace/journey"
 )
 
-// stateDir is a private state directory for one test. Its bpffs, if the
-// interposer mounts one there, is unmounted at cleanup even when the test
-// failed before the tracer could.
+// stateDir is a private state directory for one test, where no state is
+// yet: the interposer mounts a bpffs there and removes it when done. It is
+// unmounted at cleanup even when the test failed before the tracer could.
 func stateDir(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "state")
 	t.Cleanup(func() {
-		mp := filepath.Join(dir, "bpffs")
-		if trace.IsBPFFSForTest(mp) {
-			t.Errorf("bpffs still mounted at %s after the test", mp)
-			unix.Unmount(mp, unix.MNT_DETACH)
+		if isBPFFS(dir) {
+			t.Errorf("bpffs still mounted at %s after the test", dir)
+			unix.Unmount(dir, unix.MNT_DETACH)
 		}
 	})
 	return dir
+}
+
+func isBPFFS(path string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(path, &st) == nil && st.Type == unix.BPF_FS_MAGIC
 }
 
 // jump is one tail call as the tests compare them.
@@ -181,22 +185,20 @@ func newInterposer(t *testing.T, dir string, opts trace.Options) *trace.Tracer {
 	return tr
 }
 
-// checkNoLeftovers checks that a state directory holds no journal and
-// that the shadows' pin directory is gone.
+// checkNoLeftovers checks that a state directory pktlife mounted is gone:
+// no journal, no shadow pin, no bpffs.
 func checkNoLeftovers(t *testing.T, dir string) {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(dir, "journal.json")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("journal still present (stat: %v)", err)
-	}
-	if trace.IsBPFFSForTest(filepath.Join(dir, "bpffs")) {
-		t.Errorf("bpffs still mounted in %s", dir)
-	}
-	if ents, _ := os.ReadDir("/sys/fs/bpf/pktlife"); len(ents) > 0 {
+	if isBPFFS(dir) {
+		ents, _ := os.ReadDir(dir)
+		var names []string
 		for _, e := range ents {
-			if e.Name() == fmt.Sprint(os.Getpid()) {
-				t.Errorf("pin dir /sys/fs/bpf/pktlife/%s still present", e.Name())
-			}
+			names = append(names, e.Name())
 		}
+		t.Errorf("bpffs still mounted at %s, holding %v", dir, names)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("state dir %s still present (stat: %v)", dir, err)
 	}
 }
 

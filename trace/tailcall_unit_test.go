@@ -3,87 +3,13 @@ package trace
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pktlife/pktlife/trace/journey"
 	"github.com/pktlife/pktlife/trace/progs"
 )
-
-func TestJournalRoundTrip(t *testing.T) {
-	dir := t.TempDir()
-	if _, err := readJournal(dir); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("read missing journal: %v, want ErrNotExist", err)
-	}
-	j := &journal{
-		Version: journalVersion, PID: 42, Started: time.Unix(1700000000, 0).UTC(),
-		PinDir: "/run/pktlife/bpffs/42", PinRoot: "/run/pktlife/bpffs", OwnRoot: true,
-		Slots:   []journalSlot{{MapID: 7, MapName: "calls", Slot: 3, OrigID: 11, OrigName: "nat", ShimID: 12}},
-		Shadows: []journalShadow{{MapID: 7, ShadowID: 13, Pin: "/run/pktlife/bpffs/42/shadow_7"}},
-	}
-	if err := writeJournal(dir, j); err != nil {
-		t.Fatal(err)
-	}
-	got, err := readJournal(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", j) {
-		t.Errorf("read %+v, wrote %+v", got, j)
-	}
-	if _, err := os.Stat(journalPath(dir) + ".tmp"); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("temporary journal left: %v", err)
-	}
-	j.Version = 99
-	if err := writeJournal(dir, j); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := readJournal(dir); err == nil || !strings.Contains(err.Error(), "version 99") {
-		t.Errorf("read a journal of an unknown version: %v", err)
-	}
-	if err := removeJournal(dir); err != nil {
-		t.Fatal(err)
-	}
-	if err := removeJournal(dir); err != nil {
-		t.Errorf("remove a missing journal: %v", err)
-	}
-}
-
-func TestStateLock(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "state")
-	l, err := lockState(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(filepath.Join(dir, "lock"))
-	if strings.TrimSpace(string(b)) != fmt.Sprint(os.Getpid()) {
-		t.Errorf("lock file holds %q, want our pid", b)
-	}
-	// A second open of the lock file is another flock owner, as another
-	// process would be.
-	_, err = lockState(dir)
-	if !errors.Is(err, ErrInterposeBusy) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
-		t.Errorf("second lock: %v, want %v naming pid %d", err, ErrInterposeBusy, os.Getpid())
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Close(); err != nil {
-		t.Errorf("second close: %v", err)
-	}
-	l2, err := lockState(dir)
-	if err != nil {
-		t.Fatalf("lock after release: %v", err)
-	}
-	l2.Close()
-	if notes, err := cleanupState(dir); err != nil || len(notes) != 0 {
-		t.Errorf("cleanup without a journal: %q, %v", notes, err)
-	}
-}
 
 // chainGraph is one entry program with a chain of n tail calls, the last
 // one back to the entry when loop is set.

@@ -64,10 +64,14 @@ type Options struct {
 	TrackIdle   time.Duration // a tracked skb silent this long is forgotten; 0 = 1 s
 	Idle        time.Duration // journey idle timeout; 0 = 2 s
 	MaxInFlight int           // journeys open at once; 0 = 65536
-	// StateDir holds the interposition lock, restore journal and pins;
-	// empty means DefaultStateDir. A tool that interposes only on
-	// datapaths it owns (the demo) may use its own, so it never waits for
-	// or disturbs another pktlife.
+	// StateDir is where tail-call interposition keeps its lock, owner
+	// record, restore journal and shadow pins: a directory in a bpffs, as
+	// a path in the node's mount namespace (reached from any other mount
+	// namespace pktlife runs in), created there if missing. Empty means
+	// shimstate.DefaultDir in the node's bpffs, or shimstate.FallbackDir,
+	// a bpffs pktlife mounts, where the node has none. A tool that
+	// interposes only on datapaths it owns (the demo) may use its own, so
+	// it never waits for or disturbs another pktlife.
 	StateDir string
 
 	// matchDevices and matchNetns are derived from Ifaces and Netns.

@@ -1,0 +1,192 @@
+package shimstate
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Where the state lives by default, in the node's mount namespace: in the
+// node's bpffs when it has one, else in a bpffs pktlife mounts for itself.
+const (
+	DefaultDir      = "/sys/fs/bpf/pktlife"
+	FallbackDir     = "/run/pktlife/bpffs"
+	nodeBPFFS       = "/sys/fs/bpf"
+	mountMarker     = "pktlife-mounted" // a directory in a bpffs pktlife mounted
+	initPIDNS       = "pid:[4026531836]"
+	procRootPattern = "/proc/%d/root"
+)
+
+// ErrNoDurableState is returned where the state could only be kept in a
+// place that dies with pktlife: shims whose shadows vanish drop packets.
+var ErrNoDurableState = errors.New("no bpffs that outlives pktlife")
+
+// Dir is a state directory: Node is its path in the node's mount
+// namespace, Path the same directory as this process reaches it.
+type Dir struct {
+	Node string
+	Path string
+}
+
+func (d Dir) String() string { return d.Node }
+
+func (d Dir) join(name string) string { return filepath.Join(d.Path, name) }
+
+// view is how this process reaches the node's mount namespace.
+type view struct {
+	root string // prefix to the node's root; "" when the same as ours
+	// inNode is set when this process runs in the node's mount namespace,
+	// where a bpffs it mounts stays after it exits.
+	inNode bool
+	// container is set outside the node's PID namespace: the node cannot
+	// be reached, and only a bpffs the container was given (the node's,
+	// bind-mounted) is taken.
+	container bool
+}
+
+// nodeView finds the node's mount namespace. In the node's PID namespace,
+// PID 1 and the kernel thread daemon (PID 2, whose root is the kernel's
+// own) live in it; the first of them whose namespace can be read is taken.
+func nodeView() view {
+	if ns, _ := os.Readlink("/proc/self/ns/pid"); ns != initPIDNS {
+		return view{container: true}
+	}
+	self, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		return view{container: true}
+	}
+	for _, pid := range []int{1, 2} {
+		mnt, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", pid))
+		if err != nil {
+			continue
+		}
+		if mnt == self {
+			return view{inNode: true}
+		}
+		root := fmt.Sprintf(procRootPattern, pid)
+		if _, err := os.Stat(filepath.Join(root, "proc")); err == nil {
+			return view{root: root}
+		}
+	}
+	return view{container: true}
+}
+
+// Describe says where this process runs, for the owner record.
+func Describe() string {
+	v := nodeView()
+	mnt, _ := os.Readlink("/proc/self/ns/mnt")
+	switch {
+	case v.inNode:
+		return "the node's mount namespace"
+	case v.container:
+		pid, _ := os.Readlink("/proc/self/ns/pid")
+		return fmt.Sprintf("a container (%s, %s)", strings.Replace(pid, ":", " ", 1), strings.Replace(mnt, ":", " ", 1))
+	}
+	return fmt.Sprintf("a private mount namespace (%s)", strings.Replace(mnt, ":", " ", 1))
+}
+
+// NodePath is path in the node's mount namespace as this process reaches
+// it: the same path where the node cannot be reached.
+func NodePath(path string) string { return nodeView().root + path }
+
+func isBPFFS(path string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(path, &st) == nil && st.Type == unix.BPF_FS_MAGIC
+}
+
+// Prepare returns the state directory at node (the default when empty),
+// creating it where that is safe: in a bpffs the node has, or in one
+// pktlife mounts, which it can only do from the node's mount namespace. It
+// refuses with ErrNoDurableState where either would die with pktlife.
+func Prepare(node string) (Dir, error) {
+	v := nodeView()
+	if node == "" {
+		node = FallbackDir
+		if isBPFFS(v.root + nodeBPFFS) {
+			node = DefaultDir
+		}
+	}
+	d := Dir{Node: node, Path: v.root + node}
+	switch {
+	case isBPFFS(d.Path):
+		return d, nil
+	case isBPFFS(filepath.Dir(d.Path)):
+		if err := os.Mkdir(d.Path, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return Dir{}, fmt.Errorf("create state dir %s: %w", node, err)
+		}
+		return d, nil
+	case !v.inNode:
+		where := "a private mount namespace"
+		if v.container {
+			where = "a container that was not given the node's /sys/fs/bpf"
+		}
+		return Dir{}, fmt.Errorf("keep tail-call state: %w: %s is on no bpffs in the node's mount namespace, and pktlife runs in %s, where pins it made would vanish with it and leave the shims dropping packets; mount a bpffs on the node (mount -t bpf bpf %s)",
+			ErrNoDurableState, node, where, nodeBPFFS)
+	}
+	if err := os.MkdirAll(d.Path, 0o700); err != nil {
+		return Dir{}, fmt.Errorf("create state dir %s: %w", node, err)
+	}
+	if err := unix.Mount("bpf", d.Path, "bpf", 0, "mode=0700"); err != nil {
+		return Dir{}, fmt.Errorf("mount bpffs at %s: %w", node, err)
+	}
+	if err := os.Mkdir(d.join(mountMarker), 0o700); err != nil {
+		unix.Unmount(d.Path, unix.MNT_DETACH)
+		return Dir{}, fmt.Errorf("mark bpffs at %s: %w", node, err)
+	}
+	return d, nil
+}
+
+// Locate lists the state directories that exist at node, or at the default
+// places when node is empty, without creating any.
+func Locate(node string) []Dir {
+	v := nodeView()
+	nodes := []string{node}
+	if node == "" {
+		nodes = []string{DefaultDir, FallbackDir}
+	}
+	var out []Dir
+	for _, n := range nodes {
+		d := Dir{Node: n, Path: v.root + n}
+		if isBPFFS(d.Path) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// release removes the directory once it holds nothing but the owner pin:
+// the bpffs pktlife mounted is unmounted (from the node's mount namespace
+// only; elsewhere it is left for the next pktlife there), a directory it
+// made in another bpffs is removed.
+func release(d Dir) error {
+	ents, err := os.ReadDir(d.Path)
+	if err != nil {
+		return nil
+	}
+	own := false
+	for _, e := range ents {
+		switch {
+		case e.Name() == mountMarker:
+			own = true
+		case e.Name() == ownerPin, strings.HasSuffix(e.Name(), ".debug"):
+			// the owner record goes with the directory; maps.debug and
+			// progs.debug are the kernel's iterators in every new bpffs
+		default:
+			return nil // in use
+		}
+	}
+	os.Remove(d.join(ownerPin))
+	if !own {
+		os.Remove(d.Path)
+		return nil
+	}
+	if err := unix.Unmount(d.Path, unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("unmount the empty bpffs at %s (from the node's mount namespace only): %w", d.Node, err)
+	}
+	os.Remove(d.Path)
+	return nil
+}
