@@ -1,91 +1,15 @@
 package trace_test
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/pktlife/pktlife/trace"
-	"github.com/pktlife/pktlife/trace/journey"
 )
-
-// Environment of the helper process: the namespaces to trace (comma
-// separated) and the state directory.
-const (
-	helperNetnsEnv = "PKTLIFE_TEST_HELPER_NETNS"
-	helperStateEnv = "PKTLIFE_TEST_HELPER_STATE"
-)
-
-// TestInterposeHelperProcess is not a test: TestTailCallsSIGKILL runs the
-// test binary again with only this function, as a pktlife that interposes
-// tail calls, says it is ready and traces until it is killed.
-func TestInterposeHelperProcess(t *testing.T) {
-	nss := os.Getenv(helperNetnsEnv)
-	if nss == "" {
-		t.Skip("helper process of TestTailCallsSIGKILL")
-	}
-	opts := trace.Options{Netns: strings.Split(nss, ","), TailCalls: trace.TailCallsInterpose}
-	trace.SetStateDirForTest(&opts, os.Getenv(helperStateEnv))
-	tr, err := trace.New(opts)
-	if err != nil {
-		fmt.Printf("helper-error %v\n", err)
-		os.Exit(1)
-	}
-	b, _ := json.Marshal(tr.Interposed())
-	fmt.Printf("helper-ready %s\n", b)
-	tr.Run(context.Background(), func(*journey.Journey) bool { return true })
-}
-
-// startHelper runs the helper process and waits for its ready line.
-func startHelper(t *testing.T, nss []string, dir string) (*exec.Cmd, []trace.InterposedSlot) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestInterposeHelperProcess$")
-	cmd.Env = append(os.Environ(), helperNetnsEnv+"="+strings.Join(nss, ","), helperStateEnv+"="+dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start helper: %v", err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, "helper-ready "); ok {
-			var slots []trace.InterposedSlot
-			if err := json.Unmarshal([]byte(rest), &slots); err != nil {
-				t.Fatalf("decode helper's slots: %v", err)
-			}
-			go func() {
-				for sc.Scan() {
-				}
-			}()
-			return cmd, slots
-		}
-		if strings.HasPrefix(line, "helper-error ") {
-			t.Fatalf("helper failed: %s\n%s", line, stderr.String())
-		}
-	}
-	cmd.Wait()
-	t.Fatalf("helper exited before it was ready: %v\n%s", sc.Err(), stderr.String())
-	return nil, nil
-}
 
 // TestTailCallsSIGKILL kills an interposing pktlife: the datapath keeps
 // working through the shims and their pinned shadows, a second pktlife
@@ -100,7 +24,7 @@ func TestTailCallsSIGKILL(t *testing.T) {
 			base, baseC := e.round(t)
 			dir := stateDir(t)
 
-			cmd, interposed := startHelper(t, e.netns(), dir)
+			cmd, interposed := startHelper(t, helperSpec{netns: e.netns(), state: dir})
 			if len(interposed) != 4 {
 				t.Fatalf("helper interposed %d slots, want 4: %+v", len(interposed), interposed)
 			}

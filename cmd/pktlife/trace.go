@@ -34,6 +34,7 @@ type traceFlags struct {
 	maxInFlight           int
 	maxRate               int
 	tailCalls             string
+	stateDir              string
 }
 
 func (f *traceFlags) register(cmd *cobra.Command) {
@@ -58,6 +59,7 @@ func (f *traceFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.maxInFlight, "max-inflight", 65536, "journeys held open at once; past it the oldest is closed as evicted")
 	fl.IntVar(&f.maxRate, "max-rate", 0, "follow at most this many new packets per second (0: no limit); the others are counted as skipped")
 	fl.StringVar(&f.tailCalls, "tail-calls", trace.TailCallsAuto, "tail-call chains: auto, interpose (exact per packet: shims in the datapath's prog_arrays until exit), passive or off")
+	registerStateDir(fl, &f.stateDir)
 }
 
 func parsePort(name string, v int) (uint16, error) {
@@ -124,6 +126,7 @@ func (f *traceFlags) options() (trace.Options, error) {
 	o.MaxInFlight = f.maxInFlight
 	o.MaxRate = f.maxRate
 	o.TailCalls = f.tailCalls
+	o.StateDir = f.stateDir
 	return o, nil
 }
 
@@ -221,7 +224,8 @@ func reportNotices(w io.Writer, tr *trace.Tracer) {
 
 // classify turns the tracer's bad-input errors into usage errors.
 func classify(err error) error {
-	for _, target := range []error{trace.ErrNoDevice, trace.ErrNetnsNotFound, trace.ErrBadOption} {
+	for _, target := range []error{trace.ErrNoDevice, trace.ErrNetnsNotFound, trace.ErrBadOption,
+		trace.ErrInterposeBusy, trace.ErrNoDurableState} {
 		if errors.Is(err, target) {
 			return usageError{err}
 		}
