@@ -93,11 +93,11 @@ func mountsUnder(t *testing.T, dir string) []string {
 // machine's state that nothing may add to.
 type killEnv struct {
 	*chainEnv
-	bpffs    string
-	legacy   bool
-	base     map[uint16]pathResult
-	baseC    map[int]uint64
-	slots    [][]uint32
+	bpffs  string
+	legacy bool
+	base   map[uint16]pathResult
+	baseC  map[int]uint64
+	slots  [][]uint32
 }
 
 func newKillEnv(t *testing.T) *killEnv {
