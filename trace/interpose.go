@@ -50,6 +50,7 @@ type interposeConfig struct {
 	// ignoreBudget interposes whatever the depth (tests of the shim's
 	// failure path only).
 	ignoreBudget bool
+	journalSlots int // the journal's size when not 0 (tests only)
 }
 
 // interposer holds pktlife's shims in the datapath's prog_arrays: every
@@ -113,7 +114,10 @@ func interpose(objs *objects, cfg interposeConfig) (_ *interposer, err error) {
 	if len(slots) == 0 {
 		return ip, nil
 	}
-	if err := ip.st.Reserve(len(slots)); err != nil {
+	if cfg.journalSlots == 0 {
+		cfg.journalSlots = len(slots)
+	}
+	if err := ip.st.Reserve(cfg.journalSlots); err != nil {
 		return nil, fmt.Errorf("interpose tail calls: %w", err)
 	}
 	for len(slots) > 0 {

@@ -77,6 +77,7 @@ func (t *Tracer) interpose() error {
 		cfg.skip[uint32(id)] = true
 	}
 	cfg.ignoreBudget = t.opts.ignoreTailCallBudget
+	cfg.journalSlots = t.opts.journalSlots
 	ip, err := interpose(t.objs, cfg)
 	if err != nil {
 		return err

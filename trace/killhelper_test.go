@@ -24,11 +24,12 @@ import (
 
 // Environment of the helper process.
 const (
-	helperNetnsEnv  = "PKTLIFE_TEST_HELPER_NETNS"  // comma-separated paths; "-" is the helper's own
-	helperStateEnv  = "PKTLIFE_TEST_HELPER_STATE"  // state directory; "" is the default
-	helperMountsEnv = "PKTLIFE_TEST_HELPER_MOUNTS" // "", privateRun, or container=BPFFS
-	helperModeEnv   = "PKTLIFE_TEST_HELPER_MODE"   // "" traces, "cleanup" cleans up
-	helperRingEnv   = "PKTLIFE_TEST_HELPER_RING"   // ring size in bytes
+	helperNetnsEnv   = "PKTLIFE_TEST_HELPER_NETNS"   // comma-separated paths; "-" is the helper's own
+	helperStateEnv   = "PKTLIFE_TEST_HELPER_STATE"   // state directory; "" is the default
+	helperMountsEnv  = "PKTLIFE_TEST_HELPER_MOUNTS"  // "", privateRun, or container=BPFFS
+	helperModeEnv    = "PKTLIFE_TEST_HELPER_MODE"    // "" traces, "cleanup" cleans up
+	helperRingEnv    = "PKTLIFE_TEST_HELPER_RING"    // ring size in bytes
+	helperJournalEnv = "PKTLIFE_TEST_HELPER_JOURNAL" // journal size in slots, when not 0
 )
 
 // Mount set-ups of the helper, made in the mount namespace it was started
@@ -81,6 +82,9 @@ func TestInterposeHelperProcess(t *testing.T) {
 	opts := trace.Options{Netns: paths, TailCalls: trace.TailCallsInterpose, Idle: 200 * time.Millisecond}
 	opts.RingSize, _ = strconv.Atoi(os.Getenv(helperRingEnv))
 	trace.SetStateDirForTest(&opts, state)
+	if n, _ := strconv.Atoi(os.Getenv(helperJournalEnv)); n > 0 {
+		trace.SetJournalSlotsForTest(&opts, n)
+	}
 	tr, err := trace.New(opts)
 	if err != nil {
 		helperFail("%v", err)
@@ -119,7 +123,7 @@ func helperMounts(kind string) error {
 	defer hostRunNetns.Close()
 	bpffs, container := strings.CutPrefix(kind, containerPrefix)
 	var hostBPFFS *os.File
-	if container {
+	if container && bpffs != "" {
 		if hostBPFFS, err = os.Open(bpffs); err != nil {
 			return fmt.Errorf("open the node's bpffs: %w", err)
 		}
@@ -143,8 +147,10 @@ func helperMounts(kind string) error {
 	if err := unix.Mount(src, "/run/netns", "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind the node's /run/netns: %w", err)
 	}
-	if err := unix.Mount(fmt.Sprintf("/proc/self/fd/%d", hostBPFFS.Fd()), "/sys/fs/bpf", "", unix.MS_BIND, ""); err != nil {
-		return fmt.Errorf("bind the node's bpffs %s: %w", bpffs, err)
+	if hostBPFFS != nil {
+		if err := unix.Mount(fmt.Sprintf("/proc/self/fd/%d", hostBPFFS.Fd()), "/sys/fs/bpf", "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind the node's bpffs %s: %w", bpffs, err)
+		}
 	}
 	if err := unix.Mount("proc", "/proc", "proc", 0, ""); err != nil {
 		return fmt.Errorf("mount the container's /proc: %w", err)
@@ -170,6 +176,7 @@ type helperSpec struct {
 	state   string   // state directory, as in Options.StateDir
 	bpffs   string   // the node's bpffs a container is given
 	ring    int
+	journal int
 	cleanup bool
 }
 
@@ -203,7 +210,7 @@ func (s helperSpec) command() *exec.Cmd {
 		mode = "cleanup"
 	}
 	cmd.Env = append(os.Environ(), helperNetnsEnv+"="+netns, helperStateEnv+"="+s.state,
-		helperMountsEnv+"="+mounts, helperModeEnv+"="+mode, helperRingEnv+"="+strconv.Itoa(s.ring))
+		helperMountsEnv+"="+mounts, helperModeEnv+"="+mode, helperRingEnv+"="+strconv.Itoa(s.ring), helperJournalEnv+"="+strconv.Itoa(s.journal))
 	return cmd
 }
 

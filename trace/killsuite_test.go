@@ -37,6 +37,12 @@ func killsPerContext(t *testing.T) int {
 // must: through the node's mount namespace.
 func nodeBPFFS(t *testing.T) string {
 	t.Helper()
+	return mountBPFFS(t, 0)
+}
+
+// mountBPFFS mounts a bpffs with flags (e.g. read-only) under /run.
+func mountBPFFS(t *testing.T, flags uintptr) string {
+	t.Helper()
 	parent, err := os.MkdirTemp("/run", "pktlife-test-")
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +52,7 @@ func nodeBPFFS(t *testing.T) string {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
+	if err := unix.Mount("bpf", dir, "bpf", flags, "mode=0700"); err != nil {
 		t.Fatalf("mount bpffs: %v", err)
 	}
 	t.Cleanup(func() {

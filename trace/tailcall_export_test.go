@@ -7,3 +7,7 @@ package trace
 func SetStateDirForTest(o *Options, dir string) { o.StateDir = dir }
 
 func IgnoreTailCallBudgetForTest(o *Options) { o.ignoreTailCallBudget = true }
+
+// SetJournalSlotsForTest asks for a journal of n slots, to see the kernel
+// refuse one.
+func SetJournalSlotsForTest(o *Options, n int) { o.journalSlots = n }

@@ -79,6 +79,9 @@ type Options struct {
 	matchNetns   bool
 	// ignoreTailCallBudget skips the interposer's budget check (tests only).
 	ignoreTailCallBudget bool
+	// journalSlots asks for a journal of this many slots instead of one per
+	// slot to shim (tests of a journal the kernel refuses only).
+	journalSlots int
 }
 
 // Attachment reports one hop on one place: attached or not, and why.

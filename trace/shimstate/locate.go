@@ -119,13 +119,12 @@ func Prepare(node string) (Dir, error) {
 			return Dir{}, fmt.Errorf("create state dir %s: %w", node, err)
 		}
 		return d, nil
+	case v.container:
+		return Dir{}, fmt.Errorf("keep tail-call state: %w: pktlife runs in a container outside the node's PID namespace that was given no bpffs at %s, so pins it made would vanish with it and leave the shims dropping packets; mount the node's %s into the container (or run it with the host's PID namespace)",
+			ErrNoDurableState, nodeBPFFS, nodeBPFFS)
 	case !v.inNode:
-		where := "a private mount namespace"
-		if v.container {
-			where = "a container that was not given the node's /sys/fs/bpf"
-		}
-		return Dir{}, fmt.Errorf("keep tail-call state: %w: %s is on no bpffs in the node's mount namespace, and pktlife runs in %s, where pins it made would vanish with it and leave the shims dropping packets; mount a bpffs on the node (mount -t bpf bpf %s)",
-			ErrNoDurableState, node, where, nodeBPFFS)
+		return Dir{}, fmt.Errorf("keep tail-call state: %w: %s is on no bpffs in the node's mount namespace, and pktlife runs in a private mount namespace, where pins it made would vanish with it and leave the shims dropping packets; mount a bpffs on the node (mount -t bpf bpf %s)",
+			ErrNoDurableState, node, nodeBPFFS)
 	}
 	if err := os.MkdirAll(d.Path, 0o700); err != nil {
 		return Dir{}, fmt.Errorf("create state dir %s: %w", node, err)
