@@ -75,7 +75,7 @@ func TestTailCallsSIGKILL(t *testing.T) {
 			case "next start":
 				tr := newInterposer(t, dir, trace.Options{Netns: e.netns()})
 				notes := strings.Join(tr.Notices(), "\n")
-				if !strings.Contains(notes, fmt.Sprintf("restored 4 tail-call slot(s) that pktlife pid %d", cmd.Process.Pid)) {
+				if !strings.Contains(notes, fmt.Sprintf("restored 4 tail-call slot(s) left interposed by pktlife pid %d", cmd.Process.Pid)) {
 					t.Errorf("start did not report the restore:\n%s", notes)
 				}
 				if len(tr.Interposed()) != 4 {

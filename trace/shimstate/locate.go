@@ -104,7 +104,9 @@ func isBPFFS(path string) bool {
 // refuses with ErrNoDurableState where either would die with pktlife.
 func Prepare(node string) (Dir, error) {
 	v := nodeView()
+	what := node
 	if node == "" {
+		what = "the node has no bpffs at " + nodeBPFFS + " or " + FallbackDir + ", and"
 		node = FallbackDir
 		if isBPFFS(v.root + nodeBPFFS) {
 			node = DefaultDir
@@ -123,8 +125,11 @@ func Prepare(node string) (Dir, error) {
 		return Dir{}, fmt.Errorf("keep tail-call state: %w: pktlife runs in a container outside the node's PID namespace that was given no bpffs at %s, so pins it made would vanish with it and leave the shims dropping packets; mount the node's %s into the container (or run it with the host's PID namespace)",
 			ErrNoDurableState, nodeBPFFS, nodeBPFFS)
 	case !v.inNode:
-		return Dir{}, fmt.Errorf("keep tail-call state: %w: %s is on no bpffs in the node's mount namespace, and pktlife runs in a private mount namespace, where pins it made would vanish with it and leave the shims dropping packets; mount a bpffs on the node (mount -t bpf bpf %s)",
-			ErrNoDurableState, node, nodeBPFFS)
+		if what == node {
+			what = node + " is on no bpffs in the node's mount namespace, and"
+		}
+		return Dir{}, fmt.Errorf("keep tail-call state: %w: %s pktlife runs in a private mount namespace, where pins it made would vanish with it and leave the shims dropping packets; mount a bpffs on the node (mount -t bpf bpf %s)",
+			ErrNoDurableState, what, nodeBPFFS)
 	}
 	if err := os.MkdirAll(d.Path, 0o700); err != nil {
 		return Dir{}, fmt.Errorf("create state dir %s: %w", node, err)

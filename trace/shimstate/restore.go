@@ -174,11 +174,11 @@ func (s *State) Recover() ([]string, error) { return s.recover(false) }
 func (s *State) recover(andClose bool) (out []string, err error) {
 	n, notes, err := s.Restore()
 	if n > 0 || len(notes) > 0 {
-		dead := "of unknown pid"
+		dead := "a pktlife whose pid is unknown"
 		if s.prev.PID != 0 {
-			dead = s.prev.String()
+			dead = "pktlife " + s.prev.String()
 		}
-		out = append(out, fmt.Sprintf("restored %d tail-call slot(s) that pktlife %s left interposed", n, dead))
+		out = append(out, fmt.Sprintf("restored %d tail-call slot(s) left interposed by %s", n, dead))
 		out = append(out, notes...)
 	}
 	if andClose {
