@@ -14,6 +14,7 @@ import (
 
 	"github.com/pktlife/pktlife/trace/journey"
 	"github.com/pktlife/pktlife/trace/progs"
+	"github.com/pktlife/pktlife/trace/progs/discover"
 )
 
 // ErrTailCallBudget is returned when shims would make a packet exceed the
@@ -124,7 +125,7 @@ func interpose(objs *objects, cfg interposeConfig) (_ *interposer, err error) {
 func discoverAll(cfg interposeConfig) (*progs.Graph, error) {
 	all := &progs.Graph{}
 	for _, ns := range cfg.netns {
-		g, err := progs.Discover(context.Background(), progs.Options{Netns: ns, Ifaces: cfg.ifaces, SkipProgIDs: cfg.skip})
+		g, err := discover.Graph(context.Background(), discover.Options{Netns: ns, Ifaces: cfg.ifaces, SkipProgIDs: cfg.skip})
 		if err != nil {
 			return nil, fmt.Errorf("discover tail calls: %w", err)
 		}
