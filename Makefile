@@ -36,7 +36,7 @@ test-vm: deps-vm
 	for k in $(VM_KERNELS); do ./$(VMEXEC) -prepare -kernel $$k || exit 1; done
 	for k in $(VM_KERNELS); do \
 		echo "== VM tests on Debian $$k"; \
-		CGO_ENABLED=0 $(GO) test -count=1 -p 1 -exec "$(CURDIR)/$(VMEXEC) -kernel $$k" ./internal/vm/... ./trace/ ./trace/progs/ || exit 1; \
+		CGO_ENABLED=0 $(GO) test -count=1 -p 1 -exec "$(CURDIR)/$(VMEXEC) -kernel $$k" ./internal/vm/... ./trace/ ./trace/progs/... || exit 1; \
 	done
 
 # Performance (docs/performance.md): Go's benchmarks of decoding,

@@ -1,9 +1,6 @@
 package check
 
 import (
-	"encoding/json"
-	"fmt"
-	"io"
 	"time"
 
 	"github.com/pktlife/pktlife/trace/journey"
@@ -85,24 +82,4 @@ func (r *Report) Counts() (pass, fail int) {
 		}
 	}
 	return pass, fail
-}
-
-// WriteJSON writes the report as one indented JSON document: per probe,
-// per expectation, pass, failures (the first is the first divergence), the
-// expected steps, the alignment rows and the journey itself (in the format
-// of docs/json-schema.md).
-func (r *Report) WriteJSON(w io.Writer) error {
-	type out struct {
-		Passed bool `json:"passed"`
-		Pass   int  `json:"pass"`
-		Fail   int  `json:"fail"`
-		*Report
-	}
-	p, f := r.Counts()
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(out{r.Passed(), p, f, r}); err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	return nil
 }

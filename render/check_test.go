@@ -2,6 +2,8 @@ package render
 
 import (
 	"bytes"
+	"encoding/json"
+	"encoding/xml"
 	"strings"
 	"testing"
 
@@ -86,8 +88,95 @@ func TestWriteCheckColorAndVerbose(t *testing.T) {
 
 func TestCheckDetail(t *testing.T) {
 	r := checkReport(t)
-	d := CheckDetail(&r.Probes[1], &r.Probes[1].Results[0], 120)
+	d := checkDetail(&r.Probes[1], &r.Probes[1].Results[0], 120)
 	if !strings.Contains(d, "✗ tc-ingress") || strings.Contains(d, "\x1b") {
 		t.Errorf("detail:\n%s", d)
+	}
+}
+
+// sampleReport is checkReport with a second packet of the failing probe
+// that no journey was seen for: one probe passes, one fails twice.
+func sampleReport(t *testing.T) *check.Report {
+	t.Helper()
+	r := checkReport(t)
+	p := &r.Probes[1]
+	p.Results = append(p.Results, check.NewResult(p.Results[0].Expect, nil))
+	return r
+}
+
+func TestJUnit(t *testing.T) {
+	r := sampleReport(t)
+	var b bytes.Buffer
+	if err := WriteCheckJUnit(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Tests int `xml:"tests,attr"`
+		Fails int `xml:"failures,attr"`
+		Suite struct {
+			Cases []struct {
+				Name    string `xml:"name,attr"`
+				Failure *struct {
+					Message string `xml:"message,attr"`
+					Type    string `xml:"type,attr"`
+					Text    string `xml:",chardata"`
+				} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatalf("parse junit: %v\n%s", err, b.String())
+	}
+	if doc.Tests != 3 || doc.Fails != 2 || len(doc.Suite.Cases) != 3 {
+		t.Fatalf("tests %d failures %d cases %d:\n%s", doc.Tests, doc.Fails, len(doc.Suite.Cases), b.String())
+	}
+	c := doc.Suite.Cases[1]
+	if c.Name != "slot-changed (first packet)" || c.Failure == nil || c.Failure.Type != "chain" || !strings.Contains(c.Failure.Message, "demo_policy") {
+		t.Errorf("case %+v", c)
+	}
+	if doc.Suite.Cases[0].Failure != nil {
+		t.Errorf("passing case has a failure")
+	}
+	if r.Passed() {
+		t.Error("report passed")
+	}
+	if p, f := r.Counts(); p != 1 || f != 1 {
+		t.Errorf("counts %d %d", p, f)
+	}
+}
+
+func TestReportJSON(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteCheckJSON(&b, sampleReport(t)); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Passed bool `json:"passed"`
+		Fail   int  `json:"fail"`
+		Probes []struct {
+			Name    string `json:"name"`
+			Results []struct {
+				Pass     bool            `json:"pass"`
+				Failures []check.Failure `json:"failures"`
+				Expected []string        `json:"expected"`
+				Rows     []check.Row     `json:"rows"`
+				Journey  *struct {
+					Hops []json.RawMessage `json:"hops"`
+				} `json:"journey"`
+			} `json:"results"`
+		} `json:"probes"`
+	}
+	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	if doc.Passed || doc.Fail != 1 || len(doc.Probes) != 2 {
+		t.Fatalf("doc %+v", doc)
+	}
+	r := doc.Probes[1].Results[0]
+	if r.Pass || r.Failures[0].Kind != "chain" || len(r.Expected) == 0 || len(r.Rows) == 0 || r.Journey == nil || len(r.Journey.Hops) != len(missedTailCall().Hops) {
+		t.Errorf("result %+v", r)
+	}
+	if doc.Probes[1].Results[1].Journey != nil {
+		t.Error("missing journey encoded")
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pktlife/pktlife/trace/journey"
 	"github.com/pktlife/pktlife/trace/progs"
+	"github.com/pktlife/pktlife/trace/progs/discover"
 	"github.com/pktlife/pktlife/trace/shimstate"
 )
 
@@ -169,7 +170,7 @@ func bootTime(since time.Duration) time.Time {
 func discoverAll(cfg interposeConfig) (*progs.Graph, error) {
 	all := &progs.Graph{}
 	for _, ns := range cfg.netns {
-		g, err := progs.Discover(context.Background(), progs.Options{Netns: ns, Ifaces: cfg.ifaces, SkipProgIDs: cfg.skip})
+		g, err := discover.Graph(context.Background(), discover.Options{Netns: ns, Ifaces: cfg.ifaces, SkipProgIDs: cfg.skip})
 		if err != nil {
 			return nil, fmt.Errorf("discover tail calls: %w", err)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pktlife/pktlife/trace/journey"
 	"github.com/pktlife/pktlife/trace/progs"
+	"github.com/pktlife/pktlife/trace/progs/discover"
 )
 
 // passive is tail-call tracing without touching the datapath: fentry and
@@ -32,7 +33,7 @@ func (t *Tracer) setupPassive() error {
 	}
 	ps.graph = &progs.Graph{}
 	for _, ns := range t.netns {
-		g, err := progs.Discover(context.Background(), progs.Options{Netns: ns.path, Ifaces: t.opts.Ifaces, SkipProgIDs: skip})
+		g, err := discover.Graph(context.Background(), discover.Options{Netns: ns.path, Ifaces: t.opts.Ifaces, SkipProgIDs: skip})
 		if err != nil {
 			return fmt.Errorf("trace tail calls passively: %w", err)
 		}

@@ -125,7 +125,7 @@ func runCheck(cmd *cobra.Command, spec *check.Spec, f *checkFlags) error {
 		}
 	}
 	if f.output == "json" {
-		err = rep.WriteJSON(os.Stdout)
+		err = render.WriteCheckJSON(os.Stdout, rep)
 	} else {
 		err = render.WriteCheck(os.Stdout, rep, render.Options{Color: render.ColorWanted(os.Stdout), Width: termWidth(os.Stdout), Verbose: f.verbose})
 	}
@@ -149,7 +149,5 @@ func writeJUnit(name string, rep *check.Report) (err error) {
 			err = fmt.Errorf("write junit: %w", cerr)
 		}
 	}()
-	return rep.WriteJUnit(out, func(p *check.ProbeReport, res *check.Result) string {
-		return render.CheckDetail(p, res, 120)
-	})
+	return render.WriteCheckJUnit(out, rep)
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pktlife/pktlife/render"
-	"github.com/pktlife/pktlife/trace/progs"
+	"github.com/pktlife/pktlife/trace/progs/discover"
 )
 
 func newProgsCmd() *cobra.Command {
@@ -41,7 +41,7 @@ calls can reach, with full program names from BTF. It only reads.`,
 					return usagef("invalid --iface %q: %w", g, err)
 				}
 			}
-			g, err := progs.Discover(cmd.Context(), progs.Options{Netns: netns, Ifaces: ifaces, IncludeEmpty: len(ifaces) > 0})
+			g, err := discover.Graph(cmd.Context(), discover.Options{Netns: netns, Ifaces: ifaces, IncludeEmpty: len(ifaces) > 0})
 			if err != nil {
 				return fmt.Errorf("discover programs: %w", err)
 			}

@@ -1,15 +1,10 @@
-// Package progs discovers, read-only, the BPF programs attached at the tc
-// hooks of network devices (tcx links and legacy clsact cls_bpf filters) and
-// the tail-call graph behind them: every BPF_MAP_TYPE_PROG_ARRAY those
-// programs jump through, slot by slot, with full program names from BTF.
+// Package progs is the model of what runs at the tc hooks of network
+// devices: each attached program (tcx link or legacy clsact cls_bpf filter)
+// and the tail-call graph behind it, prog_array by prog_array and slot by
+// slot, with questions a graph answers (every program, every reachable
+// slot, the longest chain).
 //
-// Discovery changes nothing. It opens prog_array maps by ID only to read
-// their slots, and closes them before returning. Closing such an fd cannot
-// empty a map its owner still uses: a prog_array is cleared when its last
-// user reference (fd or pin) goes away, and the owner's references stay.
-//
-// Which slots a program can reach is read from its translated instructions:
-// a bpf_tail_call whose map and index are constants reaches exactly that slot
-// (filled or empty); one whose index is computed at run time may reach every
-// filled slot of the map, and is marked Dynamic.
+// It is plain data with no kernel access, so renderers and the kubectl
+// plugin can read a graph without linking eBPF or netlink libraries; the
+// discover package builds one from the running kernel.
 package progs

@@ -7,7 +7,7 @@ import (
 
 // edges builds a graph of one entry (program 1) from an adjacency list;
 // each program's successors sit in one prog_array (ID 100+program) at
-// slots 0, 1, …; programs after the first occurrence are Refs, as Discover
+// slots 0, 1, …; programs after the first occurrence are Refs, as discover.Graph
 // makes them.
 func edges(adj map[uint32][]uint32, entries ...uint32) *Graph {
 	expanded := map[uint32]bool{}

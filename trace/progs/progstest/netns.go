@@ -88,7 +88,7 @@ func (n *Netns) Do(fn func() error) error {
 	return <-errc
 }
 
-// Inode is the namespace's inode number, as Discover reports it.
+// Inode is the namespace's inode number, as discover.Graph reports it.
 func (n *Netns) Inode(t testing.TB) uint32 {
 	t.Helper()
 	var st unix.Stat_t

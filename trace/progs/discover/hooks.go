@@ -1,6 +1,6 @@
 //go:build linux
 
-package progs
+package discover
 
 import (
 	"errors"
@@ -10,6 +10,8 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/pktlife/pktlife/trace/progs"
 )
 
 // queryTCX reads the device's tcx chains. It must run in the device's
@@ -22,8 +24,8 @@ func (d *rawDevice) queryTCX() error {
 		revision *uint64
 		name     string
 	}{
-		{ebpf.AttachTCXIngress, &d.ingress, &d.IngressRevision, Ingress},
-		{ebpf.AttachTCXEgress, &d.egress, &d.EgressRevision, Egress},
+		{ebpf.AttachTCXIngress, &d.ingress, &d.IngressRevision, progs.Ingress},
+		{ebpf.AttachTCXEgress, &d.egress, &d.EgressRevision, progs.Egress},
 	} {
 		res, err := link.QueryPrograms(link.QueryOptions{Target: int(d.Ifindex), Attach: dir.attach})
 		if errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, unix.EINVAL) {
@@ -34,7 +36,7 @@ func (d *rawDevice) queryTCX() error {
 		}
 		*dir.revision = res.Revision
 		for _, p := range res.Programs {
-			e := rawEntry{Entry: Entry{Via: ViaTCX}, progID: uint32(p.ID)}
+			e := rawEntry{Entry: progs.Entry{Via: progs.ViaTCX}, progID: uint32(p.ID)}
 			if id, ok := p.LinkID(); ok {
 				e.LinkID = uint32(id)
 			}
@@ -66,8 +68,8 @@ func (d *rawDevice) queryTC(h *netlink.Handle, l netlink.Link) error {
 		entries *[]rawEntry
 		name    string
 	}{
-		{ingress, netlink.HANDLE_MIN_INGRESS, &d.ingress, Ingress},
-		{egress, netlink.HANDLE_MIN_EGRESS, &d.egress, Egress},
+		{ingress, netlink.HANDLE_MIN_INGRESS, &d.ingress, progs.Ingress},
+		{egress, netlink.HANDLE_MIN_EGRESS, &d.egress, progs.Egress},
 	} {
 		if !dir.on {
 			continue
@@ -82,7 +84,7 @@ func (d *rawDevice) queryTC(h *netlink.Handle, l netlink.Link) error {
 				continue
 			}
 			*dir.entries = append(*dir.entries, rawEntry{
-				Entry:  Entry{Via: ViaTC, Prio: uint32(bf.Priority), Handle: bf.Handle},
+				Entry:  progs.Entry{Via: progs.ViaTC, Prio: uint32(bf.Priority), Handle: bf.Handle},
 				progID: uint32(bf.Id),
 			})
 		}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package progs
+package discover
 
 import (
 	"cmp"

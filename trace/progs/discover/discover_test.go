@@ -1,4 +1,4 @@
-package progs_test
+package discover_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/pktlife/pktlife/trace/progs"
+	"github.com/pktlife/pktlife/trace/progs/discover"
 	"github.com/pktlife/pktlife/trace/progs/progstest"
 )
 
@@ -92,7 +93,7 @@ func newTestbed(t *testing.T, ns *progstest.Netns) *testbed {
 }
 
 // observerName is longer than the kernel keeps, and the observer has no
-// BTF: Discover can only report the first 15 characters.
+// BTF: Graph can only report the first 15 characters.
 const observerName = "pl_observer_without_btf"
 
 // node is the expected Node of a test program, without maps.
@@ -142,9 +143,9 @@ func (tb *testbed) device(name string, ifindex uint32) progs.DeviceProgs {
 		Ingress: []progs.Entry{}, Egress: []progs.Entry{}}
 }
 
-func discover(t *testing.T, opts progs.Options) *progs.Graph {
+func mustGraph(t *testing.T, opts discover.Options) *progs.Graph {
 	t.Helper()
-	g, err := progs.Discover(context.Background(), opts)
+	g, err := discover.Graph(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("discover: %v", err)
 	}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package progs
+package discover
 
 import (
 	"context"
@@ -13,9 +13,11 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/pktlife/pktlife/trace/progs"
 )
 
-// Options selects what Discover looks at.
+// Options selects what Graph looks at.
 type Options struct {
 	// Netns is the path of a network namespace (/run/netns/NAME,
 	// /proc/PID/ns/net); empty means the calling thread's own.
@@ -32,19 +34,19 @@ type Options struct {
 
 // rawEntry is an attached program before its graph is walked.
 type rawEntry struct {
-	Entry
+	progs.Entry
 	progID uint32
 }
 
 // rawDevice is one device's hooks as queried inside its namespace.
 type rawDevice struct {
-	DeviceProgs
+	progs.DeviceProgs
 	ingress, egress []rawEntry
 }
 
-// Discover finds the tc programs of the devices Options selects and walks
+// Graph finds the tc programs of the devices Options selects and walks
 // their tail-call graphs. It changes nothing in the kernel.
-func Discover(ctx context.Context, opts Options) (*Graph, error) {
+func Graph(ctx context.Context, opts Options) (*progs.Graph, error) {
 	for _, glob := range opts.Ifaces {
 		if _, err := path.Match(glob, ""); err != nil {
 			return nil, fmt.Errorf("parse interface glob %q: %w", glob, err)
@@ -55,7 +57,7 @@ func Discover(ctx context.Context, opts Options) (*Graph, error) {
 		return nil, err
 	}
 	w := newWalker(ctx)
-	g := &Graph{Devices: []DeviceProgs{}}
+	g := &progs.Graph{Devices: []progs.DeviceProgs{}}
 	for _, rd := range devs {
 		d := rd.DeviceProgs
 		if d.Ingress, err = w.entries(rd.ingress, opts.SkipProgIDs); err != nil {
@@ -72,8 +74,8 @@ func Discover(ctx context.Context, opts Options) (*Graph, error) {
 	return g, nil
 }
 
-func (w *walker) entries(raw []rawEntry, skip map[uint32]bool) ([]Entry, error) {
-	entries := []Entry{}
+func (w *walker) entries(raw []rawEntry, skip map[uint32]bool) ([]progs.Entry, error) {
+	entries := []progs.Entry{}
 	for _, re := range raw {
 		if skip[re.progID] {
 			continue
@@ -148,7 +150,7 @@ func queryDevices(opts Options) ([]rawDevice, error) {
 		if !selected(a.Name, opts.Ifaces) {
 			continue
 		}
-		d := rawDevice{DeviceProgs: DeviceProgs{
+		d := rawDevice{DeviceProgs: progs.DeviceProgs{
 			Netns: ino, NetnsName: name, Ifindex: uint32(a.Index), Name: a.Name,
 		}}
 		if err := d.queryTCX(); err != nil {

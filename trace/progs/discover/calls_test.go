@@ -1,4 +1,4 @@
-package progs
+package discover
 
 import (
 	"bytes"

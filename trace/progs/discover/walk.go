@@ -1,6 +1,6 @@
 //go:build linux
 
-package progs
+package discover
 
 import (
 	"context"
@@ -9,13 +9,15 @@ import (
 	"slices"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/pktlife/pktlife/trace/progs"
 )
 
 // walker expands programs into Nodes, each program once per graph.
 type walker struct {
 	ctx      context.Context
 	expanded map[uint32]bool
-	names    map[uint32]Node // ID, Name, Tag, Type of every program read
+	names    map[uint32]progs.Node // ID, Name, Tag, Type of every program read
 	// arrays caches every map read, so that a prog_array shared by several
 	// programs is read once and shown the same everywhere; nil for maps of
 	// other types.
@@ -23,16 +25,16 @@ type walker struct {
 }
 
 func newWalker(ctx context.Context) *walker {
-	return &walker{ctx: ctx, expanded: map[uint32]bool{}, names: map[uint32]Node{},
+	return &walker{ctx: ctx, expanded: map[uint32]bool{}, names: map[uint32]progs.Node{},
 		arrays: map[uint32]*arrayContents{}}
 }
 
 // node returns the program with the given ID, expanded if this is the first
 // time the graph meets it and as a Ref otherwise. A program that cannot be
 // read becomes a node with Error set; only a cancelled context fails.
-func (w *walker) node(id uint32) (Node, error) {
+func (w *walker) node(id uint32) (progs.Node, error) {
 	if err := w.ctx.Err(); err != nil {
-		return Node{}, fmt.Errorf("walk programs: %w", err)
+		return progs.Node{}, fmt.Errorf("walk programs: %w", err)
 	}
 	if w.expanded[id] {
 		n := w.names[id]
@@ -43,7 +45,7 @@ func (w *walker) node(id uint32) (Node, error) {
 
 	n, info, err := readProgram(id)
 	if err != nil {
-		return Node{ID: id, Error: err.Error()}, nil
+		return progs.Node{ID: id, Error: err.Error()}, nil
 	}
 	w.names[id] = n
 
@@ -68,7 +70,7 @@ func (w *walker) node(id uint32) (Node, error) {
 			}
 			child, err := w.node(s.Prog.ID)
 			if err != nil {
-				return Node{}, err
+				return progs.Node{}, err
 			}
 			s.Prog = &child
 		}
@@ -78,17 +80,17 @@ func (w *walker) node(id uint32) (Node, error) {
 }
 
 // readProgram reads a program's identity, holding its fd only meanwhile.
-func readProgram(id uint32) (Node, *ebpf.ProgramInfo, error) {
+func readProgram(id uint32) (progs.Node, *ebpf.ProgramInfo, error) {
 	prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(id))
 	if err != nil {
-		return Node{}, nil, fmt.Errorf("open program %d: %w", id, err)
+		return progs.Node{}, nil, fmt.Errorf("open program %d: %w", id, err)
 	}
 	defer prog.Close()
 	info, err := prog.Info()
 	if err != nil {
-		return Node{}, nil, fmt.Errorf("read program %d info: %w", id, err)
+		return progs.Node{}, nil, fmt.Errorf("read program %d info: %w", id, err)
 	}
-	return Node{ID: id, Name: fullName(info), Tag: info.Tag, Type: info.Type.String()}, info, nil
+	return progs.Node{ID: id, Name: fullName(info), Tag: info.Tag, Type: info.Type.String()}, info, nil
 }
 
 // fullName is the BTF name of the program's main function, which is not
@@ -107,7 +109,7 @@ func fullName(info *ebpf.ProgramInfo) string {
 
 // arrayContents is one prog_array with all its filled slots.
 type arrayContents struct {
-	ProgArray
+	progs.ProgArray
 	filled map[uint32]uint32 // slot → program ID
 }
 
@@ -149,7 +151,7 @@ func readProgArray(id uint32) (arrayContents, bool, error) {
 		return arrayContents{}, false, nil
 	}
 	a := arrayContents{
-		ProgArray: ProgArray{ID: id, Name: info.Name, MaxEntries: info.MaxEntries},
+		ProgArray: progs.ProgArray{ID: id, Name: info.Name, MaxEntries: info.MaxEntries},
 		filled:    map[uint32]uint32{},
 	}
 	for i := uint32(0); i < info.MaxEntries; i++ {
@@ -168,7 +170,7 @@ func readProgArray(id uint32) (arrayContents, bool, error) {
 
 // reachedArrays turns what a program's tail calls name into ProgArrays:
 // exact slots for constant indices, every filled slot otherwise.
-func reachedArrays(arrays []arrayContents, cs callSites) []ProgArray {
+func reachedArrays(arrays []arrayContents, cs callSites) []progs.ProgArray {
 	order := cs.order
 	if cs.anyMap {
 		for _, a := range arrays {
@@ -177,7 +179,7 @@ func reachedArrays(arrays []arrayContents, cs callSites) []ProgArray {
 			}
 		}
 	}
-	var out []ProgArray
+	var out []progs.ProgArray
 	for _, id := range order {
 		i := slices.IndexFunc(arrays, func(a arrayContents) bool { return a.ID == id })
 		if i < 0 {
@@ -197,9 +199,9 @@ func reachedArrays(arrays []arrayContents, cs callSites) []ProgArray {
 		slices.Sort(indices)
 		for _, idx := range indices {
 			if progID, ok := a.filled[idx]; ok {
-				pa.Slots = append(pa.Slots, Slot{Index: idx, Prog: &Node{ID: progID}})
+				pa.Slots = append(pa.Slots, progs.Slot{Index: idx, Prog: &progs.Node{ID: progID}})
 			} else {
-				pa.Slots = append(pa.Slots, Slot{Index: idx, Empty: true})
+				pa.Slots = append(pa.Slots, progs.Slot{Index: idx, Empty: true})
 			}
 		}
 		out = append(out, pa)

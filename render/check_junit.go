@@ -1,14 +1,16 @@
-package check
+package render
 
 import (
 	"encoding/xml"
 	"fmt"
-	"io"
-	"strings"
+
+	"github.com/pktlife/pktlife/check"
 )
 
-// JUnit XML, as CI systems read it: one testsuite for the spec, one
-// testcase per probe and packet.
+// junitWidth is the width of the side-by-side diff in a JUnit failure.
+const junitWidth = 120
+
+// The JUnit XML document WriteCheckJUnit encodes.
 type junitSuites struct {
 	XMLName xml.Name     `xml:"testsuites"`
 	Name    string       `xml:"name,attr"`
@@ -40,9 +42,9 @@ type junitFailure struct {
 	Text    string `xml:",chardata"`
 }
 
-// WriteJUnit writes the report as JUnit XML. detail, when not nil, gives
-// the body of each failure (the side-by-side diff, without colour).
-func (r *Report) WriteJUnit(w io.Writer, detail func(p *ProbeReport, res *Result) string) error {
+// junitDocument is the report as JUnit: one suite for the spec, one case
+// per probe and packet.
+func junitDocument(r *check.Report) junitSuites {
 	suite := junitSuite{Name: "pktlife check " + r.Spec, Time: seconds(r.Duration.Seconds())}
 	for i := range r.Probes {
 		p := &r.Probes[i]
@@ -54,36 +56,14 @@ func (r *Report) WriteJUnit(w io.Writer, detail func(p *ProbeReport, res *Result
 				c.SystemOut = "journey " + res.Journey.Tuple.String() + ": " + string(res.Journey.Fate)
 			}
 			if f := res.FirstDivergence(); f != nil {
-				text := ""
-				if detail != nil {
-					text = detail(p, res)
-				} else {
-					var msgs []string
-					for _, f := range res.Failures {
-						msgs = append(msgs, f.Message)
-					}
-					text = strings.Join(msgs, "\n")
-				}
-				c.Failure = &junitFailure{Message: f.Message, Type: f.Kind, Text: text}
+				c.Failure = &junitFailure{Message: f.Message, Type: f.Kind, Text: checkDetail(p, res, junitWidth)}
 				suite.Fails++
 			}
 			suite.Tests++
 			suite.Cases = append(suite.Cases, c)
 		}
 	}
-	doc := junitSuites{Name: "pktlife", Tests: suite.Tests, Fails: suite.Fails, Time: suite.Time, Suites: []junitSuite{suite}}
-	if _, err := io.WriteString(w, xml.Header); err != nil {
-		return fmt.Errorf("write junit: %w", err)
-	}
-	enc := xml.NewEncoder(w)
-	enc.Indent("", "  ")
-	if err := enc.Encode(doc); err != nil {
-		return fmt.Errorf("write junit: %w", err)
-	}
-	if _, err := io.WriteString(w, "\n"); err != nil {
-		return fmt.Errorf("write junit: %w", err)
-	}
-	return nil
+	return junitSuites{Name: "pktlife", Tests: suite.Tests, Fails: suite.Fails, Time: suite.Time, Suites: []junitSuite{suite}}
 }
 
 func seconds(s float64) string { return fmt.Sprintf("%.6f", s) }

@@ -1,4 +1,4 @@
-package progs_test
+package discover_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/pktlife/pktlife/trace/progs"
+	"github.com/pktlife/pktlife/trace/progs/discover"
 	"github.com/pktlife/pktlife/trace/progs/progstest"
 )
 
@@ -18,8 +19,8 @@ func TestDiscover(t *testing.T) {
 		if len(progstest.EntryName) <= 15 {
 			t.Fatalf("program name %q: the test needs a name the kernel cuts", progstest.EntryName)
 		}
-		opts := progs.Options{Netns: ns.Path, SkipProgIDs: map[uint32]bool{tb.progIDs[observerName]: true}}
-		got := discover(t, opts)
+		opts := discover.Options{Netns: ns.Path, SkipProgIDs: map[uint32]bool{tb.progIDs[observerName]: true}}
+		got := mustGraph(t, opts)
 
 		tcx0 := tb.device("tcx0", tb.tcx0)
 		tcx0.Ingress = []progs.Entry{{Via: progs.ViaTCX, LinkID: tb.entryLink, Prog: tb.entryTree()}}
@@ -71,14 +72,14 @@ func TestDiscover(t *testing.T) {
 		assertGraph(t, &back, got)
 
 		// Without SkipProgIDs the observer runs first at tcx0 ingress.
-		all := discover(t, progs.Options{Netns: ns.Path})
+		all := mustGraph(t, discover.Options{Netns: ns.Path})
 		if ing := all.Devices[0].Ingress; len(ing) != 2 || ing[0].Prog.ID != tb.progIDs[observerName] ||
 			ing[0].Prog.Name != observerName[:15] || ing[1].Prog.ID != tb.progIDs[progstest.EntryName] {
 			t.Errorf("tcx0 ingress without skip: %+v", ing)
 		}
 
 		// Selecting tc0 only: Entry is expanded there, after Loop.
-		only := discover(t, progs.Options{Netns: ns.Path, Ifaces: []string{"tc?"}})
+		only := mustGraph(t, discover.Options{Netns: ns.Path, Ifaces: []string{"tc?"}})
 		want = &progs.Graph{Devices: []progs.DeviceProgs{tc0}}
 		want.Devices[0].Ingress = []progs.Entry{tc0.Ingress[0], {Via: progs.ViaTC, Prio: 2, Handle: 1, Prog: tb.entryTree()}}
 		// Dynamic (egress) still follows Entry (ingress): its slots are references.
@@ -86,9 +87,9 @@ func TestDiscover(t *testing.T) {
 		withRevisions(t, want, only)
 		assertGraph(t, only, want)
 
-		// Without Netns, Discover looks where the calling thread is.
+		// Without Netns, Graph looks where the calling thread is.
 		err = ns.Do(func() error {
-			here, err := progs.Discover(context.Background(), progs.Options{Ifaces: []string{"tc0"}})
+			here, err := discover.Graph(context.Background(), discover.Options{Ifaces: []string{"tc0"}})
 			if err != nil {
 				return err
 			}
@@ -100,7 +101,7 @@ func TestDiscover(t *testing.T) {
 		if err != nil {
 			t.Errorf("discover from inside the netns: %v", err)
 		}
-		host := discover(t, progs.Options{Ifaces: []string{"tc0", "tcx0"}})
+		host := mustGraph(t, discover.Options{Ifaces: []string{"tc0", "tcx0"}})
 		for _, d := range host.Devices {
 			if d.Netns == tb.inode {
 				t.Errorf("discover from the host found the test netns's %s", d.Name)
@@ -108,7 +109,7 @@ func TestDiscover(t *testing.T) {
 		}
 
 		// IncludeEmpty keeps devices without programs.
-		empty := discover(t, progs.Options{Netns: ns.Path, Ifaces: []string{"peer*"}, IncludeEmpty: true})
+		empty := mustGraph(t, discover.Options{Netns: ns.Path, Ifaces: []string{"peer*"}, IncludeEmpty: true})
 		if len(empty.Devices) != 2 || empty.Devices[0].Name != "peer0" || empty.Devices[1].Name != "peer1" ||
 			len(empty.Devices[0].Ingress)+len(empty.Devices[0].Egress) != 0 {
 			t.Errorf("IncludeEmpty peer*: %+v", empty.Devices)
@@ -121,7 +122,7 @@ func TestDiscover(t *testing.T) {
 	// The subtest's cleanup detached everything. (The programs and maps
 	// themselves are freed asynchronously, after an RCU grace period for
 	// cls_bpf filters, so their IDs are not checked.)
-	after := discover(t, progs.Options{Netns: ns.Path, IncludeEmpty: true})
+	after := mustGraph(t, discover.Options{Netns: ns.Path, IncludeEmpty: true})
 	if len(after.Devices) != 5 { // lo, tcx0, peer0, tc0, peer1
 		t.Errorf("devices after cleanup: %d, want 5", len(after.Devices))
 	}
@@ -133,10 +134,10 @@ func TestDiscover(t *testing.T) {
 }
 
 func TestDiscoverErrors(t *testing.T) {
-	if _, err := progs.Discover(context.Background(), progs.Options{Ifaces: []string{"["}}); err == nil {
+	if _, err := discover.Graph(context.Background(), discover.Options{Ifaces: []string{"["}}); err == nil {
 		t.Error("a malformed glob was accepted")
 	}
-	if _, err := progs.Discover(context.Background(), progs.Options{Netns: "/nonexistent/netns"}); err == nil {
+	if _, err := discover.Graph(context.Background(), discover.Options{Netns: "/nonexistent/netns"}); err == nil {
 		t.Error("a missing netns path was accepted")
 	}
 }
@@ -146,7 +147,7 @@ func TestDiscoverCancelled(t *testing.T) {
 	newTestbed(t, ns)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := progs.Discover(ctx, progs.Options{Netns: ns.Path}); err == nil {
+	if _, err := discover.Graph(ctx, discover.Options{Netns: ns.Path}); err == nil {
 		t.Error("discover with a cancelled context succeeded")
 	}
 }

@@ -1,4 +1,4 @@
-package progs_test
+package discover_test
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/pktlife/pktlife/bpf/demodp"
 	"github.com/pktlife/pktlife/trace/progs"
+	"github.com/pktlife/pktlife/trace/progs/discover"
 	"github.com/pktlife/pktlife/trace/progs/progstest"
 )
 
@@ -96,7 +97,7 @@ func TestDiscoverClangDatapaths(t *testing.T) {
 	ns.AttachClsact(t, demoDev, demo.DemoFromPod, netlink.HANDLE_MIN_INGRESS, 1, 1)
 	ns.AttachClsact(t, demoDev, demo.DemoFromBackend, netlink.HANDLE_MIN_EGRESS, 1, 1)
 
-	got := discover(t, progs.Options{Netns: ns.Path, Ifaces: []string{"chain0", "demo0"}})
+	got := mustGraph(t, discover.Options{Netns: ns.Path, Ifaces: []string{"chain0", "demo0"}})
 
 	const final = "chain_stage_two_finalize"
 	a, b := chain.ChainJmpA, chain.ChainJmpB
@@ -133,7 +134,7 @@ func TestDiscoverClangDatapaths(t *testing.T) {
 
 func ptr(n progs.Node) *progs.Node { return &n }
 
-// linkID is the tcx link ID Discover reported, checked non-zero.
+// linkID is the tcx link ID Graph reported, checked non-zero.
 func linkID(t *testing.T, g *progs.Graph) uint32 {
 	t.Helper()
 	if len(g.Devices) == 0 || len(g.Devices[0].Ingress) == 0 || g.Devices[0].Ingress[0].LinkID == 0 {
