@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 
@@ -13,12 +15,12 @@ import (
 
 // Cleanup removes what a pktlife process that could not clean up (SIGKILL,
 // a crash) left, from whatever mount namespace it runs in: the tail-call
-// shims it interposed, restored from the journal in the node's default
-// state directories, and its legacy tc observer filters, in the current
-// namespace and in every one under the node's /run/netns. It returns one
-// line per removal.
-func Cleanup() ([]string, error) {
-	done, err := CleanupStateDir("")
+// shims it interposed, restored from the journal in stateDir (as in
+// Options.StateDir; "" for the node's default state directories), and its
+// legacy tc observer filters, in the current namespace and in every one
+// under the node's /run/netns. It returns one line per removal.
+func Cleanup(stateDir string) ([]string, error) {
+	done, err := CleanupStateDir(stateDir)
 	more, merr := cleanupFilters()
 	return append(done, more...), errors.Join(err, merr)
 }
@@ -38,6 +40,7 @@ func CleanupStateDir(dir string) ([]string, error) {
 }
 
 func cleanupFilters() ([]string, error) {
+	live := liveProgs()
 	paths := []string{""}
 	runNetns := shimstate.NodePath("/run/netns")
 	if ents, err := os.ReadDir(runNetns); err == nil {
@@ -52,7 +55,7 @@ func cleanupFilters() ([]string, error) {
 		if err != nil {
 			continue // removed meanwhile
 		}
-		d, err := cleanupNetns(ns)
+		d, err := cleanupNetns(ns, live)
 		done = append(done, d...)
 		if err != nil {
 			errs = append(errs, err)
@@ -61,7 +64,7 @@ func cleanupFilters() ([]string, error) {
 	}
 	return done, errors.Join(errs...)
 }
-func cleanupNetns(ns *nsHandle) ([]string, error) {
+func cleanupNetns(ns *nsHandle, live map[uint32]int) ([]string, error) {
 	links, err := ns.nl.LinkList()
 	if err != nil {
 		return nil, fmt.Errorf("list devices in %s: %w", ns.name, err)
@@ -79,6 +82,10 @@ func cleanupNetns(ns *nsHandle) ([]string, error) {
 				if !ok || bf.Name != observerFilterName {
 					continue
 				}
+				if pid, ok := live[uint32(bf.Id)]; ok {
+					done = append(done, fmt.Sprintf("left the pktlife tc observer on %s %s in %s: pid %d, a running pktlife, holds it", l.Attrs().Name, dirName(parent), ns.name, pid))
+					continue
+				}
 				if err := ns.nl.FilterDel(bf); err != nil {
 					errs = append(errs, fmt.Errorf("delete observer filter on %s in %s: %w", l.Attrs().Name, ns.name, err))
 					continue
@@ -88,6 +95,32 @@ func cleanupNetns(ns *nsHandle) ([]string, error) {
 		}
 	}
 	return done, errors.Join(errs...)
+}
+
+// liveProgs maps the IDs of the BPF programs that processes hold open to
+// one such process: a filter whose program a live pktlife holds is that
+// pktlife's, not a leftover. (The kernel's own reference from the filter
+// is no file descriptor.)
+func liveProgs() map[uint32]int {
+	live := map[uint32]int{}
+	procs, _ := filepath.Glob(shimstate.NodePath("/proc") + "/[0-9]*/fdinfo/*")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue // closed or gone meanwhile
+		}
+		_, rest, ok := strings.Cut(string(b), "\nprog_id:\t")
+		if !ok {
+			continue
+		}
+		id, err := strconv.ParseUint(strings.Fields(rest)[0], 10, 32)
+		if err != nil {
+			continue
+		}
+		pid, _ := strconv.Atoi(strings.Split(strings.TrimPrefix(p, shimstate.NodePath("/proc")+"/"), "/")[0])
+		live[uint32(id)] = pid
+	}
+	return live
 }
 
 func dirName(parent uint32) string {

@@ -69,7 +69,7 @@ func TestInterposeHelperProcess(t *testing.T) {
 	}
 	state := os.Getenv(helperStateEnv)
 	if os.Getenv(helperModeEnv) == "cleanup" {
-		notes, err := trace.CleanupStateDir(state)
+		notes, err := trace.Cleanup(state)
 		if err != nil {
 			helperFail("%v", err)
 		}

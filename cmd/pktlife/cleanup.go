@@ -32,13 +32,7 @@ alone.`,
 			if err := requireRoot(); err != nil {
 				return err
 			}
-			var rep []string
-			var err error
-			if stateDir != "" {
-				rep, err = trace.CleanupStateDir(stateDir)
-			} else {
-				rep, err = trace.Cleanup()
-			}
+			rep, err := trace.Cleanup(stateDir)
 			gone, derr := demo.CleanupLeftovers(undoDemoState(&rep))
 			for _, n := range gone {
 				rep = append(rep, "removed leftover demo namespace "+n)

@@ -140,3 +140,27 @@ func chainSlots(t *testing.T, c *demo.Chain) string {
 	}
 	return b.String()
 }
+
+// TestCleanupLeavesLiveTracer: cleanup run while a pktlife traces with
+// legacy tc filters leaves them, naming their owner; after that one is
+// killed, cleanup removes them.
+func TestCleanupLeavesLiveTracer(t *testing.T) {
+	netnstest.RequireRoot(t)
+	a, b := pair(t)
+	cmd, _, _ := startTrace(t, "--netns", a.Path, "--netns", b.Path, "--legacy-tc", "--proto", "udp")
+	code, stdout, stderr := runCLI(t, nil, "cleanup")
+	if code != 0 || !strings.Contains(stdout, fmt.Sprintf("pid %d, a running pktlife, holds it", cmd.Process.Pid)) {
+		t.Errorf("cleanup beside a live tracer: exit %d, %q %q", code, stdout, stderr)
+	}
+	if got := observers(t, a); len(got) == 0 {
+		t.Fatal("cleanup removed a live tracer's observers")
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if code, stdout, _ := runCLI(t, nil, "cleanup"); code != 0 || !strings.Contains(stdout, "removed pktlife tc observer from va") {
+		t.Errorf("cleanup after the kill: exit %d, %q", code, stdout)
+	}
+	if got := observers(t, a); len(got) != 0 {
+		t.Errorf("left after cleanup: %v", got)
+	}
+}
