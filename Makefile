@@ -6,6 +6,9 @@ PKTLIFE   := $(BIN)/pktlife
 KUBECTL   := $(BIN)/kubectl-pktlife
 VMEXEC    := $(BIN)/vmexec
 VM_KERNELS ?= 6.12 6.1
+# SIGKILLs per context in the tail-call kill suite inside each VM (TCG is
+# about ten times slower than this machine; make test kills 100 times each).
+VM_KILLS  ?= 25
 # Debian packages the generate check and the VM tests need.
 GEN_DEBS  := clang-19 llvm-19 libbpf-dev
 VM_DEBS   := qemu-system-x86 busybox-static iproute2 xz-utils
@@ -36,7 +39,7 @@ test-vm: deps-vm
 	for k in $(VM_KERNELS); do ./$(VMEXEC) -prepare -kernel $$k || exit 1; done
 	for k in $(VM_KERNELS); do \
 		echo "== VM tests on Debian $$k"; \
-		CGO_ENABLED=0 $(GO) test -count=1 -p 1 -exec "$(CURDIR)/$(VMEXEC) -kernel $$k" ./internal/vm/... ./trace/ ./trace/progs/... || exit 1; \
+		PKTLIFE_KILLS=$(VM_KILLS) CGO_ENABLED=0 $(GO) test -count=1 -p 1 -timeout 40m -exec "$(CURDIR)/$(VMEXEC) -kernel $$k" ./internal/vm/... ./trace/ ./trace/progs/... || exit 1; \
 	done
 
 # Performance (docs/performance.md): Go's benchmarks of decoding,
