@@ -224,3 +224,30 @@ func TestTailCallsCleanupLeavesReplacedSlot(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTailCallsForeignShimRefused: a pktlife keeping its state elsewhere
+// meets the first one's shims in the slots and refuses to shim them.
+func TestTailCallsForeignShimRefused(t *testing.T) {
+	k := newKillEnv(t)
+	first := launch(t, k.spec(ctxHost))
+	first.waitReady(t)
+	interposed := slots(t, k.chain.Objects.ChainJmpA, k.chain.Objects.ChainJmpB)
+	other := mountBPFFS(t, 0)
+	s := k.spec(ctxUnshare)
+	s.state = filepath.Join(other, "pktlife")
+	h := launch(t, s)
+	line := h.outcome(t)
+	t.Log(line)
+	if !strings.Contains(line, "another pktlife is interposing tail calls") || !strings.Contains(line, "holds another pktlife's shim") {
+		t.Errorf("second pktlife with other state said %q; want it to refuse the first one's shims", line)
+	}
+	if got := slots(t, k.chain.Objects.ChainJmpA, k.chain.Objects.ChainJmpB); !equalSlots(got, interposed) {
+		t.Errorf("the refused start changed the slots: %v, before %v", got, interposed)
+	}
+	if left := pinsIn(other); len(left) > 0 {
+		t.Errorf("the refused start left %v", left)
+	}
+	first.cmd.Process.Signal(syscall.SIGTERM)
+	first.finish()
+	k.check(t, ctxHost, "after the first one's exit")
+}
