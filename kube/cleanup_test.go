@@ -44,4 +44,26 @@ func TestCleanup(t *testing.T) {
 	if _, err := c.CoreV1().Pods("shop").Get(ctx, "client", metaGet); err != nil {
 		t.Errorf("cleanup deleted an app pod: %v", err)
 	}
+	if graces := deleteGraces(c); len(graces) != 4 || slices.ContainsFunc(graces, func(g int64) bool { return g != 30 }) {
+		t.Errorf("delete calls with grace periods %v, want 4 with 30 s: pktlife must have time to restore", graces)
+	}
+}
+
+// A node pod of an older plugin asked for a grace period too short to
+// count on; it is deleted with the plugin's.
+func TestCleanupGraceOfOlderPods(t *testing.T) {
+	c := testCluster()
+	ctx := context.Background()
+	p := testNodePod(t)
+	five := int64(5)
+	p.Spec.TerminationGracePeriodSeconds = &five
+	if _, err := c.CoreV1().Pods("shop").Create(ctx, p, metaCreate); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Cleanup(ctx, c, "", false); err != nil {
+		t.Fatal(err)
+	}
+	if graces := deleteGraces(c); len(graces) != 1 || graces[0] != 30 {
+		t.Errorf("delete calls with grace periods %v, want one with 30 s", graces)
+	}
 }

@@ -40,6 +40,13 @@ const (
 // Selector is the label selector of every node pod the plugin creates.
 const Selector = LabelManagedBy + "=" + ManagedByPlugin
 
+// GracePeriod is the node pods' terminationGracePeriodSeconds, which the
+// plugin also deletes them with: on SIGTERM pktlife puts back the
+// tail-call slots it interposed and exits, in well under a second, and only
+// a SIGKILL before that would leave its shims in the datapath. Eviction and
+// activeDeadlineSeconds give the same time.
+const GracePeriod = 30 * time.Second
+
 // PodOptions shape the node pods.
 type PodOptions struct {
 	Namespace    string // where the node pods run
@@ -83,7 +90,7 @@ func NodePod(plan *Plan, node string, o PodOptions) *corev1.Pod {
 		deadline = plan.Filter.Duration + time.Minute // room to flush and exit
 	}
 	deadlineSec := int64((deadline + o.StartTimeout).Round(time.Second) / time.Second)
-	grace := int64(5)
+	grace := int64(GracePeriod / time.Second)
 	privileged := true
 	root := int64(0) // BPF needs capabilities, which a non-root user does not hold
 	no := false
