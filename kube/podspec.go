@@ -40,6 +40,13 @@ const (
 // Selector is the label selector of every node pod the plugin creates.
 const Selector = LabelManagedBy + "=" + ManagedByPlugin
 
+// GracePeriod is the node pods' terminationGracePeriodSeconds, which the
+// plugin also deletes them with: on SIGTERM pktlife puts back the
+// tail-call slots it interposed and exits, in well under a second, and only
+// a SIGKILL before that would leave its shims in the datapath. Eviction and
+// activeDeadlineSeconds give the same time.
+const GracePeriod = 30 * time.Second
+
 // PodOptions shape the node pods.
 type PodOptions struct {
 	Namespace    string // where the node pods run
@@ -71,9 +78,6 @@ func NodePods(plan *Plan, o PodOptions) []*corev1.Pod {
 
 // NodePod builds the privileged pod that runs `pktlife trace` on node.
 func NodePod(plan *Plan, node string, o PodOptions) *corev1.Pod {
-	if o.Image == "" {
-		o.Image = DefaultImage()
-	}
 	args := plan.Filter.Args()
 	deadline := o.Deadline
 	if deadline <= 0 {
@@ -82,8 +86,36 @@ func NodePod(plan *Plan, node string, o PodOptions) *corev1.Pod {
 	if plan.Filter.Duration > 0 {
 		deadline = plan.Filter.Duration + time.Minute // room to flush and exit
 	}
-	deadlineSec := int64((deadline + o.StartTimeout).Round(time.Second) / time.Second)
-	grace := int64(5)
+	p := hostPod(podName(o.Session, node), node, "node-tracer", args, deadline, o)
+	p.Annotations = map[string]string{
+		AnnotTarget: plan.Pod.Namespace + "/" + plan.Pod.Name,
+		AnnotFilter: strings.Join(args[1:len(args)-2], " "),
+	}
+	return p
+}
+
+// cleanupRunTime bounds how long `pktlife cleanup` may run once started.
+const cleanupRunTime = time.Minute
+
+// CleanupPod builds the privileged pod that runs `pktlife cleanup` on node:
+// it puts back the tail-call slots that a node pod killed mid-interpose left
+// to its shims, from the journal in the node's bpffs, and removes the
+// node's other pktlife leftovers. It has the node pods' host namespaces and
+// mounts and their labels, so that a later cleanup finds it too.
+func CleanupPod(node string, o PodOptions) *corev1.Pod {
+	return hostPod(podName("cleanup-"+o.Session, node), node, "node-cleanup", []string{"cleanup"}, cleanupRunTime, o)
+}
+
+// hostPod builds a privileged pod that runs pktlife with args on node, in
+// the node's network and PID namespaces with the node's BPF, BTF, tracing
+// and netns directories, ended by activeDeadlineSeconds after the start
+// timeout plus runTime.
+func hostPod(name, node, component string, args []string, runTime time.Duration, o PodOptions) *corev1.Pod {
+	if o.Image == "" {
+		o.Image = DefaultImage()
+	}
+	deadlineSec := int64((runTime + o.StartTimeout).Round(time.Second) / time.Second)
+	grace := int64(GracePeriod / time.Second)
 	privileged := true
 	root := int64(0) // BPF needs capabilities, which a non-root user does not hold
 	no := false
@@ -116,17 +148,13 @@ func NodePod(plan *Plan, node string, o PodOptions) *corev1.Pod {
 	return &corev1.Pod{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      podName(o.Session, node),
+			Name:      name,
 			Namespace: o.Namespace,
 			Labels: map[string]string{
 				LabelName:      "pktlife",
-				LabelComponent: "node-tracer",
+				LabelComponent: component,
 				LabelManagedBy: ManagedByPlugin,
 				LabelSession:   o.Session,
-			},
-			Annotations: map[string]string{
-				AnnotTarget: plan.Pod.Namespace + "/" + plan.Pod.Name,
-				AnnotFilter: strings.Join(args[1:len(args)-2], " "),
 			},
 		},
 		Spec: corev1.PodSpec{

@@ -82,6 +82,70 @@ func TestNodePod(t *testing.T) {
 	}
 }
 
+// checkStateOnHost fails when something in the pod's spec would keep
+// pktlife's tail-call state (shadow maps, journal, lock in the node's
+// bpffs) private to the pod, where it would vanish with it and leave shims
+// without their shadows, or where no other pktlife or cleanup could see it:
+// pktlife must reach the node's mount namespace (host PID namespace, able
+// to read /proc/1/root) or be given the node's own /sys/fs/bpf, writable.
+func checkStateOnHost(t *testing.T, p *corev1.Pod) {
+	t.Helper()
+	s := p.Spec
+	if !s.HostPID {
+		t.Error("hostPID is off: pktlife cannot reach the node's mount namespace through /proc/1/root")
+	}
+	if s.ShareProcessNamespace != nil && *s.ShareProcessNamespace {
+		t.Error("shareProcessNamespace: PID 1 would be the pod's pause process, not the node's init")
+	}
+	if s.HostUsers != nil && !*s.HostUsers {
+		t.Error("hostUsers: false puts pktlife in a user namespace, where the node's bpffs and /proc/1/root are not its own")
+	}
+	if len(s.Containers) != 1 || len(s.InitContainers) != 0 || len(s.EphemeralContainers) != 0 {
+		t.Fatalf("%d containers, %d init containers: want pktlife alone", len(s.Containers), len(s.InitContainers))
+	}
+	ctr := s.Containers[0]
+	if sc := ctr.SecurityContext; sc == nil || sc.Privileged == nil || !*sc.Privileged {
+		t.Error("container not privileged: it could neither read /proc/1/root nor pin maps")
+	}
+	hostPaths := map[string]string{}
+	for _, v := range s.Volumes {
+		if v.HostPath == nil {
+			t.Errorf("volume %s is not a host path: nothing pod-local belongs in this pod", v.Name)
+			continue
+		}
+		hostPaths[v.Name] = v.HostPath.Path
+	}
+	bpffs := false
+	for _, m := range ctr.VolumeMounts {
+		// Nothing may cover the bpffs or the fallback state directory.
+		for _, state := range []string{"/sys/fs/bpf", "/run/pktlife"} {
+			if m.MountPath != state && (strings.HasPrefix(state, m.MountPath+"/") || strings.HasPrefix(m.MountPath, state+"/")) {
+				t.Errorf("mount %s covers or lies in %s", m.MountPath, state)
+			}
+		}
+		if m.MountPath != "/sys/fs/bpf" {
+			continue
+		}
+		bpffs = true
+		if hostPaths[m.Name] != "/sys/fs/bpf" || m.SubPath != "" || m.SubPathExpr != "" || m.ReadOnly {
+			t.Errorf("/sys/fs/bpf is %+v from host path %q: want the node's own /sys/fs/bpf, whole and writable", m, hostPaths[m.Name])
+		}
+	}
+	if !bpffs {
+		t.Error("the node's /sys/fs/bpf is not mounted")
+	}
+}
+
+func TestNodePodKeepsStateOnHost(t *testing.T) {
+	p := NodePod(testPlan(t, "", Filter{TailCalls: "interpose"}), "node-a", PodOptions{Session: "s1"})
+	checkStateOnHost(t, p)
+	// Deleted, evicted or past its deadline, pktlife gets SIGTERM and time
+	// to put the slots back before it is killed.
+	if g := p.Spec.TerminationGracePeriodSeconds; g == nil || *g != 30 {
+		t.Errorf("terminationGracePeriodSeconds %v, want 30", g)
+	}
+}
+
 func TestNodePods(t *testing.T) {
 	plan := testPlan(t, "pod/server", Filter{})
 	pods := NodePods(plan, PodOptions{Namespace: "shop"})

@@ -2,7 +2,6 @@ package kube
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -34,6 +33,7 @@ type APIRunner struct {
 	mu       sync.Mutex
 	ns, name string
 	node     string
+	grace    *int64 // the pod's terminationGracePeriodSeconds
 	deleted  bool
 }
 
@@ -49,6 +49,7 @@ func (r *APIRunner) Start(ctx context.Context, pod *corev1.Pod) (io.ReadCloser, 
 	}
 	r.mu.Lock()
 	r.ns, r.name, r.node = created.Namespace, created.Name, pod.Spec.NodeName
+	r.grace = gracePeriod(pod)
 	if r.ns == "" {
 		r.ns = pod.Namespace
 	}
@@ -100,20 +101,33 @@ func (r *APIRunner) Wait(ctx context.Context) error {
 	return nil
 }
 
-// Delete removes the pod at once; a pod already gone is not an error.
+// Delete removes the pod with the pod's own grace period, so that a
+// pktlife still running gets SIGTERM and puts back what it interposed
+// before it is killed; it returns once the API server accepted the
+// deletion. A pod already gone is not an error.
 func (r *APIRunner) Delete(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.name == "" || r.deleted {
 		return nil
 	}
-	grace := int64(0)
-	err := r.Client.CoreV1().Pods(r.ns).Delete(ctx, r.name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
+	err := r.Client.CoreV1().Pods(r.ns).Delete(ctx, r.name, metav1.DeleteOptions{GracePeriodSeconds: r.grace})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete node pod %s/%s: %w (clean up with: kubectl delete pod -n %s %s)", r.ns, r.name, err, r.ns, r.name)
 	}
 	r.deleted = true
 	return nil
+}
+
+// gracePeriod is the time a node pod's pktlife gets between SIGTERM and
+// SIGKILL when the pod is deleted: the pod's own, and at least GracePeriod
+// (pods of older plugins asked for less).
+func gracePeriod(p *corev1.Pod) *int64 {
+	g := int64(GracePeriod / time.Second)
+	if t := p.Spec.TerminationGracePeriodSeconds; t != nil && *t > g {
+		g = *t
+	}
+	return &g
 }
 
 // Name is the created pod's name, or "" before Start created it.
@@ -138,29 +152,4 @@ func DryRunCreate(ctx context.Context, c kubernetes.Interface, pods []*corev1.Po
 		out = append(out, got)
 	}
 	return out, nil
-}
-
-// Cleanup deletes the node pods the plugin left behind (when it was killed
-// before it could delete them) in namespace ns, or in all namespaces when
-// ns is "". With dryRun it only lists them. It returns "namespace/name" of
-// each pod found.
-func Cleanup(ctx context.Context, c kubernetes.Interface, ns string, dryRun bool) ([]string, error) {
-	list, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: Selector})
-	if err != nil {
-		return nil, fmt.Errorf("list node pods: %w", err)
-	}
-	var names []string
-	var errs []error
-	grace := int64(0)
-	for _, p := range list.Items {
-		names = append(names, p.Namespace+"/"+p.Name)
-		if dryRun {
-			continue
-		}
-		err := c.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
-		if err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("delete pod %s/%s: %w", p.Namespace, p.Name, err))
-		}
-	}
-	return names, errors.Join(errs...)
 }

@@ -98,15 +98,27 @@ func TestAPIRunner(t *testing.T) {
 	if _, err := c.CoreV1().Pods("shop").Get(context.Background(), pod.Name, metaGet); !apierrors.IsNotFound(err) {
 		t.Errorf("pod still there after Delete: %v", err)
 	}
-	deletes := 0
+	if graces := deleteGraces(c); len(graces) != 1 || graces[0] != 30 {
+		t.Errorf("delete calls with grace periods %v, want one with 30 s (the second Delete is a no-op)", graces)
+	}
+}
+
+// deleteGraces lists the grace period of each pod delete sent to c, -1
+// for none (the API server's default).
+func deleteGraces(c *fake.Clientset) []int64 {
+	var out []int64
 	for _, a := range c.Actions() {
-		if a.GetVerb() == "delete" {
-			deletes++
+		d, ok := a.(k8stesting.DeleteAction)
+		if !ok || a.GetResource().Resource != "pods" {
+			continue
 		}
+		g := int64(-1)
+		if p := d.GetDeleteOptions().GracePeriodSeconds; p != nil {
+			g = *p
+		}
+		out = append(out, g)
 	}
-	if deletes != 1 {
-		t.Errorf("%d delete calls, want 1 (the second Delete is a no-op)", deletes)
-	}
+	return out
 }
 
 func TestAPIRunnerStartFails(t *testing.T) {

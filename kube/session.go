@@ -34,12 +34,20 @@ type Ticker interface {
 
 // Session runs the node pods of one trace and streams their journeys into
 // a Sink. Every pod it started is deleted when Run returns: when the traces
-// end, when one fails, and when ctx is cancelled (Ctrl-C).
+// end, when one fails, and when ctx is cancelled (Ctrl-C). It also runs
+// pods that print lines only (cleanup pods): without a Sink, with
+// KeepGoing.
 type Session struct {
-	Pods          []*corev1.Pod
-	NewRunner     func() NodeRunner
-	Sink          Sink
-	Status        io.Writer     // the tracers' status lines and the plugin's own; nil discards
+	Pods      []*corev1.Pod
+	NewRunner func() NodeRunner
+	Sink      Sink      // nil when the pods print no journeys; any they print are dropped
+	Status    io.Writer // the plugin's own status lines; nil discards
+	// NodeOut gets the lines of the node pods that are not journeys (the
+	// tracers' status), each prefixed "[NODE] "; default Status.
+	NodeOut io.Writer
+	// KeepGoing lets the other pods run to their end when one fails
+	// (instead of ending them), and Run return every pod's error.
+	KeepGoing     bool
 	DeleteTimeout time.Duration // for deleting the pods after ctx ended; default 30 s
 	TickEvery     time.Duration // how often a Ticker sink is ticked; default 500 ms
 
@@ -62,7 +70,10 @@ func (s *Session) Run(ctx context.Context) (err error) {
 		runners[i] = s.NewRunner()
 	}
 	defer func() {
-		err = errors.Join(err, s.deleteAll(ctx, runners), s.Sink.Close())
+		err = errors.Join(err, s.deleteAll(ctx, runners))
+		if s.Sink != nil {
+			err = errors.Join(err, s.Sink.Close())
+		}
 	}()
 
 	ch := make(chan arrival)
@@ -82,8 +93,13 @@ func (s *Session) Run(ctx context.Context) (err error) {
 		tick = t.C
 	}
 	var first error
+	var errs []error // with KeepGoing
 	fail := func(e error) {
-		if e != nil && first == nil {
+		switch {
+		case e == nil:
+		case s.KeepGoing:
+			errs = append(errs, e)
+		case first == nil:
 			first = e
 			cancel() // one node failing ends the trace on the others
 		}
@@ -91,7 +107,7 @@ func (s *Session) Run(ctx context.Context) (err error) {
 	for left := len(s.Pods); left > 0; {
 		select {
 		case a := <-ch:
-			if first == nil {
+			if first == nil && s.Sink != nil {
 				fail(s.Sink.Journey(a.node, a.j))
 			}
 		case e := <-errc:
@@ -106,7 +122,7 @@ func (s *Session) Run(ctx context.Context) (err error) {
 			}
 		}
 	}
-	return first
+	return errors.Join(append(errs, first)...)
 }
 
 // runOne starts one node pod and decodes its output until it ends.
@@ -133,7 +149,7 @@ func (s *Session) runOne(ctx context.Context, r NodeRunner, pod *corev1.Pod, ch 
 				return ctx.Err()
 			}
 		},
-		Status: func(line string) { s.statusf("[%s] %s", node, line) },
+		Status: func(line string) { s.nodeLine(node, line) },
 	}
 	if err := d.Decode(rc); err != nil {
 		if ctx.Err() != nil {
@@ -173,10 +189,23 @@ func (s *Session) deleteAll(ctx context.Context, runners []NodeRunner) error {
 const CleanupHint = "kubectl pktlife cleanup --all-namespaces  (or: kubectl delete pod -A -l " + Selector + ")"
 
 func (s *Session) statusf(format string, args ...any) {
-	if s.Status == nil {
+	s.printf(s.Status, format, args...)
+}
+
+// nodeLine writes a line a node pod printed, prefixed by its node.
+func (s *Session) nodeLine(node, line string) {
+	w := s.NodeOut
+	if w == nil {
+		w = s.Status
+	}
+	s.printf(w, "[%s] %s", node, line)
+}
+
+func (s *Session) printf(w io.Writer, format string, args ...any) {
+	if w == nil {
 		return
 	}
 	s.statusMu.Lock()
 	defer s.statusMu.Unlock()
-	fmt.Fprintf(s.Status, format+"\n", args...)
+	fmt.Fprintf(w, format+"\n", args...)
 }

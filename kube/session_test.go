@@ -19,6 +19,7 @@ type fakeRunner struct {
 	out      io.ReadCloser
 	startErr error
 	waitErr  error
+	onWait   func() // called in Wait, if set
 
 	mu         sync.Mutex
 	started    bool
@@ -38,6 +39,9 @@ func (r *fakeRunner) Start(ctx context.Context, _ *corev1.Pod) (io.ReadCloser, e
 }
 
 func (r *fakeRunner) Wait(context.Context) error {
+	if r.onWait != nil {
+		r.onWait()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.waited = true
@@ -197,5 +201,36 @@ func TestSessionTwoNodesMerged(t *testing.T) {
 		if !want[g] {
 			t.Errorf("unexpected timeline %q (all: %q)", g, got)
 		}
+	}
+}
+
+// Cleanup pods: lines only, no sink; a node that fails does not end the
+// others, and every node's failure is returned.
+func TestSessionKeepGoing(t *testing.T) {
+	pr, pw := io.Pipe()
+	a := &fakeRunner{out: pr, waitErr: &NodeExitError{Node: "node-a", Code: 1, Message: "pktlife: cleanup: a"}}
+	bDone := make(chan struct{})
+	b := &fakeRunner{out: io.NopCloser(strings.NewReader("nothing to clean up\n")), onWait: func() { close(bDone) },
+		waitErr: &NodeExitError{Node: "node-b", Code: 1, Message: "pktlife: cleanup: b"}}
+	go func() {
+		<-bDone // node-b has failed; node-a goes on
+		pw.Write([]byte("restored 1 tail-call slot(s) that pktlife pid 7 (pktlife) left interposed\n"))
+		pw.Close()
+	}()
+	var out, status bytes.Buffer
+	s := &Session{Pods: []*corev1.Pod{podOn("node-a"), podOn("node-b")}, NewRunner: runnersOf(a, b),
+		Status: &status, NodeOut: &out, KeepGoing: true}
+	err := s.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "node node-a exited with code 1") || !strings.Contains(err.Error(), "node node-b exited with code 1") {
+		t.Errorf("run: %v, want both nodes' failures", err)
+	}
+	a.check(t, "node-a", true)
+	b.check(t, "node-b", true)
+	want := "[node-b] nothing to clean up\n[node-a] restored 1 tail-call slot(s) that pktlife pid 7 (pktlife) left interposed\n"
+	if out.String() != want {
+		t.Errorf("node lines %q, want %q", out.String(), want)
+	}
+	if strings.Contains(status.String(), "[node-") || !strings.Contains(status.String(), "starting node pod") {
+		t.Errorf("status %q: want the plugin's lines only", status.String())
 	}
 }

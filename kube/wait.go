@@ -14,6 +14,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
+// errPodDeleted ends a wait for a pod that was deleted.
+var errPodDeleted = fmt.Errorf("%w: it was deleted", ErrNodePodFailed)
+
 // podCond says whether a pod reached the state waited for, or an error when
 // it never will.
 type podCond func(*corev1.Pod) (bool, error)
@@ -27,7 +30,7 @@ func waitPod(ctx context.Context, c kubernetes.Interface, ns, name string, cond 
 		p, err := pods.Get(ctx, name, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
-			return nil, fmt.Errorf("%w: it was deleted", ErrNodePodFailed)
+			return nil, errPodDeleted
 		case err != nil && ctx.Err() != nil:
 			return nil, waitTimeout(ctx, last)
 		case err != nil:
@@ -73,7 +76,7 @@ func drain(ctx context.Context, w watch.Interface, name string, cond podCond, la
 			case ev.Type == watch.Bookmark, !isPod || p.Name != name:
 				continue
 			case ev.Type == watch.Deleted:
-				return nil, true, fmt.Errorf("%w: it was deleted", ErrNodePodFailed)
+				return nil, true, errPodDeleted
 			}
 			*last = p
 			if ok, err := cond(p); ok || err != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -17,6 +18,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/pktlife/pktlife/kube"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/kube")
@@ -45,10 +48,20 @@ func cluster() *fake.Clientset {
 // execute runs the plugin against c in namespace shop.
 func execute(t *testing.T, c kubernetes.Interface, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return executeWith(t, c, nil, args...)
+}
+
+// executeWith runs the plugin with the node runners newRunner makes (the
+// API's when nil).
+func executeWith(t *testing.T, c kubernetes.Interface, newRunner func() kube.NodeRunner, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	var out, errb bytes.Buffer
 	a := newApp(&out, &errb)
 	a.newClient = func() (kubernetes.Interface, string, error) { return c, "shop", nil }
 	a.session = func() string { return "t1" }
+	if newRunner != nil {
+		a.newRunner = func(kubernetes.Interface, time.Duration) kube.NodeRunner { return newRunner() }
+	}
 	code = run(context.Background(), a, args)
 	return code, out.String(), errb.String()
 }
@@ -190,24 +203,6 @@ func TestTraceOneNode(t *testing.T) {
 		if _, err := c.CoreV1().Pods("shop").Get(context.Background(), "pktlife-t1-node-a", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("-o %s: node pod left behind: %v", output, err)
 		}
-	}
-}
-
-func TestCleanupCommand(t *testing.T) {
-	c := cluster()
-	left := pod("pktlife-old-node-a", "node-a", "", corev1.PodRunning)
-	left.Namespace = "kube-system"
-	left.Labels = map[string]string{"app.kubernetes.io/managed-by": "kubectl-pktlife"}
-	if _, err := c.CoreV1().Pods("kube-system").Create(context.Background(), left, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	code, out, _ := execute(t, c, "cleanup", "--dry-run")
-	if code != 0 || out != "" {
-		t.Errorf("cleanup in shop: exit %d, %q; want nothing found", code, out)
-	}
-	code, out, _ = execute(t, c, "cleanup", "-A")
-	if code != 0 || out != "deleted pod kube-system/pktlife-old-node-a\n" {
-		t.Errorf("cleanup -A: exit %d, %q", code, out)
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -22,11 +23,12 @@ import (
 // traceFlags are the trace command's flags, turned into a kube.Request by
 // request; they never travel further down.
 type traceFlags struct {
-	to, image, pullPolicy, nodeNS string
-	dryRun, output, color         string
-	timeout, maxDuration, window  time.Duration
-	width                         int
-	verbose                       bool
+	podFlags
+	to                    string
+	dryRun, output, color string
+	maxDuration, window   time.Duration
+	width                 int
+	verbose               bool
 
 	proto, src, dst, host string
 	sport, dport, port    uint16
@@ -62,16 +64,13 @@ func (a *app) traceCmd() *cobra.Command {
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&f.to, "to", "", "The other end: POD[:PORT], pod/POD[:PORT], svc/NAME[:PORT] or IP[:PORT]; a pod on another node is traced there too")
-	fs.StringVar(&f.image, "image", kube.DefaultImage(), "The node image that runs pktlife")
-	fs.StringVar(&f.pullPolicy, "image-pull-policy", "", "Image pull policy of the node pod: Always, IfNotPresent or Never (default: the cluster's)")
-	fs.StringVar(&f.nodeNS, "node-namespace", "", "Namespace of the node pods (default: the traced pod's); it must admit privileged pods")
+	f.podFlags.bind(cmd, "the traced pod's")
 	fs.StringVar(&f.dryRun, "dry-run", "none", `"client": print the node pods instead of running them; "server": also have the API server admit them (nothing is created)`)
 	fs.Lookup("dry-run").NoOptDefVal = "client"
 	fs.StringVarP(&f.output, "output", "o", "text", "Output: text or json (NDJSON); with --dry-run: yaml or json")
 	fs.StringVar(&f.color, "color", "auto", "Colour the text output: auto, always or never")
 	fs.IntVar(&f.width, "width", 0, "Width of the text output (default: the terminal's, else 100)")
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "Show skb address, CPU, length and mark per hop")
-	fs.DurationVar(&f.timeout, "timeout", 2*time.Minute, "How long to wait for the node pods to start")
 	fs.DurationVar(&f.maxDuration, "max-duration", time.Hour, "Without --duration, the node pods end after this (activeDeadlineSeconds)")
 	fs.DurationVar(&f.window, "merge-window", 2*time.Second, "With two nodes: how long one node's half of a packet waits for the other's")
 
@@ -92,7 +91,6 @@ func (a *app) traceCmd() *cobra.Command {
 	for flag, vals := range map[string][]string{
 		"output": {"text", "json", "yaml"}, "color": {"auto", "always", "never"}, "dry-run": {"none", "client", "server"},
 		"proto": {"tcp", "udp", "icmp", "icmpv6", "sctp"}, "tail-calls": {"auto", "interpose", "passive", "off"},
-		"image-pull-policy": {"Always", "IfNotPresent", "Never"},
 	} {
 		_ = cmd.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(vals, cobra.ShellCompDirectiveNoFileComp))
 	}
@@ -140,12 +138,7 @@ func (f *traceFlags) check() error {
 	default:
 		return usageError{fmt.Errorf("check flags: --color must be auto, always or never, not %q", f.color)}
 	}
-	switch corev1.PullPolicy(f.pullPolicy) {
-	case "", corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
-	default:
-		return usageError{fmt.Errorf("check flags: --image-pull-policy must be Always, IfNotPresent or Never")}
-	}
-	return nil
+	return f.podFlags.check()
 }
 
 func (a *app) trace(ctx context.Context, pod string, f *traceFlags) error {
@@ -164,14 +157,10 @@ func (a *app) trace(ctx context.Context, pod string, f *traceFlags) error {
 	if err != nil {
 		return usage(err)
 	}
-	nodeNS := f.nodeNS
-	if nodeNS == "" {
-		nodeNS = ns
-	}
-	pods := kube.NodePods(plan, kube.PodOptions{
-		Namespace: nodeNS, Image: f.image, PullPolicy: corev1.PullPolicy(f.pullPolicy),
-		Session: a.session(), StartTimeout: f.timeout, Deadline: f.maxDuration,
-	})
+	o := f.options(a.session())
+	o.Namespace = cmp.Or(o.Namespace, ns)
+	o.Deadline = f.maxDuration
+	pods := kube.NodePods(plan, o)
 	if f.dryRun != "none" {
 		return a.printPods(ctx, c, pods, f)
 	}
@@ -224,7 +213,7 @@ func (a *app) runSession(ctx context.Context, c kubernetes.Interface, plan *kube
 	sink := a.sink(plan, f)
 	s := &kube.Session{
 		Pods:      pods,
-		NewRunner: func() kube.NodeRunner { return &kube.APIRunner{Client: c, StartTimeout: f.timeout} },
+		NewRunner: a.runner(c, &f.podFlags),
 		Sink:      sink,
 		Status:    a.stderr,
 	}
