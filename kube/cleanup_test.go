@@ -198,7 +198,7 @@ func TestCleanupThroughAPI(t *testing.T) {
 		return false, nil, nil // let the tracker store it
 	})
 	out := map[string]string{
-		"node-a": "restored 2 tail-call slot(s) that pktlife pid 4242 (pktlife) left interposed\n[cil_calls_01/3] was replaced by its owner while pktlife traced (now program 9, x); left alone\n",
+		"node-a": "restored 2 tail-call slot(s) left interposed by pktlife pid 4242 (pktlife)\n[cil_calls_01/3] was replaced by its owner while pktlife traced (now program 9, x); left alone\n",
 		"node-b": "pktlife: cleanup: restore tail-call slots (pktlife cleanup retries): update map 77: permission denied\n",
 		"node-c": "nothing to clean up\n",
 	}
@@ -227,7 +227,7 @@ func TestCleanupThroughAPI(t *testing.T) {
 	slices.Sort(lines) // the nodes' lines interleave
 	want := []string{
 		"[node-a] [cil_calls_01/3] was replaced by its owner while pktlife traced (now program 9, x); left alone",
-		"[node-a] restored 2 tail-call slot(s) that pktlife pid 4242 (pktlife) left interposed",
+		"[node-a] restored 2 tail-call slot(s) left interposed by pktlife pid 4242 (pktlife)",
 		"[node-b] pktlife: cleanup: restore tail-call slots (pktlife cleanup retries): update map 77: permission denied",
 		"[node-c] nothing to clean up",
 	}

@@ -214,7 +214,7 @@ func TestSessionKeepGoing(t *testing.T) {
 		waitErr: &NodeExitError{Node: "node-b", Code: 1, Message: "pktlife: cleanup: b"}}
 	go func() {
 		<-bDone // node-b has failed; node-a goes on
-		pw.Write([]byte("restored 1 tail-call slot(s) that pktlife pid 7 (pktlife) left interposed\n"))
+		pw.Write([]byte("restored 1 tail-call slot(s) left interposed by pktlife pid 7 (pktlife)\n"))
 		pw.Close()
 	}()
 	var out, status bytes.Buffer
@@ -226,7 +226,7 @@ func TestSessionKeepGoing(t *testing.T) {
 	}
 	a.check(t, "node-a", true)
 	b.check(t, "node-b", true)
-	want := "[node-b] nothing to clean up\n[node-a] restored 1 tail-call slot(s) that pktlife pid 7 (pktlife) left interposed\n"
+	want := "[node-b] nothing to clean up\n[node-a] restored 1 tail-call slot(s) left interposed by pktlife pid 7 (pktlife)\n"
 	if out.String() != want {
 		t.Errorf("node lines %q, want %q", out.String(), want)
 	}

@@ -84,7 +84,7 @@ func nodesCluster(t *testing.T) *fake.Clientset {
 	return c
 }
 
-const restoredA = "restored 3 tail-call slot(s) that pktlife pid 4242 (pktlife) since 2026-12-03 06:12:09 UTC, from a private mount namespace (mnt [4026532899]) left interposed\n"
+const restoredA = "restored 3 tail-call slot(s) left interposed by pktlife pid 4242 (pktlife) since 2026-12-03 06:12:09 UTC, from a private mount namespace (mnt [4026532899])\n"
 
 func TestCleanupCommand(t *testing.T) {
 	c := nodesCluster(t)
