@@ -81,11 +81,7 @@ func interpose(objs *objects, cfg interposeConfig) (_ *interposer, err error) {
 			err = errors.Join(err, ip.Close())
 		}
 	}()
-	dir, err := shimstate.Prepare(cfg.stateDir)
-	if err != nil {
-		return nil, fmt.Errorf("interpose tail calls: %w", err)
-	}
-	if ip.st, err = shimstate.Acquire(dir); err != nil {
+	if ip.st, err = shimstate.Acquire(cfg.stateDir); err != nil {
 		return nil, fmt.Errorf("interpose tail calls: %w", err)
 	}
 	notes, err := ip.st.Recover()

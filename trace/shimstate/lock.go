@@ -46,28 +46,32 @@ type lock struct {
 	f *os.File
 }
 
-// takeLock locks d. A directory removed or unmounted by its previous owner
-// between our open and our flock is not the live one: the lock is taken
-// again on what the path now names.
+// errGone is returned by takeLock when the directory was removed or
+// unmounted by its previous owner, who releases it when it is empty,
+// before our flock: the lock is not on the live directory.
+var errGone = errors.New("state directory released meanwhile")
+
+// takeLock locks d.
 func takeLock(d Dir) (*lock, error) {
-	for range 3 {
-		f, err := os.Open(d.Path)
-		if err != nil {
-			return nil, fmt.Errorf("open state dir %s: %w", d.Node, err)
-		}
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-			f.Close()
-			if errors.Is(err, unix.EWOULDBLOCK) {
-				return nil, fmt.Errorf("lock %s: %w: %s; stop that one first", d.Node, ErrBusy, ownerOf(d))
-			}
-			return nil, fmt.Errorf("lock %s: %w", d.Node, err)
-		}
-		if same(f, d.Path) {
-			return &lock{f: f}, nil
-		}
-		f.Close()
+	f, err := os.Open(d.Path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, errGone
 	}
-	return nil, fmt.Errorf("lock %s: the directory keeps changing", d.Node)
+	if err != nil {
+		return nil, fmt.Errorf("open state dir %s: %w", d.Node, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("lock %s: %w: %s; stop that one first", d.Node, ErrBusy, ownerOf(d))
+		}
+		return nil, fmt.Errorf("lock %s: %w", d.Node, err)
+	}
+	if !same(f, d.Path) {
+		f.Close()
+		return nil, errGone
+	}
+	return &lock{f: f}, nil
 }
 
 // same reports whether the open directory is still what path names.

@@ -157,7 +157,10 @@ func rcuSync() {
 // Cleanup restores what a dead pktlife left journalled in d and releases
 // d, unless a live pktlife holds it. It says what it did, one line each.
 func Cleanup(d Dir) ([]string, error) {
-	s, err := Acquire(d)
+	s, err := acquire(d)
+	if errors.Is(err, errGone) {
+		return nil, nil // its owner released it: nothing was left
+	}
 	if errors.Is(err, ErrBusy) {
 		return []string{fmt.Sprintf("tail-call state in %s belongs to a running pktlife (%v); left alone", d.Node, err)}, nil
 	}

@@ -38,9 +38,25 @@ type State struct {
 	closed  bool
 }
 
-// Acquire locks d for this process and records it as the owner. It fails
-// with ErrBusy, naming the owner, while another pktlife holds d.
-func Acquire(d Dir) (_ *State, err error) {
+// Acquire prepares the state directory at node (see Prepare), locks it for
+// this process and records it as the owner. It fails with ErrBusy, naming
+// the owner, while another pktlife holds it.
+func Acquire(node string) (*State, error) {
+	for range 3 {
+		d, err := Prepare(node)
+		if err != nil {
+			return nil, err
+		}
+		s, err := acquire(d)
+		if !errors.Is(err, errGone) {
+			return s, err
+		}
+	}
+	return nil, fmt.Errorf("lock state dir %s: it keeps being released", node)
+}
+
+// acquire locks d and records this process as its owner.
+func acquire(d Dir) (_ *State, err error) {
 	l, err := takeLock(d)
 	if err != nil {
 		return nil, err

@@ -42,7 +42,7 @@ func TestPrepareMountsAndReleaseUnmounts(t *testing.T) {
 	if d.Path != d.Node {
 		t.Errorf("in the node's mount namespace the path is %s, want %s", d.Path, d.Node)
 	}
-	s, err := Acquire(d)
+	s, err := acquire(d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,14 +59,14 @@ func TestPrepareMountsAndReleaseUnmounts(t *testing.T) {
 
 func TestAcquireBusyNamesOwner(t *testing.T) {
 	d := testDir(t)
-	s, err := Acquire(d)
+	s, err := acquire(d)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	// A second open of the directory is another flock owner, as another
 	// process would be.
-	_, err = Acquire(d)
+	_, err = acquire(d)
 	want := fmt.Sprintf("pid %d (", os.Getpid())
 	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "from the node's mount namespace") {
 		t.Errorf("second acquire: %v; want %v naming %q and where", err, ErrBusy, want)
@@ -125,7 +125,7 @@ func TestRestoreRules(t *testing.T) {
 	m, ps := progArray(t)
 	orig, shim, owners := ps[0], ps[1], ps[2]
 	mid := mapID(t, m)
-	s, err := Acquire(d)
+	s, err := acquire(d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestRestoreRules(t *testing.T) {
 
 func TestReserveRefusesLeftoverJournal(t *testing.T) {
 	d := testDir(t)
-	s, err := Acquire(d)
+	s, err := acquire(d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestReserveRefusesLeftoverJournal(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	s, err = Acquire(d)
+	s, err = acquire(d)
 	if err != nil {
 		t.Fatal(err)
 	}
