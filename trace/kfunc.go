@@ -23,62 +23,6 @@ const (
 	MechKprobeMulti = "kprobe.multi" // one link for many functions
 )
 
-// kfunc describes a kernel-function hop: the functions that implement it
-// (kernels rename things; the first that exists wins) and where its skb is.
-type kfunc struct {
-	funcs []string
-	arg   int  // 1-based argument holding the skb
-	deref bool // the argument is a struct sk_buff ** (rx handlers)
-	ret   bool // its return value means something (verdicts): fexit too
-}
-
-// kfuncHops are the kernel-function hops, in the order a packet received,
-// forwarded and sent meets them. Their ids (for events) are their index in
-// Hops.
-var kfuncHops = []HopDef{
-	kf("netif_receive_skb_core", "receive core, once per packet per device", true, kfunc{funcs: []string{"__netif_receive_skb_core"}, arg: 1, deref: true}),
-	kf("sch_handle_ingress", "tc ingress hook entry (legacy tc and tcx)", false, kfunc{funcs: []string{"sch_handle_ingress", "tcx_run"}, arg: 1}),
-	kf("tcf_classify", "legacy tc classification (clsact filters), with its verdict", true, kfunc{funcs: []string{"tcf_classify"}, arg: 1, ret: true}),
-	kf("cls_bpf_classify", "a cls_bpf filter runs its program, with its verdict", true, kfunc{funcs: []string{"cls_bpf_classify"}, arg: 1, ret: true}),
-	kf("bond_handle_frame", "bonding: a slave hands a frame to its bond", true, kfunc{funcs: []string{"bond_handle_frame"}, arg: 1, deref: true}),
-	kf("ipvlan_handle_frame", "ipvlan: the lower device hands a frame to a slave", true, kfunc{funcs: []string{"ipvlan_handle_frame"}, arg: 1, deref: true}),
-	kf("ip_rcv", "IPv4 receive", true, kfunc{funcs: []string{"ip_rcv"}, arg: 1}),
-	kf("ipv6_rcv", "IPv6 receive", true, kfunc{funcs: []string{"ipv6_rcv"}, arg: 1}),
-	kf("nf_hook_slow", "netfilter hooks run, with their verdict", false, kfunc{funcs: []string{"nf_hook_slow"}, arg: 1, ret: true}),
-	kf("ip_forward", "IPv4 forwarding", true, kfunc{funcs: []string{"ip_forward"}, arg: 1}),
-	kf("ip6_forward", "IPv6 forwarding", true, kfunc{funcs: []string{"ip6_forward"}, arg: 1}),
-	kf("ip_local_deliver", "IPv4 local delivery", true, kfunc{funcs: []string{"ip_local_deliver"}, arg: 1}),
-	kf("ip6_input", "IPv6 local delivery", false, kfunc{funcs: []string{"ip6_input"}, arg: 1}),
-	kf("ip_output", "IPv4 output", true, kfunc{funcs: []string{"ip_output"}, arg: 3}),
-	kf("ip6_output", "IPv6 output", false, kfunc{funcs: []string{"ip6_output"}, arg: 3}),
-	kf("ip_finish_output2", "IPv4 output to the neighbour layer", false, kfunc{funcs: []string{"ip_finish_output2"}, arg: 3}),
-	kf("neigh_resolve_output", "neighbour resolution before transmit", false, kfunc{funcs: []string{"neigh_resolve_output"}, arg: 2}),
-	kf("skb_do_redirect", "a BPF program's redirect is carried out", true, kfunc{funcs: []string{"skb_do_redirect"}, arg: 1}),
-	kf("dev_queue_xmit", "transmit entry (__dev_queue_xmit)", true, kfunc{funcs: []string{"__dev_queue_xmit"}, arg: 1}),
-	kf("bond_start_xmit", "bonding: the bond transmits through a slave", true, kfunc{funcs: []string{"bond_start_xmit"}, arg: 1}),
-	kf("ipvlan_queue_xmit", "ipvlan: a slave transmits", true, kfunc{funcs: []string{"ipvlan_queue_xmit"}, arg: 1}),
-	kf("veth_xmit", "veth transmit to its peer", true, kfunc{funcs: []string{"veth_xmit"}, arg: 1}),
-	kf("dev_forward_skb", "a device forwards into another namespace (veth, ipvlan)", false, kfunc{funcs: []string{"__dev_forward_skb"}, arg: 2}),
-}
-
-func kf(name, what string, def bool, k kfunc) HopDef {
-	return HopDef{Name: name, Kind: KindKfunc, Hook: journey.HookKfunc, What: what, Default: def, kfunc: k}
-}
-
-func init() {
-	Hops = append(Hops, kfuncHops...)
-}
-
-// hopID is a hop's id in events: its index in Hops.
-func hopID(h HopDef) uint32 {
-	for i := range Hops {
-		if Hops[i].Name == h.Name {
-			return uint32(i)
-		}
-	}
-	return 0
-}
-
 // errNoKfunc is returned for a hop whose functions this kernel lacks.
 var errNoKfunc = errors.New("kernel function not found (renamed, inlined, or its module not loaded)")
 
@@ -267,7 +211,7 @@ func (t *Tracer) attachKprobeMulti(name string, g []kprobeWanted) error {
 	opts := link.KprobeMultiOptions{}
 	for _, w := range g {
 		opts.Symbols = append(opts.Symbols, w.fn)
-		opts.Cookies = append(opts.Cookies, uint64(hopID(w.h)))
+		opts.Cookies = append(opts.Cookies, uint64(w.h.kfunc.id))
 	}
 	lk, err := link.KprobeMulti(prog, opts)
 	if err != nil {
@@ -303,7 +247,7 @@ type kfSettings struct {
 }
 
 func kfuncSettings(h HopDef, fn string, nargs int) kfSettings {
-	return kfSettings{fn: fn, hop: hopID(h), arg: uint32(h.kfunc.arg), deref: h.kfunc.deref, nargs: uint32(nargs),
+	return kfSettings{fn: fn, hop: h.kfunc.id, arg: uint32(h.kfunc.arg), deref: h.kfunc.deref, nargs: uint32(nargs),
 		entryHook: journey.HookKfunc, exitHook: journey.HookKfuncRet}
 }
 
@@ -419,7 +363,7 @@ func (t *Tracer) attachKprobe(h HopDef, fn string) ([]io.Closer, error) {
 	if err != nil {
 		return nil, err
 	}
-	lk, err := link.Kprobe(fn, prog, &link.KprobeOptions{Cookie: uint64(hopID(h))})
+	lk, err := link.Kprobe(fn, prog, &link.KprobeOptions{Cookie: uint64(h.kfunc.id)})
 	if err != nil {
 		return nil, fmt.Errorf("attach kprobe to %s: %w", fn, err)
 	}

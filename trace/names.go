@@ -66,9 +66,9 @@ func newNames() *names {
 		n.bootWall = time.Now().Add(-time.Duration(ts.Nano()))
 	}
 	n.reasons = dropReasons()
-	for i, h := range Hops {
+	for _, h := range catalog {
 		if h.Kind == KindKfunc {
-			n.kfuncs[uint32(i)] = h.Name
+			n.kfuncs[h.kfunc.id] = h.Name
 		}
 	}
 	return n

@@ -37,8 +37,8 @@ func ProbeHops() ([]HopSupport, error) {
 		return nil, err
 	}
 	defer objs.Close()
-	out := make([]HopSupport, 0, len(Hops))
-	for _, h := range Hops {
+	out := make([]HopSupport, 0, len(catalog))
+	for _, h := range catalog {
 		s := HopSupport{HopDef: h}
 		var err error
 		switch h.Kind {

@@ -263,31 +263,6 @@ func (t *Tracer) firstError() error {
 	return nil
 }
 
-// selectHops resolves hop names; empty selects the default set.
-func selectHops(sel []string) ([]HopDef, error) {
-	if len(sel) == 0 || (len(sel) == 1 && sel[0] == "default") {
-		var out []HopDef
-		for _, h := range Hops {
-			if h.Default {
-				out = append(out, h)
-			}
-		}
-		return out, nil
-	}
-	if len(sel) == 1 && sel[0] == "all" {
-		return slices.Clone(Hops), nil
-	}
-	var out []HopDef
-	for _, s := range sel {
-		h, ok := LookupHop(s)
-		if !ok {
-			return nil, fmt.Errorf("select hops: unknown hop %q (see `pktlife hops`): %w", s, ErrBadOption)
-		}
-		out = append(out, h)
-	}
-	return out, nil
-}
-
 type device struct {
 	ns   *nsHandle
 	link netlink.Link
