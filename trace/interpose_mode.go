@@ -150,15 +150,15 @@ func (t *Tracer) ShimMisses() uint64 {
 	return t.kernelStat(bpf.PktlifePlStatPL_STAT_SHIM_MISS)
 }
 
-// inferTailCalls adds, to each tc hop, the tail calls into empty slots
+// Annotate adds, to each tc hop, the tail calls into empty slots
 // that the chain's last program makes with a constant index, marked
 // Missed and Inferred: a jump into an empty slot falls through inside the
 // caller, where no shim can be. The last program is the target of the
 // hop's last observed jump, or the hook's programs when none was observed.
 // A program that returned before reaching such a call is reported all the
 // same; hence Inferred.
-func (t *Tracer) inferTailCalls(j *journey.Journey) {
-	if t.interp == nil || len(t.interp.missed) == 0 {
+func (ip *interposer) Annotate(j *journey.Journey) {
+	if len(ip.missed) == 0 {
 		return
 	}
 	for i := range j.Hops {
@@ -179,7 +179,7 @@ func (t *Tracer) inferTailCalls(j *journey.Journey) {
 			}
 		}
 		for _, id := range last {
-			for _, tc := range t.interp.missed[id] {
+			for _, tc := range ip.missed[id] {
 				tc.At = at
 				h.TailCalls = append(h.TailCalls, tc)
 			}

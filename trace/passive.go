@@ -117,10 +117,10 @@ func (ps *passive) Close() error {
 	return nil
 }
 
-// inferChain fills the tail calls of each tc hop from the graph where it
+// Annotate fills the tail calls of each tc hop from the graph where it
 // allows one path only: every program on the way has at most one filled,
 // constant-index slot it can jump to.
-func (ps *passive) inferChain(j *journey.Journey) {
+func (ps *passive) Annotate(j *journey.Journey) {
 	for i := range j.Hops {
 		h := &j.Hops[i]
 		if !h.Hook.IsTC() || len(h.TailCalls) > 0 || len(h.Progs) == 0 {

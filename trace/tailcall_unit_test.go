@@ -142,7 +142,7 @@ func TestInferTailCalls(t *testing.T) {
 		{Hook: journey.HookNetifRx, At: 3, Progs: []journey.Prog{entry}},                                          // not a tc hop
 		{Hook: journey.HookTCEgress, At: 4},                                                                       // no program
 	}}
-	tr.inferTailCalls(j)
+	tr.interp.Annotate(j)
 	want0 := miss(3)
 	want0.At = 1
 	if !slices.Equal(j.Hops[0].TailCalls, []journey.TailCall{want0}) {
@@ -156,5 +156,5 @@ func TestInferTailCalls(t *testing.T) {
 	if len(j.Hops[2].TailCalls)+len(j.Hops[3].TailCalls) != 0 {
 		t.Errorf("inferred on hops without a tc program: %+v %+v", j.Hops[2].TailCalls, j.Hops[3].TailCalls)
 	}
-	(&Tracer{}).inferTailCalls(j) // no interposer: nothing to do
+	(&interposer{}).Annotate(j) // no empty slot known: nothing to do
 }

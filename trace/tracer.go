@@ -369,6 +369,19 @@ func (t *Tracer) attachTCHop(h HopDef, devs []device) {
 // Attached lists what was attached and what was not, with reasons.
 func (t *Tracer) Attached() []Attachment { return slices.Clone(t.attached) }
 
+// annotations are the tracer's own annotate steps, after journey's: the
+// node's name, then the tail-call mode's chains.
+func (t *Tracer) annotations() []journey.Annotation {
+	out := []journey.Annotation{journey.AnnotationFunc(func(j *journey.Journey) { j.Node = t.names.host })}
+	if t.interp != nil {
+		out = append(out, t.interp)
+	}
+	if t.passive != nil {
+		out = append(out, t.passive)
+	}
+	return out
+}
+
 // Resolver returns the tracer's names for devices, programs and reasons.
 func (t *Tracer) Resolver() journey.Resolver { return t.names }
 
@@ -444,17 +457,10 @@ func (t *Tracer) Run(ctx context.Context, emit func(*journey.Journey) bool) erro
 		Idle:        t.opts.Idle,
 		MaxInFlight: t.opts.MaxInFlight,
 		Resolver:    t.names,
+		Annotations: t.annotations(),
 		Emit: func(j *journey.Journey) {
 			t.journeys.Add(1)
-			if stop {
-				return
-			}
-			j.Node = t.names.host
-			t.inferTailCalls(j)
-			if t.passive != nil {
-				t.passive.inferChain(j)
-			}
-			if !emit(j) {
+			if !stop && !emit(j) {
 				stop = true
 			}
 		},

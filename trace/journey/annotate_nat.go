@@ -1,0 +1,28 @@
+package journey
+
+// natChanges lists the journey's tuple changes (Journey.NAT) from the hops
+// where the correlator saw the tuple change (Hop.NATFrom).
+type natChanges struct{}
+
+func (natChanges) Annotate(j *Journey) {
+	j.NAT = nil
+	for i := range j.Hops {
+		h := &j.Hops[i]
+		if h.NATFrom == nil {
+			continue
+		}
+		j.NAT = append(j.NAT, NAT{Hop: h.Index, Old: h.NATFrom.Flow(), New: h.Tuple.Flow(), Kind: NATKind(*h.NATFrom, h.Tuple)})
+	}
+}
+
+// NATKind says which side of the tuple a change rewrote: "dnat" (the
+// destination), "snat" (the source) or "nat" (both).
+func NATKind(old, new Tuple) string {
+	switch {
+	case old.Src == new.Src:
+		return "dnat"
+	case old.Dst == new.Dst:
+		return "snat"
+	}
+	return "nat"
+}
