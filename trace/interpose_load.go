@@ -3,7 +3,6 @@ package trace
 import (
 	"errors"
 	"fmt"
-	"maps"
 
 	"github.com/cilium/ebpf"
 
@@ -29,38 +28,21 @@ type shimTarget struct {
 }
 
 // loadShim loads one pl_tail_shim for a slot: it records jumps into the
-// slot and jumps on through shadow, at the same index.
-// The spec copied keeps the tracer's settings (the idle time).
+// slot and jumps on through shadow, at the same index. It has the type of
+// the programs the prog_array holds.
 func (o *objects) loadShim(t shimTarget, shadow *ebpf.Map) (*ebpf.Program, error) {
-	cs := o.spec.Copy()
-	var specs bpf.PktlifeSpecs
-	if err := cs.Assign(&specs); err != nil {
-		return nil, fmt.Errorf("assign shim spec: %w", err)
-	}
-	for _, v := range []struct {
-		spec *ebpf.VariableSpec
-		val  uint32
-	}{{specs.ShimMapId, t.mapID}, {specs.ShimSlot, t.slot}, {specs.ShimProgId, t.progID}} {
-		if err := v.spec.Set(v.val); err != nil {
-			return nil, fmt.Errorf("set shim %s: %w", v.spec.Name, err)
-		}
-	}
-	// The shim must have the type of the programs the prog_array holds.
-	specs.PlTailShim.Type = t.progType
-	specs.PlShadow.MaxEntries = shadow.MaxEntries()
-	cs.Programs = map[string]*ebpf.ProgramSpec{bpf.PktlifeProgPlTailShim: specs.PlTailShim}
-	repl := maps.Clone(o.repl)
-	repl[bpf.PktlifeMapPlShadow] = shadow
-	coll, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{MapReplacements: repl})
+	p, err := o.load(bpf.PktlifeProgPlTailShim, progLoad{
+		progType: t.progType,
+		maps:     map[string]*ebpf.Map{bpf.PktlifeMapPlShadow: shadow},
+		set: func(s *bpf.PktlifeSpecs) error {
+			s.PlShadow.MaxEntries = shadow.MaxEntries()
+			return setAll(setting{s.ShimMapId, t.mapID}, setting{s.ShimSlot, t.slot}, setting{s.ShimProgId, t.progID})
+		},
+	})
 	if err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("load tail-call shim: %+v", ve)
-		}
 		return nil, fmt.Errorf("load tail-call shim: %w", err)
 	}
-	defer coll.Close()
-	return coll.DetachProgram(bpf.PktlifeProgPlTailShim), nil
+	return p, nil
 }
 
 // progID returns a program's kernel ID.

@@ -2,7 +2,6 @@ package trace
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -49,7 +48,9 @@ type hookProgs struct {
 
 var _ journey.Resolver = (*names)(nil)
 
-func newNames() *names {
+// newNames returns names that know the namespaces pktlife opened, reading
+// drop reasons from the kernel's BTF in cache.
+func newNames(cache *btf.Cache, opened []*nsHandle) *names {
 	n := &names{
 		ns:        map[uint32]*nsHandle{},
 		owned:     map[uint32]bool{},
@@ -65,20 +66,18 @@ func newNames() *names {
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err == nil {
 		n.bootWall = time.Now().Add(-time.Duration(ts.Nano()))
 	}
-	n.reasons = dropReasons()
+	n.reasons = dropReasons(cache)
 	for _, h := range catalog {
 		if h.Kind == KindKfunc {
 			n.kfuncs[h.kfunc.id] = h.Name
 		}
 	}
-	return n
-}
-
-// addNetns makes a namespace pktlife opened known by its inode.
-func (n *names) addNetns(h *nsHandle) {
-	if _, ok := n.ns[h.inode]; !ok {
-		n.ns[h.inode] = h
+	for _, h := range opened {
+		if _, ok := n.ns[h.inode]; !ok {
+			n.ns[h.inode] = h
+		}
 	}
+	return n
 }
 
 func (n *names) Close() {
@@ -91,9 +90,9 @@ func (n *names) Close() {
 
 // dropReasons reads enum skb_drop_reason from the kernel's BTF, so names
 // match the running kernel rather than a table compiled into pktlife.
-func dropReasons() map[uint32]string {
+func dropReasons(cache *btf.Cache) map[uint32]string {
 	out := map[uint32]string{}
-	spec, err := btf.LoadKernelSpec()
+	spec, err := cache.Kernel()
 	if err != nil {
 		return out
 	}
@@ -310,8 +309,6 @@ func fullName(info *ebpf.ProgramInfo) string {
 	}
 	return ""
 }
-
-var errNoKernelBTF = errors.New("kernel BTF not found at /sys/kernel/btf/vmlinux")
 
 // snapshot returns what names has resolved so far as a static table, for
 // recording event streams.

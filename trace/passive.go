@@ -92,7 +92,7 @@ func (ps *passive) attach(objs *objects, n progs.Node) error {
 	if info, err := p.Info(); err == nil && fullName(info) != "" {
 		fn = fullName(info)
 	}
-	cs, err := objs.attachTracingPair(kfSettings{
+	cs, err := attachTracingPair(objs, kfSettings{
 		fn: fn, target: p, arg: 1, nargs: 1, prog: n.ID,
 		entryHook: journey.HookProgEntry, exitHook: journey.HookProgExit,
 	}, true)
