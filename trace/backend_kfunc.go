@@ -35,7 +35,7 @@ type kfuncBackend struct {
 // and the ones after it ("" selects all).
 func newKfuncBackend(sel string) (*kfuncBackend, error) {
 	b := &kfuncBackend{off: map[string]error{}}
-	notSelected := fmt.Errorf("not selected (kernel-function backend %q)", sel)
+	notSelected := fmt.Errorf("not selected (kernel-function backend %s)", sel)
 	switch sel {
 	case "":
 	case MechFentry:

@@ -155,10 +155,10 @@ func checkBudget(g *progs.Graph) error {
 		}
 	}
 	if cyclic {
-		return fmt.Errorf("interpose tail calls: %w: the chain from %s can loop, so a packet may already make all %d tail calls the kernel allows and shims would cut it short; use --tail-calls=off",
+		return fmt.Errorf("interpose tail calls: %w: the chain from %s can loop, so a packet may already make all %d tail calls the kernel allows and shims would cut it short; trace with tail-call mode "+TailCallsOff,
 			ErrTailCallBudget, where, progs.MaxTailCalls)
 	}
-	return fmt.Errorf("interpose tail calls: %w: the chain from %s makes up to %d tail calls, %d with a shim before each, more than the kernel's %d per packet; use --tail-calls=off",
+	return fmt.Errorf("interpose tail calls: %w: the chain from %s makes up to %d tail calls, %d with a shim before each, more than the kernel's %d per packet; trace with tail-call mode "+TailCallsOff,
 		ErrTailCallBudget, where, depth, 2*depth, progs.MaxTailCalls)
 }
 

@@ -27,6 +27,10 @@ const (
 	TailCallsOff = "off"
 )
 
+// ErrNeedInterpose says, in Attached, that in TailCallsAuto mode this
+// kernel can show per-packet chains only with TailCallsInterpose.
+var ErrNeedInterpose = errors.New("per-packet tail-call chains need tail-call mode " + TailCallsInterpose)
+
 // tailCallHop names tail-call tracing in Attached.
 const tailCallHop = "tail-calls"
 
@@ -55,9 +59,9 @@ func (t *Tracer) setupTailCalls() error {
 	err := probeFentry(uint32(t.ownIDs[0]))
 	switch {
 	case errors.Is(err, unix.EPERM):
-		err = errors.New("per-packet tail-call chains need --tail-calls=interpose (fentry: refused by this kernel (EPERM))")
+		err = fmt.Errorf("%w (fentry: refused by this kernel (EPERM))", ErrNeedInterpose)
 	case err != nil:
-		err = fmt.Errorf("per-packet tail-call chains need --tail-calls=interpose (fentry: %w)", err)
+		err = fmt.Errorf("%w (fentry: %w)", ErrNeedInterpose, err)
 	default:
 		return t.setupPassive()
 	}

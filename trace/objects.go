@@ -47,48 +47,14 @@ func loadObjects(o *Options) (_ *objects, err error) {
 	if err := spec.Assign(&specs); err != nil {
 		return nil, fmt.Errorf("assign BPF spec: %w", err)
 	}
-	k := o.Filter.kernel()
-	if o.matchDevices {
-		k.MatchDev = 1
-	}
-	if o.matchNetns {
-		k.MatchNetns = 1
-	}
-	if err := specs.Cfg.Set(k); err != nil {
-		return nil, fmt.Errorf("set filter: %w", err)
-	}
-	if o.TrackIdle > 0 {
-		if err := specs.TrackIdleNs.Set(uint64(o.TrackIdle)); err != nil {
-			return nil, fmt.Errorf("set track idle: %w", err)
-		}
-		// in jiffies at HZ 1000: at a lower HZ, longer (see skip_idle_jiffies)
-		if err := specs.SkipIdleJiffies.Set(max(uint64(o.TrackIdle/time.Millisecond), 1)); err != nil {
-			return nil, fmt.Errorf("set track idle: %w", err)
-		}
-	}
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
 		return nil, fmt.Errorf("count CPUs: %w", err)
 	}
 	online := onlineCPUs(ncpu)
 	perRing := ringSize(o.RingSize, len(online))
-	// Each CPU wakes the reader at every eighth of its ring; the reader
-	// polls besides (read).
-	if err := specs.WakeEvents.Set(uint64(max(perRing/8/(EventSize+8), 1))); err != nil {
-		return nil, fmt.Errorf("set wakeup threshold: %w", err)
-	}
-	if o.HooksOnly {
-		if err := specs.HooksOnly.Set(uint8(1)); err != nil {
-			return nil, fmt.Errorf("set hooks only: %w", err)
-		}
-	}
-	if o.MaxRate > 0 {
-		// Each online CPU admits its share: one packet per
-		// len(online)/MaxRate seconds.
-		interval := uint64(len(online)) * uint64(time.Second) / uint64(o.MaxRate)
-		if err := specs.RateIntervalNs.Set(max(interval, 1)); err != nil {
-			return nil, fmt.Errorf("set rate limit: %w", err)
-		}
+	if err := configure(&specs, o, len(online), perRing); err != nil {
+		return nil, err
 	}
 	specs.Rings.MaxEntries = uint32(ncpu)
 	specs.Rings.InnerMap.MaxEntries = uint32(perRing)
@@ -120,6 +86,49 @@ func loadObjects(o *Options) (_ *objects, err error) {
 		bpf.PktlifeMapMatchDevs:    obj.maps.MatchDevs,
 	}
 	return obj, nil
+}
+
+// configure writes the options into the spec's constants, through bpf2go's
+// typed fields.
+func configure(specs *bpf.PktlifeSpecs, o *Options, online, perRing int) error {
+	k := o.Filter.kernel()
+	if o.matchDevices {
+		k.MatchDev = 1
+	}
+	if o.matchNetns {
+		k.MatchNetns = 1
+	}
+	if err := specs.Cfg.Set(k); err != nil {
+		return fmt.Errorf("set filter: %w", err)
+	}
+	if o.TrackIdle > 0 {
+		if err := specs.TrackIdleNs.Set(uint64(o.TrackIdle)); err != nil {
+			return fmt.Errorf("set track idle: %w", err)
+		}
+		// in jiffies at HZ 1000: at a lower HZ, longer (see skip_idle_jiffies)
+		if err := specs.SkipIdleJiffies.Set(max(uint64(o.TrackIdle/time.Millisecond), 1)); err != nil {
+			return fmt.Errorf("set track idle: %w", err)
+		}
+	}
+	// Each CPU wakes the reader at every eighth of its ring; the reader
+	// polls besides (read).
+	if err := specs.WakeEvents.Set(uint64(max(perRing/8/(EventSize+8), 1))); err != nil {
+		return fmt.Errorf("set wakeup threshold: %w", err)
+	}
+	if o.HooksOnly {
+		if err := specs.HooksOnly.Set(uint8(1)); err != nil {
+			return fmt.Errorf("set hooks only: %w", err)
+		}
+	}
+	if o.MaxRate > 0 {
+		// Each online CPU admits its share: one packet per
+		// len(online)/MaxRate seconds.
+		interval := uint64(online) * uint64(time.Second) / uint64(o.MaxRate)
+		if err := specs.RateIntervalNs.Set(max(interval, 1)); err != nil {
+			return fmt.Errorf("set rate limit: %w", err)
+		}
+	}
+	return nil
 }
 
 // progLoad says how to load one program of the spec; the zero value loads
