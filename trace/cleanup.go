@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/pktlife/pktlife/trace/tailcall"
 )
 
 // Cleanup removes what a pktlife process that could not clean up (SIGKILL,
@@ -15,7 +17,7 @@ import (
 // current namespace and in every one under /run/netns. It returns one line
 // per removal.
 func Cleanup() ([]string, error) {
-	done, err := cleanupState(DefaultStateDir)
+	done, err := tailcall.CleanupState(DefaultStateDir)
 	more, merr := cleanupFilters()
 	return append(done, more...), errors.Join(err, merr)
 }
@@ -23,7 +25,7 @@ func Cleanup() ([]string, error) {
 // CleanupStateDir restores what a killed pktlife that used its own state
 // directory (Options.StateDir) left interposed there, and removes its pins.
 func CleanupStateDir(dir string) ([]string, error) {
-	return cleanupState(dir)
+	return tailcall.CleanupState(dir)
 }
 
 func cleanupFilters() ([]string, error) {

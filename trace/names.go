@@ -16,6 +16,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/pktlife/pktlife/trace/internal/bpfobj"
 	"github.com/pktlife/pktlife/trace/journey"
 )
 
@@ -202,7 +203,7 @@ func (n *names) Prog(id uint32) journey.Prog {
 	if p, ok := n.progs[id]; ok {
 		return p
 	}
-	p := journey.Prog{ID: id, Name: progName(ebpf.ProgramID(id))}
+	p := journey.Prog{ID: id, Name: bpfobj.Name(ebpf.ProgramID(id))}
 	n.progs[id] = p
 	return p
 }
@@ -275,39 +276,6 @@ func hookProgIDs(ns *nsHandle, ifindex int, ingress bool) []ebpf.ProgramID {
 		}
 	}
 	return ids
-}
-
-// progName returns a program's name: the full name from its BTF where the
-// kernel has it, else the kernel's 15-character name.
-func progName(id ebpf.ProgramID) string {
-	p, err := ebpf.NewProgramFromID(id)
-	if err != nil {
-		return ""
-	}
-	defer p.Close()
-	info, err := p.Info()
-	if err != nil {
-		return ""
-	}
-	if full := fullName(info); full != "" {
-		return full
-	}
-	return info.Name
-}
-
-// fullName finds the name of the program's first function in its BTF.
-func fullName(info *ebpf.ProgramInfo) string {
-	fis, err := info.FuncInfos()
-	if err != nil || len(fis) == 0 {
-		return ""
-	}
-	// the first function info is the entry point
-	for _, fi := range fis {
-		if fi.Func != nil {
-			return fi.Func.Name
-		}
-	}
-	return ""
 }
 
 // snapshot returns what names has resolved so far as a static table, for

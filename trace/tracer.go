@@ -12,6 +12,7 @@ import (
 
 	"github.com/pktlife/pktlife/bpf"
 	"github.com/pktlife/pktlife/trace/journey"
+	"github.com/pktlife/pktlife/trace/tailcall"
 )
 
 // Attachment reports one hop on one place: attached or not, and why.
@@ -46,9 +47,8 @@ type Tracer struct {
 	ownIDs   []ebpf.ProgramID
 	reader   *ringReader
 	names    *names
-	interp   *interposer // tail-call shims, with TailCallsInterpose
-	passive  *passive    // fentry/fexit on entry programs, with TailCallsPassive
-	noticed  int         // interp notices already returned
+	// tailCalls traces tail calls as Options.TailCalls says; nil for none.
+	tailCalls tailcall.Tracer
 
 	final [bpf.PktlifePlStatPL_STAT_MAX]uint64 // kernel counters at Close
 
@@ -175,11 +175,8 @@ func (t *Tracer) Attached() []Attachment { return slices.Clone(t.attached) }
 // node's name, then the tail-call mode's chains.
 func (t *Tracer) annotations() []journey.Annotation {
 	out := []journey.Annotation{journey.AnnotationFunc(func(j *journey.Journey) { j.Node = t.names.host })}
-	if t.interp != nil {
-		out = append(out, t.interp)
-	}
-	if t.passive != nil {
-		out = append(out, t.passive)
+	if t.tailCalls != nil {
+		out = append(out, t.tailCalls)
 	}
 	return out
 }

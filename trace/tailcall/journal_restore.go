@@ -1,4 +1,4 @@
-package trace
+package tailcall
 
 import (
 	"errors"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/pktlife/pktlife/trace/internal/bpfobj"
 )
 
 // undo puts the original programs back into the slots j lists, wherever a
@@ -88,7 +90,7 @@ func restoreSlot(s journalSlot) (note string, err error) {
 		return "", fmt.Errorf("read slot %s: %w", where, err)
 	case cur != s.ShimID:
 		return fmt.Sprintf("%s was replaced by its owner while pktlife traced (now program %d, %s); left alone",
-			where, cur, progName(ebpf.ProgramID(cur))), nil
+			where, cur, bpfobj.Name(ebpf.ProgramID(cur))), nil
 	}
 	orig, err := ebpf.NewProgramFromID(ebpf.ProgramID(s.OrigID))
 	if err != nil {

@@ -1,4 +1,4 @@
-package trace
+package tailcall
 
 import (
 	"encoding/json"

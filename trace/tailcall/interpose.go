@@ -1,4 +1,4 @@
-package trace
+package tailcall
 
 import (
 	"cmp"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/pktlife/pktlife/trace/internal/bpfobj"
 	"github.com/pktlife/pktlife/trace/journey"
 	"github.com/pktlife/pktlife/trace/progs"
 )
@@ -20,8 +21,8 @@ import (
 // kernel's 33 tail calls, or could, on a cyclic graph.
 var ErrTailCallBudget = errors.New("tail-call budget exceeded")
 
-// InterposedSlot is one prog_array slot whose program pktlife shimmed.
-type InterposedSlot struct {
+// Slot is one prog_array slot whose program pktlife shimmed.
+type Slot struct {
 	Map    string       // prog_array name
 	MapID  uint32       // prog_array ID
 	Slot   uint32       // index
@@ -29,23 +30,13 @@ type InterposedSlot struct {
 	ShimID uint32       // pktlife's shim that took its place
 }
 
-// interposeConfig says what to interpose.
-type interposeConfig struct {
-	stateDir string
-	netns    []string // namespace paths; "" is pktlife's own
-	ifaces   []string
-	skip     map[uint32]bool // pktlife's observers
-	// ignoreBudget interposes whatever the depth (tests of the shim's
-	// failure path only).
-	ignoreBudget bool
-}
-
-// interposer holds pktlife's shims in the datapath's prog_arrays: every
+// Interposer holds pktlife's shims in the datapath's prog_arrays: every
 // reachable filled slot holds a pl_tail_shim that records the jump and
 // tail-calls the original through a pinned shadow prog_array. The journal
 // on disk always lists at least what is in place.
-type interposer struct {
+type Interposer struct {
 	dir     string
+	loader  Loader
 	lock    *stateLock
 	j       journal
 	shims   []*ebpf.Program
@@ -54,22 +45,42 @@ type interposer struct {
 	// empty slots that the graph shows: a shim cannot see those.
 	missed  map[uint32][]journey.TailCall
 	notices []string
+	noticed int // notices already returned
 	closed  bool
 }
 
-// interpose discovers the tail-call graph behind the tc programs of the
+// startInterpose discovers the tail-call graph behind the tc programs of the
 // configured devices and puts a shim into every reachable filled slot.
-func interpose(objs *objects, cfg interposeConfig) (_ *interposer, err error) {
-	ip := &interposer{dir: cfg.stateDir}
+func startInterpose(cfg Config) (_ Tracer, _ []Report, err error) {
+	ip, err := interpose(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, maps := len(ip.j.Slots), map[uint32]bool{}
+	for _, s := range ip.j.Slots {
+		maps[s.MapID] = true
+	}
+	where := fmt.Sprintf("%d prog_array slot(s) in %d map(s)", n, len(maps))
+	if n == 0 {
+		where = "no tail call found behind the selected devices"
+	}
+	return ip, []Report{{Where: where, Mechanism: ModeInterpose}}, nil
+}
+
+func interpose(cfg Config) (_ *Interposer, err error) {
+	if cfg.StateDir == "" {
+		cfg.StateDir = DefaultStateDir
+	}
+	ip := &Interposer{dir: cfg.StateDir, loader: cfg.Loader}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, ip.Close())
 		}
 	}()
-	if ip.lock, err = lockState(cfg.stateDir); err != nil {
+	if ip.lock, err = lockState(cfg.StateDir); err != nil {
 		return nil, fmt.Errorf("interpose tail calls: %w", err)
 	}
-	notes, err := recoverJournal(cfg.stateDir)
+	notes, err := recoverJournal(cfg.StateDir)
 	ip.notices = append(ip.notices, notes...)
 	if err != nil {
 		return nil, fmt.Errorf("recover tail-call journal: %w", err)
@@ -78,7 +89,7 @@ func interpose(objs *objects, cfg interposeConfig) (_ *interposer, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if !cfg.ignoreBudget {
+	if !cfg.IgnoreBudget {
 		if err := checkBudget(g); err != nil {
 			return nil, err
 		}
@@ -93,7 +104,7 @@ func interpose(objs *objects, cfg interposeConfig) (_ *interposer, err error) {
 	if len(slots) == 0 {
 		return ip, nil
 	}
-	root, own, err := pinRoot(cfg.stateDir)
+	root, own, err := pinRoot(cfg.StateDir)
 	if err != nil {
 		return nil, fmt.Errorf("interpose tail calls: %w", err)
 	}
@@ -101,7 +112,7 @@ func interpose(objs *objects, cfg interposeConfig) (_ *interposer, err error) {
 		Version: journalVersion, PID: os.Getpid(), Started: time.Now(),
 		PinDir: filepath.Join(root, fmt.Sprint(os.Getpid())), PinRoot: root, OwnRoot: own,
 	}
-	if err := writeJournal(cfg.stateDir, &ip.j); err != nil {
+	if err := writeJournal(cfg.StateDir, &ip.j); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(ip.j.PinDir, 0o700); err != nil {
@@ -112,7 +123,7 @@ func interpose(objs *objects, cfg interposeConfig) (_ *interposer, err error) {
 		for n < len(slots) && slots[n].MapID == slots[0].MapID {
 			n++
 		}
-		if err := ip.interposeMap(objs, slots[:n]); err != nil {
+		if err := ip.interposeMap(slots[:n]); err != nil {
 			return nil, err
 		}
 		slots = slots[n:]
@@ -121,10 +132,10 @@ func interpose(objs *objects, cfg interposeConfig) (_ *interposer, err error) {
 }
 
 // discoverAll discovers the graph in every configured namespace.
-func discoverAll(cfg interposeConfig) (*progs.Graph, error) {
+func discoverAll(cfg Config) (*progs.Graph, error) {
 	all := &progs.Graph{}
-	for _, ns := range cfg.netns {
-		g, err := progs.Discover(context.Background(), progs.Options{Netns: ns, Ifaces: cfg.ifaces, SkipProgIDs: cfg.skip})
+	for _, ns := range cfg.Netns {
+		g, err := progs.Discover(context.Background(), progs.Options{Netns: ns, Ifaces: cfg.Ifaces, SkipProgIDs: skipSet(cfg.Own)})
 		if err != nil {
 			return nil, fmt.Errorf("discover tail calls: %w", err)
 		}
@@ -155,10 +166,10 @@ func checkBudget(g *progs.Graph) error {
 		}
 	}
 	if cyclic {
-		return fmt.Errorf("interpose tail calls: %w: the chain from %s can loop, so a packet may already make all %d tail calls the kernel allows and shims would cut it short; trace with tail-call mode "+TailCallsOff,
+		return fmt.Errorf("interpose tail calls: %w: the chain from %s can loop, so a packet may already make all %d tail calls the kernel allows and shims would cut it short; trace with tail-call mode "+ModeOff,
 			ErrTailCallBudget, where, progs.MaxTailCalls)
 	}
-	return fmt.Errorf("interpose tail calls: %w: the chain from %s makes up to %d tail calls, %d with a shim before each, more than the kernel's %d per packet; trace with tail-call mode "+TailCallsOff,
+	return fmt.Errorf("interpose tail calls: %w: the chain from %s makes up to %d tail calls, %d with a shim before each, more than the kernel's %d per packet; trace with tail-call mode "+ModeOff,
 		ErrTailCallBudget, where, depth, 2*depth, progs.MaxTailCalls)
 }
 
@@ -179,7 +190,7 @@ func emptyCalls(g *progs.Graph) map[uint32][]journey.TailCall {
 }
 
 // interposeMap shims the given slots of one prog_array.
-func (ip *interposer) interposeMap(objs *objects, slots []progs.SlotRef) error {
+func (ip *Interposer) interposeMap(slots []progs.SlotRef) error {
 	mid := slots[0].MapID
 	orig, err := ebpf.NewMapFromID(ebpf.MapID(mid))
 	if err != nil {
@@ -189,12 +200,12 @@ func (ip *interposer) interposeMap(objs *objects, slots []progs.SlotRef) error {
 	if orig.Type() != ebpf.ProgramArray {
 		return fmt.Errorf("open prog_array %s (id %d): a %s, not a prog_array", slots[0].MapName, mid, orig.Type())
 	}
-	shadow, err := objs.newShadow(orig.MaxEntries())
+	shadow, err := ip.loader.NewShadow(orig.MaxEntries())
 	if err != nil {
 		return err
 	}
 	ip.shadows = append(ip.shadows, shadow)
-	sid, err := mapID(shadow)
+	sid, err := bpfobj.MapID(shadow)
 	if err != nil {
 		return fmt.Errorf("shadow of %s: %w", slots[0].MapName, err)
 	}
@@ -207,7 +218,7 @@ func (ip *interposer) interposeMap(objs *objects, slots []progs.SlotRef) error {
 		return fmt.Errorf("pin shadow of %s: %w", slots[0].MapName, err)
 	}
 	for _, s := range slots {
-		if err := ip.interposeSlot(objs, orig, shadow, s); err != nil {
+		if err := ip.interposeSlot(orig, shadow, s); err != nil {
 			return err
 		}
 	}
@@ -217,7 +228,7 @@ func (ip *interposer) interposeMap(objs *objects, slots []progs.SlotRef) error {
 // interposeSlot puts one shim in place: the shadow first holds the
 // original, the journal records the change, and only then does the slot
 // get the shim. A slot that changed since discovery is left alone.
-func (ip *interposer) interposeSlot(objs *objects, orig, shadow *ebpf.Map, s progs.SlotRef) error {
+func (ip *Interposer) interposeSlot(orig, shadow *ebpf.Map, s progs.SlotRef) error {
 	where := fmt.Sprintf("[%s/%d]", s.MapName, s.Index)
 	prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(s.ProgID))
 	if err != nil {
@@ -232,12 +243,12 @@ func (ip *interposer) interposeSlot(objs *objects, orig, shadow *ebpf.Map, s pro
 	if info.Type != ebpf.SchedCLS && info.Type != ebpf.SchedACT {
 		return fmt.Errorf("interpose %s: program %d is a %s program, not a tc one", where, s.ProgID, info.Type)
 	}
-	shim, err := objs.loadShim(shimTarget{mapID: s.MapID, slot: s.Index, progID: s.ProgID, progType: info.Type}, shadow)
+	shim, err := ip.loader.LoadShim(ShimTarget{MapID: s.MapID, Slot: s.Index, ProgID: s.ProgID, ProgType: info.Type}, shadow)
 	if err != nil {
 		return fmt.Errorf("interpose %s: %w", where, err)
 	}
 	ip.shims = append(ip.shims, shim)
-	shimID, err := progID(shim)
+	shimID, err := bpfobj.ProgID(shim)
 	if err != nil {
 		return fmt.Errorf("interpose %s: %w", where, err)
 	}
@@ -249,7 +260,7 @@ func (ip *interposer) interposeSlot(objs *objects, orig, shadow *ebpf.Map, s pro
 		ip.notices = append(ip.notices, fmt.Sprintf("%s changed while pktlife read the datapath; not traced", where))
 		return nil
 	}
-	entry := journalSlot{MapID: s.MapID, MapName: s.MapName, Slot: s.Index, OrigID: s.ProgID, OrigName: progName(ebpf.ProgramID(s.ProgID)), ShimID: shimID}
+	entry := journalSlot{MapID: s.MapID, MapName: s.MapName, Slot: s.Index, OrigID: s.ProgID, OrigName: bpfobj.Name(ebpf.ProgramID(s.ProgID)), ShimID: shimID}
 	ip.j.Slots = append(ip.j.Slots, entry)
 	if err := writeJournal(ip.dir, &ip.j); err != nil {
 		return err
@@ -261,14 +272,14 @@ func (ip *interposer) interposeSlot(objs *objects, orig, shadow *ebpf.Map, s pro
 	return nil
 }
 
-// slotsInterposed lists the slots holding shims, by map ID and slot.
-func (ip *interposer) slotsInterposed() []InterposedSlot {
-	out := make([]InterposedSlot, 0, len(ip.j.Slots))
+// Slots lists the slots holding shims, by map ID and slot.
+func (ip *Interposer) Slots() []Slot {
+	out := make([]Slot, 0, len(ip.j.Slots))
 	for _, s := range ip.j.Slots {
-		out = append(out, InterposedSlot{Map: s.MapName, MapID: s.MapID, Slot: s.Slot,
+		out = append(out, Slot{Map: s.MapName, MapID: s.MapID, Slot: s.Slot,
 			Prog: journey.Prog{ID: s.OrigID, Name: s.OrigName}, ShimID: s.ShimID})
 	}
-	slices.SortFunc(out, func(a, b InterposedSlot) int {
+	slices.SortFunc(out, func(a, b Slot) int {
 		return cmp.Or(cmp.Compare(a.MapID, b.MapID), cmp.Compare(a.Slot, b.Slot))
 	})
 	return out
@@ -277,7 +288,7 @@ func (ip *interposer) slotsInterposed() []InterposedSlot {
 // Close puts every original program back where the slot still holds
 // pktlife's shim, unpins the shadows and releases the lock. Slots changed
 // by their owners meanwhile are reported in the notices. Safe twice.
-func (ip *interposer) Close() error {
+func (ip *Interposer) Close() error {
 	if ip == nil || ip.closed {
 		return nil
 	}
