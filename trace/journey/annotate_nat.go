@@ -16,13 +16,15 @@ func (natChanges) Annotate(j *Journey) {
 }
 
 // NATKind says which side of the tuple a change rewrote: "dnat" (the
-// destination), "snat" (the source) or "nat" (both).
+// destination only), "snat" (the source only) or "nat" (both, or neither:
+// the protocol). It is the one answer; render uses it too.
 func NATKind(old, new Tuple) string {
+	s, d := old.Src != new.Src, old.Dst != new.Dst
 	switch {
-	case old.Src == new.Src:
-		return "dnat"
-	case old.Dst == new.Dst:
+	case s && !d:
 		return "snat"
+	case d && !s:
+		return "dnat"
 	}
 	return "nat"
 }
