@@ -95,28 +95,39 @@ func interpose(cfg Config) (_ *Interposer, err error) {
 		}
 	}
 	ip.missed = emptyCalls(g)
-	var slots []progs.SlotRef
+	return ip, ip.shimAll(cfg.StateDir, filledSlots(g))
+}
+
+// filledSlots lists the reachable slots that hold a program.
+func filledSlots(g *progs.Graph) []progs.SlotRef {
+	var out []progs.SlotRef
 	for _, s := range g.ReachableSlots() {
 		if s.ProgID != 0 {
-			slots = append(slots, s)
+			out = append(out, s)
 		}
 	}
+	return out
+}
+
+// shimAll starts the journal and shims the slots, one prog_array at a
+// time (slots come grouped by map).
+func (ip *Interposer) shimAll(stateDir string, slots []progs.SlotRef) error {
 	if len(slots) == 0 {
-		return ip, nil
+		return nil
 	}
-	root, own, err := pinRoot(cfg.StateDir)
+	root, own, err := pinRoot(stateDir)
 	if err != nil {
-		return nil, fmt.Errorf("interpose tail calls: %w", err)
+		return fmt.Errorf("interpose tail calls: %w", err)
 	}
 	ip.j = journal{
 		Version: journalVersion, PID: os.Getpid(), Started: time.Now(),
 		PinDir: filepath.Join(root, fmt.Sprint(os.Getpid())), PinRoot: root, OwnRoot: own,
 	}
-	if err := writeJournal(cfg.StateDir, &ip.j); err != nil {
-		return nil, err
+	if err := writeJournal(stateDir, &ip.j); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(ip.j.PinDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create pin dir: %w", err)
+		return fmt.Errorf("create pin dir: %w", err)
 	}
 	for len(slots) > 0 {
 		n := 1
@@ -124,11 +135,11 @@ func interpose(cfg Config) (_ *Interposer, err error) {
 			n++
 		}
 		if err := ip.interposeMap(slots[:n]); err != nil {
-			return nil, err
+			return err
 		}
 		slots = slots[n:]
 	}
-	return ip, nil
+	return nil
 }
 
 // discoverAll discovers the graph in every configured namespace.
