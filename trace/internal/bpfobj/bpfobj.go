@@ -1,5 +1,3 @@
-// Package bpfobj answers questions about kernel BPF objects by id: their
-// ids and full names. The tracer's resolver and tail-call tracing share it.
 package bpfobj
 
 import (
