@@ -1,7 +1,6 @@
 package trace
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -105,7 +104,10 @@ func New(opts Options) (_ *Tracer, err error) {
 	if err := t.attach(bs, hops); err != nil {
 		return nil, err
 	}
-	return t, t.setupTailCalls()
+	if err := t.setupTailCalls(); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // openAll opens the namespaces at paths; none means the current one.
@@ -155,15 +157,15 @@ func (t *Tracer) attach(bs backendSet, hops []HopDef) error {
 	t.closers = append(t.closers, a.closers...)
 	t.attached = append(t.attached, a.reports...)
 	t.ownIDs = append(t.ownIDs, a.tcProgs...)
-	var first error
-	for _, r := range a.reports {
-		if r.Err == nil {
-			for _, id := range t.ownIDs {
-				t.names.ownProgs[id] = true
-			}
-			return nil
-		}
-		first = cmp.Or(first, r.Err)
+	for _, id := range t.ownIDs {
+		t.names.ownProgs[id] = true
+	}
+	if slices.ContainsFunc(a.reports, func(r Attachment) bool { return r.Err == nil }) {
+		return nil
+	}
+	var first error // every report is a failure
+	if len(a.reports) > 0 {
+		first = a.reports[0].Err
 	}
 	return fmt.Errorf("attach hops: %w", errors.Join(ErrNothingAttached, first))
 }
