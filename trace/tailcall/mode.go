@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -41,15 +42,11 @@ var ErrBadMode = errors.New("unknown tail-call mode")
 
 // CheckMode accepts "" (ModeAuto) and the Modes.
 func CheckMode(m Mode) error {
-	if m == "" {
+	if m == "" || slices.Contains(Modes, m) {
 		return nil
 	}
-	for _, ok := range Modes {
-		if m == ok {
-			return nil
-		}
-	}
-	return fmt.Errorf("select tail-call mode %q: want %s: %w", m, strings.Join(Modes, ", "), ErrBadMode)
+	last := len(Modes) - 1
+	return fmt.Errorf("select tail-call mode %q: want %s or %s: %w", m, strings.Join(Modes[:last], ", "), Modes[last], ErrBadMode)
 }
 
 // ErrNeedInterpose says, in ModeAuto, that this kernel can show
