@@ -295,18 +295,7 @@ func tcpFlags(f uint8) string {
 }
 
 // natKind says which sides a NAT rewrote.
-func natKind(old, cur journey.Tuple) string {
-	s, d := old.Src != cur.Src, old.Dst != cur.Dst
-	switch {
-	case s && d:
-		return "nat"
-	case s:
-		return "snat"
-	case d:
-		return "dnat"
-	}
-	return "nat"
-}
+func natKind(old, cur journey.Tuple) string { return journey.NATKind(old, cur) }
 
 // natLine describes one NAT: "dnat  dst 10.96.0.10:80 ⇒ 10.244.2.2:8080".
 // Without colour the "old ⇒ new" form marks exactly what changed.

@@ -36,7 +36,7 @@ func Decode(raw []byte, ev *journey.Event) bool {
 		Slot:    k.Slot,
 	}
 	t := &k.Tuple
-	if k.Flags&journey.FlagTuple == 0 {
+	if bpf.PktlifePlFlags(k.Flags)&bpf.PktlifePlFlagsPL_F_TUPLE == 0 {
 		return true
 	}
 	var src, dst netip.Addr

@@ -67,14 +67,37 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
+// ConflictError says that two of Filter's settings cannot be combined. It
+// names them by their Filter fields; a command line maps them to its flags.
+type ConflictError struct {
+	Field string   // e.g. "Host"
+	With  []string // e.g. "Src", "Dst"
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("validate filter: %s cannot be combined with %s",
+		strings.ToLower(e.Field), strings.ToLower(strings.Join(e.With, " or ")))
+}
+
 // Validate reports contradictory settings.
 func (f *Filter) Validate() error {
 	if f.Host.IsValid() && (f.Src.IsValid() || f.Dst.IsValid()) {
-		return fmt.Errorf("validate filter: --host cannot be combined with --src or --dst")
+		return &ConflictError{Field: "Host", With: []string{"Src", "Dst"}}
 	}
 	if f.Port != 0 && (f.Sport != 0 || f.Dport != 0) {
-		return fmt.Errorf("validate filter: --port cannot be combined with --sport or --dport")
+		return &ConflictError{Field: "Port", With: []string{"Sport", "Dport"}}
 	}
+	if err := f.validateFamily(); err != nil {
+		return err
+	}
+	if (f.Sport != 0 || f.Dport != 0 || f.Port != 0) && f.Proto != 0 && f.Proto != 6 && f.Proto != 17 && f.Proto != 132 {
+		return fmt.Errorf("validate filter: ports need tcp, udp or sctp, not protocol %d", f.Proto)
+	}
+	return nil
+}
+
+// validateFamily refuses IPv4 and IPv6 prefixes in one filter.
+func (f *Filter) validateFamily() error {
 	fam := 0
 	for _, p := range []netip.Prefix{f.Src, f.Dst, f.Host} {
 		if !p.IsValid() {
@@ -88,9 +111,6 @@ func (f *Filter) Validate() error {
 			return fmt.Errorf("validate filter: IPv4 and IPv6 addresses mixed")
 		}
 		fam = pf
-	}
-	if (f.Sport != 0 || f.Dport != 0 || f.Port != 0) && f.Proto != 0 && f.Proto != 6 && f.Proto != 17 && f.Proto != 132 {
-		return fmt.Errorf("validate filter: ports need tcp, udp or sctp, not protocol %d", f.Proto)
 	}
 	return nil
 }

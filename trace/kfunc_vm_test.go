@@ -336,7 +336,7 @@ func TestVMAttachDefaultSet(t *testing.T) {
 	a, b := pair(t)
 	// the same set without kernel functions, as the baseline
 	var base []string
-	for _, h := range trace.Hops {
+	for _, h := range trace.Hops() {
 		if h.Default && h.Kind != trace.KindKfunc {
 			base = append(base, h.Name)
 		}

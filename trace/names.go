@@ -2,7 +2,6 @@ package trace
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/pktlife/pktlife/trace/internal/bpfobj"
 	"github.com/pktlife/pktlife/trace/journey"
 )
 
@@ -49,7 +49,9 @@ type hookProgs struct {
 
 var _ journey.Resolver = (*names)(nil)
 
-func newNames() *names {
+// newNames returns names that know the namespaces pktlife opened, reading
+// drop reasons from the kernel's BTF in cache.
+func newNames(cache *btf.Cache, opened []*nsHandle) *names {
 	n := &names{
 		ns:        map[uint32]*nsHandle{},
 		owned:     map[uint32]bool{},
@@ -65,20 +67,18 @@ func newNames() *names {
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err == nil {
 		n.bootWall = time.Now().Add(-time.Duration(ts.Nano()))
 	}
-	n.reasons = dropReasons()
-	for i, h := range Hops {
+	n.reasons = dropReasons(cache)
+	for _, h := range catalog {
 		if h.Kind == KindKfunc {
-			n.kfuncs[uint32(i)] = h.Name
+			n.kfuncs[h.kfunc.id] = h.Name
+		}
+	}
+	for _, h := range opened {
+		if _, ok := n.ns[h.inode]; !ok {
+			n.ns[h.inode] = h
 		}
 	}
 	return n
-}
-
-// addNetns makes a namespace pktlife opened known by its inode.
-func (n *names) addNetns(h *nsHandle) {
-	if _, ok := n.ns[h.inode]; !ok {
-		n.ns[h.inode] = h
-	}
 }
 
 func (n *names) Close() {
@@ -91,9 +91,9 @@ func (n *names) Close() {
 
 // dropReasons reads enum skb_drop_reason from the kernel's BTF, so names
 // match the running kernel rather than a table compiled into pktlife.
-func dropReasons() map[uint32]string {
+func dropReasons(cache *btf.Cache) map[uint32]string {
 	out := map[uint32]string{}
-	spec, err := btf.LoadKernelSpec()
+	spec, err := cache.Kernel()
 	if err != nil {
 		return out
 	}
@@ -203,7 +203,7 @@ func (n *names) Prog(id uint32) journey.Prog {
 	if p, ok := n.progs[id]; ok {
 		return p
 	}
-	p := journey.Prog{ID: id, Name: progName(ebpf.ProgramID(id))}
+	p := journey.Prog{ID: id, Name: bpfobj.Name(ebpf.ProgramID(id))}
 	n.progs[id] = p
 	return p
 }
@@ -277,41 +277,6 @@ func hookProgIDs(ns *nsHandle, ifindex int, ingress bool) []ebpf.ProgramID {
 	}
 	return ids
 }
-
-// progName returns a program's name: the full name from its BTF where the
-// kernel has it, else the kernel's 15-character name.
-func progName(id ebpf.ProgramID) string {
-	p, err := ebpf.NewProgramFromID(id)
-	if err != nil {
-		return ""
-	}
-	defer p.Close()
-	info, err := p.Info()
-	if err != nil {
-		return ""
-	}
-	if full := fullName(info); full != "" {
-		return full
-	}
-	return info.Name
-}
-
-// fullName finds the name of the program's first function in its BTF.
-func fullName(info *ebpf.ProgramInfo) string {
-	fis, err := info.FuncInfos()
-	if err != nil || len(fis) == 0 {
-		return ""
-	}
-	// the first function info is the entry point
-	for _, fi := range fis {
-		if fi.Func != nil {
-			return fi.Func.Name
-		}
-	}
-	return ""
-}
-
-var errNoKernelBTF = errors.New("kernel BTF not found at /sys/kernel/btf/vmlinux")
 
 // snapshot returns what names has resolved so far as a static table, for
 // recording event streams.

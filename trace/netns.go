@@ -42,6 +42,29 @@ func openNetns(path string) (_ *nsHandle, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open netns %q: %w", path, err)
 	}
+	return nsFromFD(fd, path, "")
+}
+
+// newPrivateNetns creates a network namespace that lives as long as the
+// handle does (nothing pins it), named name for people.
+func newPrivateNetns(name string) (*nsHandle, error) {
+	fd := netns.None()
+	err := onThread(func() (err error) {
+		fd, err = netns.New() // moves this thread into it; onThread moves it back
+		return err
+	})
+	if err != nil {
+		if fd.IsOpen() {
+			fd.Close()
+		}
+		return nil, fmt.Errorf("create %s netns: %w", name, err)
+	}
+	return nsFromFD(fd, "", name)
+}
+
+// nsFromFD makes a handle of an open namespace fd, which it takes over; an
+// empty name is derived from path.
+func nsFromFD(fd netns.NsHandle, path, name string) (_ *nsHandle, err error) {
 	defer func() {
 		if err != nil {
 			fd.Close()
@@ -55,7 +78,10 @@ func openNetns(path string) (_ *nsHandle, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open netlink in netns %q: %w", path, err)
 	}
-	return &nsHandle{path: path, name: netnsDisplayName(path, uint32(st.Ino)), inode: uint32(st.Ino), fd: fd, nl: nl}, nil
+	if name == "" {
+		name = netnsDisplayName(path, uint32(st.Ino))
+	}
+	return &nsHandle{path: path, name: name, inode: uint32(st.Ino), fd: fd, nl: nl}, nil
 }
 
 func (n *nsHandle) Close() {
@@ -71,6 +97,20 @@ func (n *nsHandle) Close() {
 // do runs fn on an OS thread inside the namespace. Some kernel interfaces
 // (tcx attach by ifindex, for one) resolve against the caller's namespace.
 func (n *nsHandle) do(fn func() error) error {
+	return onThread(func() error {
+		if err := netns.Set(n.fd); err != nil {
+			return fmt.Errorf("enter netns %s: %w", n.name, err)
+		}
+		return fn()
+	})
+}
+
+// onThread runs fn, which may move its thread into another network
+// namespace, on a locked OS thread, and moves the thread back afterwards.
+// It is pktlife's one way of running code in a namespace: a thread that
+// cannot be moved back stays locked, and dies with its goroutine instead
+// of running other goroutines in the wrong namespace.
+func onThread(fn func() error) error {
 	runtime.LockOSThread()
 	orig, err := netns.Get()
 	if err != nil {
@@ -78,15 +118,9 @@ func (n *nsHandle) do(fn func() error) error {
 		return fmt.Errorf("get current netns: %w", err)
 	}
 	defer orig.Close()
-	if err := netns.Set(n.fd); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("enter netns %s: %w", n.name, err)
-	}
 	ferr := fn()
 	if err := netns.Set(orig); err != nil {
-		// Leave the thread locked: it dies with this goroutine instead of
-		// running other goroutines in the wrong namespace.
-		return errors.Join(ferr, fmt.Errorf("return from netns %s: %w", n.name, err))
+		return errors.Join(ferr, fmt.Errorf("return to netns: %w", err))
 	}
 	runtime.UnlockOSThread()
 	return ferr

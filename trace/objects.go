@@ -3,13 +3,20 @@ package trace
 import (
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
 
 	"github.com/pktlife/pktlife/bpf"
 )
+
+// errNoKernelBTF is returned where the kernel has no BTF: pktlife's
+// programs are CO-RE and its tracepoint programs are BTF-typed.
+var errNoKernelBTF = errors.New("kernel BTF not found")
 
 // objects are pktlife's loaded maps and the spec its programs come from.
 // Programs are loaded one by one, so that a hop this kernel lacks fails
@@ -19,14 +26,19 @@ type objects struct {
 	maps  bpf.PktlifeMaps
 	rings []*ebpf.Map // one ring buffer per CPU, held in maps.Rings
 	repl  map[string]*ebpf.Map
-	// btfCache keeps the kernel's BTF decoded once for all program loads
-	// (each load would decode it again).
-	btfCache *btf.Cache
+	// btf keeps the kernel's and modules' BTF decoded once, for every
+	// program load (each would decode it again), kernel-function lookups
+	// and drop-reason names.
+	btf *btf.Cache
 }
 
 // loadObjects prepares the spec with the filter and sizes and creates the
 // shared maps.
-func loadObjects(f *Filter, o *Options) (_ *objects, err error) {
+func loadObjects(o *Options) (_ *objects, err error) {
+	cache := btf.NewCache()
+	if _, err := cache.Kernel(); err != nil {
+		return nil, fmt.Errorf("%w: %w", errNoKernelBTF, err)
+	}
 	spec, err := bpf.LoadPktlife()
 	if err != nil {
 		return nil, fmt.Errorf("load BPF spec: %w", err)
@@ -35,54 +47,20 @@ func loadObjects(f *Filter, o *Options) (_ *objects, err error) {
 	if err := spec.Assign(&specs); err != nil {
 		return nil, fmt.Errorf("assign BPF spec: %w", err)
 	}
-	k := f.kernel()
-	if o.matchDevices {
-		k.MatchDev = 1
-	}
-	if o.matchNetns {
-		k.MatchNetns = 1
-	}
-	if err := specs.Cfg.Set(k); err != nil {
-		return nil, fmt.Errorf("set filter: %w", err)
-	}
-	if o.TrackIdle > 0 {
-		if err := specs.TrackIdleNs.Set(uint64(o.TrackIdle)); err != nil {
-			return nil, fmt.Errorf("set track idle: %w", err)
-		}
-		// in jiffies at HZ 1000: at a lower HZ, longer (see skip_idle_jiffies)
-		if err := specs.SkipIdleJiffies.Set(max(uint64(o.TrackIdle/time.Millisecond), 1)); err != nil {
-			return nil, fmt.Errorf("set track idle: %w", err)
-		}
-	}
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
 		return nil, fmt.Errorf("count CPUs: %w", err)
 	}
 	online := onlineCPUs(ncpu)
 	perRing := ringSize(o.RingSize, len(online))
-	// Each CPU wakes the reader at every eighth of its ring; the reader
-	// polls besides (read).
-	if err := specs.WakeEvents.Set(uint64(max(perRing/8/(EventSize+8), 1))); err != nil {
-		return nil, fmt.Errorf("set wakeup threshold: %w", err)
-	}
-	if o.HooksOnly {
-		if err := specs.HooksOnly.Set(uint8(1)); err != nil {
-			return nil, fmt.Errorf("set hooks only: %w", err)
-		}
-	}
-	if o.MaxRate > 0 {
-		// Each online CPU admits its share: one packet per
-		// len(online)/MaxRate seconds.
-		interval := uint64(len(online)) * uint64(time.Second) / uint64(o.MaxRate)
-		if err := specs.RateIntervalNs.Set(max(interval, 1)); err != nil {
-			return nil, fmt.Errorf("set rate limit: %w", err)
-		}
+	if err := configure(&specs, o, len(online), perRing); err != nil {
+		return nil, err
 	}
 	specs.Rings.MaxEntries = uint32(ncpu)
 	specs.Rings.InnerMap.MaxEntries = uint32(perRing)
 	specs.Tracked.MaxEntries = uint32(o.MaxTracked)
 
-	obj := &objects{spec: spec, btfCache: btf.NewCache()}
+	obj := &objects{spec: spec, btf: cache}
 	if err := spec.LoadAndAssign(&obj.maps, nil); err != nil {
 		return nil, fmt.Errorf("create BPF maps: %w", err)
 	}
@@ -110,25 +88,95 @@ func loadObjects(f *Filter, o *Options) (_ *objects, err error) {
 	return obj, nil
 }
 
-// loadProgram loads one program of the spec against the shared maps.
-func (o *objects) loadProgram(name string) (*ebpf.Program, error) {
-	return o.loadProgramAs(name, ebpf.AttachNone)
+// configure writes the options into the spec's constants, through bpf2go's
+// typed fields.
+func configure(specs *bpf.PktlifeSpecs, o *Options, online, perRing int) error {
+	k := o.Filter.kernel()
+	if o.matchDevices {
+		k.MatchDev = 1
+	}
+	if o.matchNetns {
+		k.MatchNetns = 1
+	}
+	if err := specs.Cfg.Set(k); err != nil {
+		return fmt.Errorf("set filter: %w", err)
+	}
+	if o.TrackIdle > 0 {
+		if err := specs.TrackIdleNs.Set(uint64(o.TrackIdle)); err != nil {
+			return fmt.Errorf("set track idle: %w", err)
+		}
+		// in jiffies at HZ 1000: at a lower HZ, longer (see skip_idle_jiffies)
+		if err := specs.SkipIdleJiffies.Set(max(uint64(o.TrackIdle/time.Millisecond), 1)); err != nil {
+			return fmt.Errorf("set track idle: %w", err)
+		}
+	}
+	// Each CPU wakes the reader at every eighth of its ring; the reader
+	// polls besides (read).
+	if err := specs.WakeEvents.Set(uint64(max(perRing/8/(EventSize+8), 1))); err != nil {
+		return fmt.Errorf("set wakeup threshold: %w", err)
+	}
+	if o.HooksOnly {
+		if err := specs.HooksOnly.Set(uint8(1)); err != nil {
+			return fmt.Errorf("set hooks only: %w", err)
+		}
+	}
+	if o.MaxRate > 0 {
+		// Each online CPU admits its share: one packet per
+		// len(online)/MaxRate seconds.
+		interval := uint64(online) * uint64(time.Second) / uint64(o.MaxRate)
+		if err := specs.RateIntervalNs.Set(max(interval, 1)); err != nil {
+			return fmt.Errorf("set rate limit: %w", err)
+		}
+	}
+	return nil
 }
 
-// loadProgramAs loads a program with another attach type than its section
-// gives (a kprobe as kprobe.multi, say); AttachNone keeps the section's.
-func (o *objects) loadProgramAs(name string, at ebpf.AttachType) (*ebpf.Program, error) {
-	ps, ok := o.spec.Programs[name]
+// progLoad says how to load one program of the spec; the zero value loads
+// it as its section says.
+type progLoad struct {
+	attachType ebpf.AttachType  // AttachNone keeps the section's
+	progType   ebpf.ProgramType // UnspecifiedProgram keeps the section's
+	attachTo   string           // fentry/fexit: the function
+	target     *ebpf.Program    // fentry/fexit on a BPF program
+	// set writes the load's constants (and map sizes) into the copied
+	// spec, through bpf2go's typed fields.
+	set  func(*bpf.PktlifeSpecs) error
+	maps map[string]*ebpf.Map // replacements besides the shared maps
+}
+
+// load loads one program of the spec against the shared maps: pktlife's
+// one way of loading a program, whatever the hop kind.
+func (o *objects) load(name string, pl progLoad) (*ebpf.Program, error) {
+	cs := o.spec.Copy()
+	var specs bpf.PktlifeSpecs
+	if err := cs.Assign(&specs); err != nil {
+		return nil, fmt.Errorf("load program %s: %w", name, err)
+	}
+	ps, ok := cs.Programs[name]
 	if !ok {
 		return nil, fmt.Errorf("load program %s: not in the object", name)
 	}
-	if at != ebpf.AttachNone {
-		ps = ps.Copy()
-		ps.AttachType = at
+	if pl.attachType != ebpf.AttachNone {
+		ps.AttachType = pl.attachType
 	}
-	one := o.spec.Copy()
-	one.Programs = map[string]*ebpf.ProgramSpec{name: ps}
-	coll, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: o.repl, Cache: o.btfCache})
+	if pl.progType != ebpf.UnspecifiedProgram {
+		ps.Type = pl.progType
+	}
+	if pl.attachTo != "" {
+		ps.AttachTo, ps.AttachTarget = pl.attachTo, pl.target
+	}
+	if pl.set != nil {
+		if err := pl.set(&specs); err != nil {
+			return nil, fmt.Errorf("load program %s: %w", name, err)
+		}
+	}
+	cs.Programs = map[string]*ebpf.ProgramSpec{name: ps}
+	repl := o.repl
+	if pl.maps != nil {
+		repl = maps.Clone(o.repl)
+		maps.Copy(repl, pl.maps)
+	}
+	coll, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{MapReplacements: repl, Cache: o.btf})
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -138,6 +186,40 @@ func (o *objects) loadProgramAs(name string, at ebpf.AttachType) (*ebpf.Program,
 	}
 	defer coll.Close()
 	return coll.DetachProgram(name), nil
+}
+
+// attachProgram loads a program as its section says and attaches it with
+// attach; it returns the program and its link, to close in reverse.
+func attachProgram(o *objects, name string, attach func(*ebpf.Program) (link.Link, error)) ([]io.Closer, error) {
+	return attachProgramWith(o, name, progLoad{}, attach)
+}
+
+// attachProgramWith is attachProgram with load settings.
+func attachProgramWith(o *objects, name string, pl progLoad, attach func(*ebpf.Program) (link.Link, error)) ([]io.Closer, error) {
+	prog, err := o.load(name, pl)
+	if err != nil {
+		return nil, err
+	}
+	lk, err := attach(prog)
+	if err != nil {
+		return nil, errors.Join(err, prog.Close())
+	}
+	return []io.Closer{prog, lk}, nil
+}
+
+// setting is one constant of a program load.
+type setting struct {
+	spec *ebpf.VariableSpec
+	val  uint32
+}
+
+func setAll(ss ...setting) error {
+	for _, s := range ss {
+		if err := s.spec.Set(s.val); err != nil {
+			return fmt.Errorf("set %s: %w", s.spec.Name, err)
+		}
+	}
+	return nil
 }
 
 // Close releases the maps.

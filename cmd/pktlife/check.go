@@ -106,6 +106,7 @@ func classifyRun(err error) error {
 	if errors.As(err, &ue) {
 		return err
 	}
+	err = inFlagTerms(err)
 	for _, target := range []error{runner.ErrSetup, check.ErrInvalid, trace.ErrBadOption, trace.ErrNoDevice, trace.ErrNetnsNotFound} {
 		if errors.Is(err, target) {
 			return exitError{exitUsage, err}

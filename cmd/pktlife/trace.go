@@ -96,7 +96,7 @@ func (f *traceFlags) options() (trace.Options, error) {
 	}
 	o.Filter.Reply = f.reply
 	if err := o.Filter.Validate(); err != nil {
-		return o, usageError{err}
+		return o, usageError{inFlagTerms(err)}
 	}
 	if f.count == 0 || f.count < -1 {
 		return o, usagef("invalid --count %d: want a positive number of journeys", f.count)
@@ -224,6 +224,7 @@ func reportNotices(w io.Writer, tr *trace.Tracer) {
 
 // classify turns the tracer's bad-input errors into usage errors.
 func classify(err error) error {
+	err = inFlagTerms(err)
 	for _, target := range []error{trace.ErrNoDevice, trace.ErrNetnsNotFound, trace.ErrBadOption,
 		trace.ErrInterposeBusy, trace.ErrNoDurableState} {
 		if errors.Is(err, target) {
@@ -246,7 +247,7 @@ func reportAttached(w io.Writer, as []trace.Attachment) {
 	var reasons []string
 	for _, a := range as {
 		if a.Err != nil {
-			r := a.Err.Error()
+			r := inFlagTerms(a.Err).Error()
 			if _, ok := skipped[r]; !ok {
 				reasons = append(reasons, r)
 			}

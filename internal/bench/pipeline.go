@@ -70,7 +70,8 @@ func encode(ev *journey.Event) []byte {
 	return b
 }
 
-// Replayer feeds a stream through decode and the correlator over and over:
+// Replayer feeds a stream through decode and journey.New — the correlator
+// and the annotate stage, as in the tracer — over and over:
 // each pass shifts time and skb addresses, so that every pass is new
 // packets, and expires the previous pass's journeys as kernel time moves on.
 type Replayer struct {
@@ -108,7 +109,8 @@ func (r *Replayer) Flush() { r.c.Flush() }
 // Correlator is the replayer's correlator, for its stats.
 func (r *Replayer) Correlator() *journey.Correlator { return r.c }
 
-// Stage names a part of the user-space pipeline.
+// Stage names a part of the user-space pipeline; "correlate" includes the
+// annotate stage that journey.New puts after the correlator.
 type Stage string
 
 const (

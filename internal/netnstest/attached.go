@@ -1,7 +1,6 @@
 package netnstest
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
@@ -51,12 +50,11 @@ func PktlifeAttachments(do func(func() error) error) ([]string, error) {
 	return found, err
 }
 
-// SkipIfNoTCX skips the test when err says the kernel has no tcx (before
-// 6.6, as Debian's 6.1 in the VM tests): tests that attach with tcx also run
-// their clsact variant, which still covers such a kernel.
+// SkipIfNoTCX skips the test when err says the kernel has no tcx and the
+// kernel is older than 6.6, as Debian's 6.1 in the VM tests: tests that
+// attach with tcx also run their clsact variant, which still covers such a
+// kernel. On 6.6 and later the test fails instead.
 func SkipIfNoTCX(t testing.TB, err error) {
 	t.Helper()
-	if errors.Is(err, ebpf.ErrNotSupported) {
-		t.Skipf("tcx not supported by this kernel (needs 6.6): %v", err)
-	}
+	SkipIfNotSupported(t, err, "6.6")
 }

@@ -1,10 +1,6 @@
 package journey
 
 import (
-	"cmp"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -24,10 +20,13 @@ type Options struct {
 	// a local socket, when the kernel shows no free of its skb (UDP's fast
 	// free has no tracepoint). Zero means 20 ms.
 	DeliverGrace time.Duration
-	// Resolver names devices, programs and reasons. Nil names nothing.
+	// Resolver names devices, programs and reasons for the annotate stage.
+	// Nil names nothing.
 	Resolver Resolver
-	// Emit receives each journey once it is complete. The journey is not
-	// touched by the correlator afterwards.
+	// Annotations run after the built-in ones (annotate.go), in order.
+	Annotations []Annotation
+	// Emit receives each journey once it is complete and annotated. The
+	// journey is not touched by the pipeline afterwards.
 	Emit func(*Journey)
 }
 
@@ -40,11 +39,14 @@ type Stats struct {
 	InFlight int    // journeys open now
 }
 
-// Correlator groups events into journeys. It is not safe for concurrent
-// use; the tracer feeds it from one goroutine.
+// Correlator groups events into journeys by numbers and time alone: skb
+// addresses, packet keys, hook ids, ifindex, netns inode, program ids. What
+// those numbers mean is the annotate stage's business (Annotator), which
+// gets each journey once the correlator is done with it. It is not safe for
+// concurrent use; the tracer feeds it from one goroutine.
 type Correlator struct {
 	opts  Options
-	res   Resolver
+	emit  func(*Journey) // annotate, then Options.Emit
 	bySkb map[Ptr]*flight
 	byPkt map[pktKey]*flight
 	head  *flight // least recently active
@@ -78,7 +80,9 @@ type flight struct {
 	pkey0      [1]pktKey // backing of pkeys for the common case of one key
 }
 
-// New returns a Correlator.
+// New returns a Correlator whose journeys go through an Annotator with
+// opts.Resolver and opts.Annotations on their way to opts.Emit: the
+// user-space pipeline after decoding.
 func New(opts Options) *Correlator {
 	if opts.Idle == 0 {
 		opts.Idle = 2 * time.Second
@@ -92,13 +96,17 @@ func New(opts Options) *Correlator {
 	if opts.DeliverGrace == 0 {
 		opts.DeliverGrace = 20 * time.Millisecond
 	}
-	res := opts.Resolver
-	if res == nil {
-		res = &Static{}
+	a := NewAnnotator(opts.Resolver, opts.Annotations...)
+	emit := opts.Emit
+	if emit == nil {
+		emit = func(*Journey) {}
 	}
 	return &Correlator{
-		opts:  opts,
-		res:   res,
+		opts: opts,
+		emit: func(j *Journey) {
+			a.Annotate(j)
+			emit(j)
+		},
 		bySkb: make(map[Ptr]*flight),
 		byPkt: make(map[pktKey]*flight),
 	}
@@ -187,41 +195,16 @@ func (c *Correlator) startsNew(f *flight, ev *Event) bool {
 	return ev.Tuple.Src != last.Tuple.Src && ev.Tuple.Dst != last.Tuple.Dst
 }
 
-// cloneOf finds the journey of which ev's skb is a copy.
-func (c *Correlator) cloneOf(ev *Event) *flight {
-	k, ok := keyOf(ev)
-	if !ok {
-		return nil
-	}
-	f := c.byPkt[k]
-	if f == nil || f.j.Last() == nil {
-		return nil
-	}
-	if ev.Time-f.last > uint64(c.opts.CloneWindow) && ev.Time > f.last {
-		return nil
-	}
-	return f
-}
-
-func keyOf(ev *Event) (pktKey, bool) {
-	t := ev.Tuple
-	if !t.Valid() || !t.Src.Addr().Is4() || t.IPID == 0 {
-		return pktKey{}, false
-	}
-	return pktKey{flow: t.Flow(), id: t.IPID}, true
-}
-
 func (c *Correlator) open(ev *Event) *flight {
 	fj := &flightJourney{}
 	j := &fj.j
 	*j = Journey{
-		Schema:    SchemaVersion,
-		Skb:       ev.Skb,
-		Start:     ev.Time,
-		StartWall: c.res.WallTime(ev.Time),
-		Tuple:     ev.Tuple,
-		Hops:      c.newHops(),
-		Fate:      FateUnknown,
+		Schema: SchemaVersion,
+		Skb:    ev.Skb,
+		Start:  ev.Time,
+		Tuple:  ev.Tuple,
+		Hops:   c.newHops(),
+		Fate:   FateUnknown,
 	}
 	f := &fj.f
 	*f = flight{j: j, live: 1, last: ev.Time}
@@ -232,77 +215,13 @@ func (c *Correlator) open(ev *Event) *flight {
 	return f
 }
 
-// addKey indexes f by the packet key of ev's tuple, for finding copies.
-// A journey already open under that key is a copy of this packet that was
-// seen first with the tuple f has only now reached (after NAT): it is merged
-// into f.
-func (c *Correlator) addKey(f *flight, ev *Event) {
-	k, ok := keyOf(ev)
-	if !ok {
-		return
-	}
-	if g := c.byPkt[k]; g != nil && g != f && !g.done {
-		if d := int64(ev.Time) - int64(g.last); d < int64(c.opts.CloneWindow) && d > -int64(c.opts.CloneWindow) {
-			c.merge(f, g)
-		}
-	}
-	f.pkeys = append(f.pkeys, k)
-	c.byPkt[k] = f
-}
-
-// merge moves g's hops and skbs into f and retires g without emitting it.
-func (c *Correlator) merge(f, g *flight) {
-	for _, skb := range append([]Ptr{g.j.Skb}, g.j.Clones...) {
-		if c.bySkb[skb] == g {
-			c.bySkb[skb] = f
-			f.live++
-		}
-		f.j.Clones = append(f.j.Clones, skb)
-	}
-	natAt := make([]uint64, len(f.j.NAT))
-	for i, n := range f.j.NAT {
-		natAt[i] = f.j.Hops[n.Hop-1].Time
-	}
-	f.j.Hops = append(f.j.Hops, g.j.Hops...)
-	slices.SortStableFunc(f.j.Hops, func(a, b Hop) int { return cmp.Compare(a.Time, b.Time) })
-	if first := f.j.Hops[0].Time; first < f.j.Start {
-		f.j.Start = first
-		f.j.StartWall = c.res.WallTime(first)
-	}
-	for i := range f.j.Hops {
-		h := &f.j.Hops[i]
-		h.Index = i + 1
-		h.At = time.Duration(h.Time - f.j.Start)
-		h.Delta = 0
-		if i > 0 {
-			h.Delta = time.Duration(h.Time - f.j.Hops[i-1].Time)
-		}
-	}
-	for i := range f.j.NAT {
-		for k := range f.j.Hops {
-			if f.j.Hops[k].Time == natAt[i] && f.j.Hops[k].NATFrom != nil {
-				f.j.NAT[i].Hop = k + 1
-				break
-			}
-		}
-	}
-	for _, k := range g.pkeys {
-		c.byPkt[k] = f
-	}
-	f.pkeys = append(f.pkeys, g.pkeys...)
-	f.delivered = f.delivered || g.delivered
-	g.done = true
-	c.unlink(g)
-	g.j.Hops = nil
-}
-
 func (c *Correlator) appendHop(f *flight, ev *Event) {
 	j := f.j
 	h := Hop{
 		Index:  len(j.Hops) + 1,
 		Time:   ev.Time,
 		Hook:   ev.Hook,
-		Device: c.res.Device(ev.Netns, ev.Ifindex),
+		Device: Device{Netns: ev.Netns, Ifindex: ev.Ifindex},
 		Skb:    ev.Skb,
 		CPU:    ev.CPU,
 		Len:    ev.Len,
@@ -319,53 +238,22 @@ func (c *Correlator) appendHop(f *flight, ev *Event) {
 	if prev != nil && prev.Tuple.Valid() && h.Tuple.Valid() && prev.Tuple.Flow() != h.Tuple.Flow() {
 		old := prev.Tuple
 		h.NATFrom = &old
-		j.NAT = append(j.NAT, NAT{Hop: h.Index, Old: old.Flow(), New: h.Tuple.Flow(), Kind: natKind(old, h.Tuple)})
 		defer c.addKey(f, ev) // after the hop is in place: it may merge a copy
 	}
 	switch ev.Hook {
-	case HookTCIngress, HookTCEgress:
-		h.Progs = c.res.Progs(ev.Netns, ev.Ifindex, ev.Hook)
 	case HookKfreeSkb:
-		h.DropReason = c.res.DropReason(ev.Reason)
-		// After delivery to a socket an unspecified free is the socket
-		// letting go of it (TCP frees pure ACKs this way), not a drop.
-		if !(f.delivered && ev.Reason <= dropNotSpecified) {
-			j.DropReason = h.DropReason
-		}
+		h.reason = ev.Reason
 	case HookSockDeliver:
 		f.delivered = true
 	case HookNetDevXmit:
 		h.Ret = c.retVal(int64(int32(ev.Reason)))
 	case HookKfunc, HookKfuncRet:
-		h.Kfunc = c.res.Kfunc(ev.Slot)
+		h.reason = ev.Slot // the hop id
 		if ev.Hook == HookKfuncRet {
 			h.Ret = c.retVal(int64(int32(ev.Reason)))
 		}
 	}
-	if h.Hook == HookKfreeSkb && strings.HasPrefix(h.DropReason, "TC_") {
-		// dropped by tc: the verdict belongs to the last tc hop on this
-		// device, even with kernel-function hops in between
-		for i := len(j.Hops) - 1; i >= 0; i-- {
-			tc := &j.Hops[i]
-			if tc.Hook.IsTC() {
-				if tc.Verdict == "" && tc.Device.Ifindex == h.Device.Ifindex && tc.Device.Netns == h.Device.Netns {
-					tc.Verdict, tc.VerdictInferred = "TC_ACT_SHOT", true
-				}
-				break
-			}
-		}
-	}
 	j.Hops = append(j.Hops, h)
-}
-
-func natKind(old, new Tuple) string {
-	switch {
-	case old.Src == new.Src:
-		return "dnat"
-	case old.Dst == new.Dst:
-		return "snat"
-	}
-	return "nat"
 }
 
 // addSub attaches a tail call or program entry/exit to the last tc hop of
@@ -397,43 +285,15 @@ func (c *Correlator) addSub(ev *Event) {
 		}
 		tc.TailCalls = append(tc.TailCalls, TailCall{
 			At:     at,
-			Map:    c.res.Map(ev.MapID),
 			MapID:  ev.MapID,
 			Slot:   ev.Slot,
-			Prog:   c.res.Prog(ev.ProgID),
+			Prog:   Prog{ID: ev.ProgID},
 			Missed: ev.ProgID == 0,
 		})
 	case HookProgExit:
 		tc.Verdict = VerdictName(int32(ev.Reason))
 		tc.VerdictInferred = false
 	}
-}
-
-// VerdictName names a tc program's return value.
-func VerdictName(v int32) string {
-	switch v {
-	case -1:
-		return "TC_ACT_UNSPEC"
-	case 0:
-		return "TC_ACT_OK"
-	case 1:
-		return "TC_ACT_RECLASSIFY"
-	case 2:
-		return "TC_ACT_SHOT"
-	case 3:
-		return "TC_ACT_PIPE"
-	case 4:
-		return "TC_ACT_STOLEN"
-	case 5:
-		return "TC_ACT_QUEUED"
-	case 6:
-		return "TC_ACT_REPEAT"
-	case 7:
-		return "TC_ACT_REDIRECT"
-	case 8:
-		return "TC_ACT_TRAP"
-	}
-	return "TC_ACT_" + strconv.Itoa(int(v))
 }
 
 // Expire closes journeys idle since before now-Idle (kernel time).
@@ -515,47 +375,6 @@ func (c *Correlator) finish(f *flight, why End) {
 	if last := j.Last(); last != nil {
 		j.Duration = time.Duration(last.Time - j.Start)
 	}
-	j.Fate = fate(j, f.delivered)
 	c.stats.Journeys++
-	if c.opts.Emit != nil {
-		c.opts.Emit(j)
-	}
-}
-
-// dropNotSpecified is SKB_DROP_REASON_NOT_SPECIFIED, stable since the
-// enum was introduced (0 = NOT_DROPPED_YET, 1 = CONSUMED).
-const dropNotSpecified = 2
-
-// fate decides how a closed journey ended.
-func fate(j *Journey, delivered bool) Fate {
-	if j.DropReason != "" || (!delivered && hasHook(j, HookKfreeSkb)) {
-		return FateDropped
-	}
-	if delivered {
-		return FateDelivered
-	}
-	freed := false
-	for i := len(j.Hops) - 1; i >= 0; i-- {
-		switch j.Hops[i].Hook {
-		case HookConsumeSkb:
-			freed = true
-			continue
-		case HookNetDevXmit, HookNetDevStartXmit:
-			return FateTransmitted
-		}
-		break
-	}
-	if freed {
-		return FateConsumed
-	}
-	return FateUnknown
-}
-
-func hasHook(j *Journey, h Hook) bool {
-	for i := range j.Hops {
-		if j.Hops[i].Hook == h {
-			return true
-		}
-	}
-	return false
+	c.emit(j)
 }

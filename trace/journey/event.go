@@ -6,7 +6,7 @@ import (
 )
 
 // Hook says where an event was observed. The values equal bpf/pktlife.h's
-// enum pl_hook.
+// enum pl_hook; trace/catalog_test.go fails when they do not.
 type Hook uint8
 
 const (
@@ -90,7 +90,8 @@ func (h Hook) Sub() bool {
 	return h == HookTailCall || h == HookProgEntry || h == HookProgExit
 }
 
-// Event flags; equal to bpf/pktlife.h's enum pl_flags.
+// Event flags; equal to bpf/pktlife.h's enum pl_flags (trace/catalog_test.go
+// checks it).
 const (
 	FlagTuple   uint8 = 1 << 0 // the tuple was parsed from the packet
 	FlagTracked uint8 = 1 << 1 // emitted because the skb was followed, not by a match

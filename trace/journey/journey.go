@@ -61,6 +61,10 @@ type Hop struct {
 	VerdictInferred bool          `json:"verdict_inferred,omitempty"`
 	DropReason      string        `json:"drop_reason,omitempty"` // for kfree_skb
 	Ret             *int64        `json:"ret,omitempty"`         // return value (fexit, kretprobe, net_dev_xmit rc)
+
+	// reason is the event's number that the annotate stage names: the drop
+	// reason of a kfree_skb hop, the hop id of a kernel-function hop.
+	reason uint32
 }
 
 // Fate is how a journey ended.

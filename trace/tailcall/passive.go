@@ -1,4 +1,4 @@
-package trace
+package tailcall
 
 import (
 	"context"
@@ -8,38 +8,43 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/pktlife/pktlife/trace/internal/bpfobj"
 	"github.com/pktlife/pktlife/trace/journey"
 	"github.com/pktlife/pktlife/trace/progs"
 	"github.com/pktlife/pktlife/trace/progs/discover"
 )
 
-// passive is tail-call tracing without touching the datapath: fentry and
+// Passive is tail-call tracing without touching the datapath: fentry and
 // fexit on each tc entry program give exact entry and exit times and the
 // chain's final verdict (fexit on the entry program fires after the whole
 // chain). The jumps in between cannot be observed this way — fentry never
 // fires on a program entered by tail call — so the chain is shown from the
 // program graph, marked inferred, where the graph allows only one path.
-type passive struct {
+type Passive struct {
+	loader  Loader
 	graph   *progs.Graph
 	nodes   map[uint32]*progs.Node
 	closers []io.Closer
 }
 
-func (t *Tracer) setupPassive() error {
-	ps := &passive{nodes: map[uint32]*progs.Node{}}
-	skip := map[uint32]bool{}
-	for _, id := range t.ownIDs {
-		skip[uint32(id)] = true
-	}
-	ps.graph = &progs.Graph{}
-	for _, ns := range t.netns {
-		g, err := discover.Graph(context.Background(), discover.Options{Netns: ns.path, Ifaces: t.opts.Ifaces, SkipProgIDs: skip})
+func startPassive(cfg Config) (_ Tracer, _ []Report, err error) {
+	ps := &Passive{loader: cfg.Loader, nodes: map[uint32]*progs.Node{}}
+	defer func() {
 		if err != nil {
-			return fmt.Errorf("trace tail calls passively: %w", err)
+			err = errors.Join(err, ps.Close())
+		}
+	}()
+	skip := skipSet(cfg.Own)
+	ps.graph = &progs.Graph{}
+	for _, ns := range cfg.Netns {
+		g, err := discover.Graph(context.Background(), discover.Options{Netns: ns, Ifaces: cfg.Ifaces, SkipProgIDs: skip})
+		if err != nil {
+			return nil, nil, fmt.Errorf("trace tail calls passively: %w", err)
 		}
 		ps.graph.Devices = append(ps.graph.Devices, g.Devices...)
 	}
 	ps.nodes = ps.graph.Programs()
+	var reports []Report
 	attached := 0
 	for _, e := range ps.graph.EntryPrograms() {
 		id := e.Entry.Prog.ID
@@ -48,21 +53,18 @@ func (t *Tracer) setupPassive() error {
 		}
 		// A program pktlife cannot trace (no BTF, say) is a reported
 		// skip, like any other hop.
-		if err := ps.attach(t.objs, e.Entry.Prog); err != nil {
-			t.attached = append(t.attached, Attachment{Hop: tailCallHop, Where: e.Entry.Prog.Name, Mechanism: TailCallsPassive,
+		if err := ps.attach(e.Entry.Prog); err != nil {
+			reports = append(reports, Report{Where: e.Entry.Prog.Name, Mechanism: ModePassive,
 				Err: fmt.Errorf("trace %s (id %d) passively: %w", e.Entry.Prog.Name, id, err)})
 			continue
 		}
 		attached++
 	}
-	t.passive = ps
-	t.closers = append(t.closers, ps)
-	t.attached = append(t.attached, Attachment{Hop: tailCallHop, Where: fmt.Sprintf("%d entry program(s)", attached), Mechanism: TailCallsPassive})
-	return nil
+	return ps, append(reports, Report{Where: fmt.Sprintf("%d entry program(s)", attached), Mechanism: ModePassive}), nil
 }
 
 // entries lists the programs already attached to.
-func (ps *passive) entries() map[uint32]bool {
+func (ps *Passive) entries() map[uint32]bool {
 	out := map[uint32]bool{}
 	for _, c := range ps.closers {
 		if p, ok := c.(*entryProg); ok {
@@ -80,7 +82,7 @@ type entryProg struct {
 
 func (e *entryProg) Close() error { return e.p.Close() }
 
-func (ps *passive) attach(objs *objects, n progs.Node) error {
+func (ps *Passive) attach(n progs.Node) error {
 	p, err := ebpf.NewProgramFromID(ebpf.ProgramID(n.ID))
 	if err != nil {
 		return fmt.Errorf("open program: %w", err)
@@ -90,13 +92,10 @@ func (ps *passive) attach(objs *objects, n progs.Node) error {
 		return errors.New("the program has no BTF to attach fentry/fexit to")
 	}
 	fn := n.Name
-	if info, err := p.Info(); err == nil && fullName(info) != "" {
-		fn = fullName(info)
+	if info, err := p.Info(); err == nil && bpfobj.FullName(info) != "" {
+		fn = bpfobj.FullName(info)
 	}
-	cs, err := objs.attachTracingPair(kfSettings{
-		fn: fn, target: p, arg: 1, nargs: 1, prog: n.ID,
-		entryHook: journey.HookProgEntry, exitHook: journey.HookProgExit,
-	}, true)
+	cs, err := ps.loader.AttachEntryExit(p, fn, n.ID)
 	if err != nil {
 		return err
 	}
@@ -112,16 +111,20 @@ func mustInfo(p *ebpf.Program) *ebpf.ProgramInfo {
 	return info
 }
 
-func (ps *passive) Close() error {
-	closeAll(ps.closers)
+// Close detaches in reverse order of attaching. Safe to call twice.
+func (ps *Passive) Close() error {
+	var errs []error
+	for i := len(ps.closers) - 1; i >= 0; i-- {
+		errs = append(errs, ps.closers[i].Close())
+	}
 	ps.closers = nil
-	return nil
+	return errors.Join(errs...)
 }
 
-// inferChain fills the tail calls of each tc hop from the graph where it
+// Annotate fills the tail calls of each tc hop from the graph where it
 // allows one path only: every program on the way has at most one filled,
 // constant-index slot it can jump to.
-func (ps *passive) inferChain(j *journey.Journey) {
+func (ps *Passive) Annotate(j *journey.Journey) {
 	for i := range j.Hops {
 		h := &j.Hops[i]
 		if !h.Hook.IsTC() || len(h.TailCalls) > 0 || len(h.Progs) == 0 {

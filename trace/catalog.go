@@ -1,11 +1,14 @@
 package trace
 
 import (
+	"fmt"
+	"slices"
+
 	"github.com/pktlife/pktlife/bpf"
 	"github.com/pktlife/pktlife/trace/journey"
 )
 
-// Hop kinds.
+// Hop kinds: each has one backend (backend_*.go).
 const (
 	KindTC         = "tc"
 	KindTracepoint = "tracepoint"
@@ -15,24 +18,25 @@ const (
 
 // HopDef is one place in the kernel pktlife knows how to observe.
 type HopDef struct {
-	Name string       // as the user names it (--hops) and `pktlife hops` lists it
-	Kind string       // KindTC, KindTracepoint or KindKfunc
-	Hook journey.Hook // the hook its events carry
+	Name string       // as the user names it (Options.Hops) and `pktlife hops` lists it
+	Kind string       // KindTC, KindTracepoint, KindSocket or KindKfunc
+	Hook journey.Hook // the hook its events carry: enum pl_hook (catalog_test.go)
 	What string       // one line for people
+	// Default says whether the default hop set includes it.
+	Default bool
 	// tracepoints: the BTF-enabled and raw programs for the same body
 	tpProg, rawProg string
 	tracepoint      string
-	// tc: ingress or egress
+	// tc and socket hops: ingress or egress
 	ingress bool
-	// Default says whether the default hop set includes it.
-	Default bool
 	// kernel functions
 	kfunc kfunc
 }
 
-// Hops is the catalog of hops, in the order a received-then-forwarded
-// packet meets them.
-var Hops = []HopDef{
+// catalog lists every hop, in the order a received-then-forwarded packet
+// meets them: first the hops with a hook of their own, then the
+// kernel-function hops. It is never changed; Hops returns a copy.
+var catalog = slices.Concat([]HopDef{
 	{Name: "sock_send", Kind: KindSocket, Hook: journey.HookSockSend, Default: true,
 		What: "sent by a local socket (cgroup_skb egress on the cgroup v2 root)"},
 	{Name: "netif_rx", Kind: KindTracepoint, Hook: journey.HookNetifRx, Default: true,
@@ -62,14 +66,36 @@ var Hops = []HopDef{
 	{Name: "consume_skb", Kind: KindTracepoint, Hook: journey.HookConsumeSkb, Default: true,
 		What:   "packet freed after normal use",
 		tpProg: bpf.PktlifeProgPlTpConsumeSkb, rawProg: bpf.PktlifeProgPlRawConsumeSkb, tracepoint: "consume_skb"},
-}
+}, kfuncHops)
+
+// Hops returns the catalog of hops, in the order a received-then-forwarded
+// packet meets them.
+func Hops() []HopDef { return slices.Clone(catalog) }
 
 // LookupHop finds a hop by name.
 func LookupHop(name string) (HopDef, bool) {
-	for _, h := range Hops {
-		if h.Name == name {
-			return h, true
-		}
+	i := slices.IndexFunc(catalog, func(h HopDef) bool { return h.Name == name })
+	if i < 0 {
+		return HopDef{}, false
 	}
-	return HopDef{}, false
+	return catalog[i], true
+}
+
+// selectHops resolves hop names; empty selects the default set.
+func selectHops(sel []string) ([]HopDef, error) {
+	if len(sel) == 0 || (len(sel) == 1 && sel[0] == "default") {
+		return slices.DeleteFunc(Hops(), func(h HopDef) bool { return !h.Default }), nil
+	}
+	if len(sel) == 1 && sel[0] == "all" {
+		return Hops(), nil
+	}
+	var out []HopDef
+	for _, s := range sel {
+		h, ok := LookupHop(s)
+		if !ok {
+			return nil, fmt.Errorf("select hops: unknown hop %q: %w", s, ErrBadOption)
+		}
+		out = append(out, h)
+	}
+	return out, nil
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/pktlife/pktlife/bpf"
 )
 
 // Mechanisms by which a tc observer is attached.
@@ -19,6 +21,73 @@ const (
 // observerFilterName marks pktlife's legacy cls_bpf filters so that
 // `pktlife cleanup` can find them after a crash.
 const observerFilterName = "pktlife_observer"
+
+// tcBackend attaches tc hops: pktlife's observer first at the ingress or
+// egress hook of each selected device.
+type tcBackend struct {
+	devs   []device
+	legacy bool // clsact+cls_bpf even where tcx works
+}
+
+// probe attaches to loopback in a private network namespace, made for the
+// probe and gone after it.
+func (b *tcBackend) probe(objs *objects, h HopDef) (string, error) {
+	prog, err := objs.load(tcProg(h), progLoad{})
+	if err != nil {
+		return "", err
+	}
+	defer prog.Close()
+	ns, err := newPrivateNetns("probe")
+	if err != nil {
+		return "", err
+	}
+	defer ns.Close()
+	lo, err := ns.nl.LinkByName("lo")
+	if err != nil {
+		return "", fmt.Errorf("find lo in probe netns: %w", err)
+	}
+	o, err := attachTC(ns, lo, prog, h.ingress, b.legacy)
+	if err != nil {
+		return "", err
+	}
+	return o.mech, o.Close()
+}
+
+func (b *tcBackend) attach(objs *objects, hs []HopDef) attached {
+	var out attached
+	for _, h := range hs {
+		prog, err := objs.load(tcProg(h), progLoad{})
+		if err != nil {
+			out.report(h.Name, "all devices", "", err)
+			continue
+		}
+		out.closers = append(out.closers, prog)
+		if info, err := prog.Info(); err == nil {
+			if id, ok := info.ID(); ok {
+				out.tcProgs = append(out.tcProgs, id)
+			}
+		}
+		for _, d := range b.devs {
+			where := d.link.Attrs().Name + "@" + d.ns.name
+			o, err := attachTC(d.ns, d.link, prog, h.ingress, b.legacy)
+			if err != nil {
+				out.report(h.Name, where, "", err)
+				continue
+			}
+			out.closers = append(out.closers, o)
+			out.report(h.Name, where, o.mech, nil)
+		}
+	}
+	return out
+}
+
+// tcProg names the observer program of a tc hop.
+func tcProg(h HopDef) string {
+	if h.ingress {
+		return bpf.PktlifeProgPlTcIngress
+	}
+	return bpf.PktlifeProgPlTcEgress
+}
 
 // tcObserver is pktlife's program at one tc hook of one device.
 type tcObserver struct {

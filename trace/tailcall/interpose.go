@@ -1,4 +1,4 @@
-package trace
+package tailcall
 
 import (
 	"cmp"
@@ -11,6 +11,7 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/pktlife/pktlife/trace/internal/bpfobj"
 	"github.com/pktlife/pktlife/trace/journey"
 	"github.com/pktlife/pktlife/trace/progs"
 	"github.com/pktlife/pktlife/trace/progs/discover"
@@ -25,12 +26,16 @@ var ErrInterposeBusy = shimstate.ErrBusy
 // only be pinned where they would vanish with pktlife.
 var ErrNoDurableState = shimstate.ErrNoDurableState
 
+// shimName is the kernel name of pl_tail_shim, by which any pktlife's
+// shims are recognised in a datapath.
+const shimName = "pl_tail_shim"
+
 // ErrTailCallBudget is returned when shims would make a packet exceed the
 // kernel's 33 tail calls, or could, on a cyclic graph.
 var ErrTailCallBudget = errors.New("tail-call budget exceeded")
 
-// InterposedSlot is one prog_array slot whose program pktlife shimmed.
-type InterposedSlot struct {
+// Slot is one prog_array slot whose program pktlife shimmed.
+type Slot struct {
 	Map    string       // prog_array name
 	MapID  uint32       // prog_array ID
 	Slot   uint32       // index
@@ -38,50 +43,52 @@ type InterposedSlot struct {
 	ShimID uint32       // pktlife's shim that took its place
 }
 
-// shimName is the kernel name of pl_tail_shim, by which any pktlife's
-// shims are recognised in a datapath.
-const shimName = "pl_tail_shim"
-
-// interposeConfig says what to interpose.
-type interposeConfig struct {
-	stateDir string   // in the node's mount namespace; "" is the default
-	netns    []string // namespace paths; "" is pktlife's own
-	ifaces   []string
-	skip     map[uint32]bool // pktlife's observers
-	// ignoreBudget interposes whatever the depth (tests of the shim's
-	// failure path only).
-	ignoreBudget bool
-	journalSlots int // the journal's size when not 0 (tests only)
-}
-
-// interposer holds pktlife's shims in the datapath's prog_arrays: every
+// Interposer holds pktlife's shims in the datapath's prog_arrays: every
 // reachable filled slot holds a pl_tail_shim that records the jump and
 // tail-calls the original through a shadow prog_array. Shadows and the
 // journal of swapped slots are pinned in the node's bpffs (shimstate)
 // before any slot changes, so that the shims keep working and the slots
 // can be restored after pktlife is killed.
-type interposer struct {
+type Interposer struct {
+	loader  Loader
 	st      *shimstate.State
-	slots   []InterposedSlot
+	slots   []Slot
 	shims   []*ebpf.Program
 	shadows []*ebpf.Map
 	// missed lists, by program ID, the constant-index tail calls into
 	// empty slots that the graph shows: a shim cannot see those.
 	missed  map[uint32][]journey.TailCall
 	notices []string
+	noticed int // notices already returned
 	closed  bool
 }
 
-// interpose discovers the tail-call graph behind the tc programs of the
+// startInterpose discovers the tail-call graph behind the tc programs of the
 // configured devices and puts a shim into every reachable filled slot.
-func interpose(objs *objects, cfg interposeConfig) (_ *interposer, err error) {
-	ip := &interposer{}
+func startInterpose(cfg Config) (_ Tracer, _ []Report, err error) {
+	ip, err := interpose(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, maps := len(ip.slots), map[uint32]bool{}
+	for _, s := range ip.slots {
+		maps[s.MapID] = true
+	}
+	where := fmt.Sprintf("%d prog_array slot(s) in %d map(s)", n, len(maps))
+	if n == 0 {
+		where = "no tail call found behind the selected devices"
+	}
+	return ip, []Report{{Where: where, Mechanism: ModeInterpose}}, nil
+}
+
+func interpose(cfg Config) (_ *Interposer, err error) {
+	ip := &Interposer{loader: cfg.Loader}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, ip.Close())
 		}
 	}()
-	if ip.st, err = shimstate.Acquire(cfg.stateDir); err != nil {
+	if ip.st, err = shimstate.Acquire(cfg.StateDir); err != nil {
 		return nil, fmt.Errorf("interpose tail calls: %w", err)
 	}
 	notes, err := ip.st.Recover()
@@ -96,38 +103,13 @@ func interpose(objs *objects, cfg interposeConfig) (_ *interposer, err error) {
 	if err := foreignShims(g); err != nil {
 		return nil, err
 	}
-	if !cfg.ignoreBudget {
+	if !cfg.IgnoreBudget {
 		if err := checkBudget(g); err != nil {
 			return nil, err
 		}
 	}
 	ip.missed = emptyCalls(g)
-	var slots []progs.SlotRef
-	for _, s := range g.ReachableSlots() {
-		if s.ProgID != 0 {
-			slots = append(slots, s)
-		}
-	}
-	if len(slots) == 0 {
-		return ip, nil
-	}
-	if cfg.journalSlots == 0 {
-		cfg.journalSlots = len(slots)
-	}
-	if err := ip.st.Reserve(cfg.journalSlots); err != nil {
-		return nil, fmt.Errorf("interpose tail calls: %w", err)
-	}
-	for len(slots) > 0 {
-		n := 1
-		for n < len(slots) && slots[n].MapID == slots[0].MapID {
-			n++
-		}
-		if err := ip.interposeMap(objs, slots[:n]); err != nil {
-			return nil, err
-		}
-		slots = slots[n:]
-	}
-	return ip, nil
+	return ip, ip.shimAll(filledSlots(g), cfg.JournalSlots)
 }
 
 // foreignShims refuses a datapath whose slots already hold a pktlife shim
@@ -162,11 +144,48 @@ func bootTime(since time.Duration) time.Time {
 	return time.Now().Add(since - time.Duration(ts.Nano()))
 }
 
+// filledSlots lists the reachable slots that hold a program.
+func filledSlots(g *progs.Graph) []progs.SlotRef {
+	var out []progs.SlotRef
+	for _, s := range g.ReachableSlots() {
+		if s.ProgID != 0 {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// shimAll reserves the journal and shims the slots, one prog_array at a
+// time (slots come grouped by map). journalSlots, when not 0, sizes the
+// journal instead of the slots (tests only).
+func (ip *Interposer) shimAll(slots []progs.SlotRef, journalSlots int) error {
+	if len(slots) == 0 {
+		return nil
+	}
+	if journalSlots == 0 {
+		journalSlots = len(slots)
+	}
+	if err := ip.st.Reserve(journalSlots); err != nil {
+		return fmt.Errorf("interpose tail calls: %w", err)
+	}
+	for len(slots) > 0 {
+		n := 1
+		for n < len(slots) && slots[n].MapID == slots[0].MapID {
+			n++
+		}
+		if err := ip.interposeMap(slots[:n]); err != nil {
+			return err
+		}
+		slots = slots[n:]
+	}
+	return nil
+}
+
 // discoverAll discovers the graph in every configured namespace.
-func discoverAll(cfg interposeConfig) (*progs.Graph, error) {
+func discoverAll(cfg Config) (*progs.Graph, error) {
 	all := &progs.Graph{}
-	for _, ns := range cfg.netns {
-		g, err := discover.Graph(context.Background(), discover.Options{Netns: ns, Ifaces: cfg.ifaces, SkipProgIDs: cfg.skip})
+	for _, ns := range cfg.Netns {
+		g, err := discover.Graph(context.Background(), discover.Options{Netns: ns, Ifaces: cfg.Ifaces, SkipProgIDs: skipSet(cfg.Own)})
 		if err != nil {
 			return nil, fmt.Errorf("discover tail calls: %w", err)
 		}
@@ -197,10 +216,10 @@ func checkBudget(g *progs.Graph) error {
 		}
 	}
 	if cyclic {
-		return fmt.Errorf("interpose tail calls: %w: the chain from %s can loop, so a packet may already make all %d tail calls the kernel allows and shims would cut it short; use --tail-calls=off",
+		return fmt.Errorf("interpose tail calls: %w: the chain from %s can loop, so a packet may already make all %d tail calls the kernel allows and shims would cut it short; trace with tail-call mode "+ModeOff,
 			ErrTailCallBudget, where, progs.MaxTailCalls)
 	}
-	return fmt.Errorf("interpose tail calls: %w: the chain from %s makes up to %d tail calls, %d with a shim before each, more than the kernel's %d per packet; use --tail-calls=off",
+	return fmt.Errorf("interpose tail calls: %w: the chain from %s makes up to %d tail calls, %d with a shim before each, more than the kernel's %d per packet; trace with tail-call mode "+ModeOff,
 		ErrTailCallBudget, where, depth, 2*depth, progs.MaxTailCalls)
 }
 
@@ -221,7 +240,7 @@ func emptyCalls(g *progs.Graph) map[uint32][]journey.TailCall {
 }
 
 // interposeMap shims the given slots of one prog_array.
-func (ip *interposer) interposeMap(objs *objects, slots []progs.SlotRef) error {
+func (ip *Interposer) interposeMap(slots []progs.SlotRef) error {
 	mid := slots[0].MapID
 	orig, err := ebpf.NewMapFromID(ebpf.MapID(mid))
 	if err != nil {
@@ -231,7 +250,7 @@ func (ip *interposer) interposeMap(objs *objects, slots []progs.SlotRef) error {
 	if orig.Type() != ebpf.ProgramArray {
 		return fmt.Errorf("open prog_array %s (id %d): a %s, not a prog_array", slots[0].MapName, mid, orig.Type())
 	}
-	shadow, err := objs.newShadow(orig.MaxEntries())
+	shadow, err := ip.loader.NewShadow(orig.MaxEntries())
 	if err != nil {
 		return err
 	}
@@ -240,7 +259,7 @@ func (ip *interposer) interposeMap(objs *objects, slots []progs.SlotRef) error {
 		return fmt.Errorf("interpose tail calls: %w", err)
 	}
 	for _, s := range slots {
-		if err := ip.interposeSlot(objs, orig, shadow, s); err != nil {
+		if err := ip.interposeSlot(orig, shadow, s); err != nil {
 			return err
 		}
 	}
@@ -250,7 +269,7 @@ func (ip *interposer) interposeMap(objs *objects, slots []progs.SlotRef) error {
 // interposeSlot puts one shim in place: the shadow first holds the
 // original, the journal records the change, and only then does the slot
 // get the shim. A slot that changed since discovery is left alone.
-func (ip *interposer) interposeSlot(objs *objects, orig, shadow *ebpf.Map, s progs.SlotRef) error {
+func (ip *Interposer) interposeSlot(orig, shadow *ebpf.Map, s progs.SlotRef) error {
 	where := fmt.Sprintf("[%s/%d]", s.MapName, s.Index)
 	prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(s.ProgID))
 	if err != nil {
@@ -265,12 +284,12 @@ func (ip *interposer) interposeSlot(objs *objects, orig, shadow *ebpf.Map, s pro
 	if info.Type != ebpf.SchedCLS && info.Type != ebpf.SchedACT {
 		return fmt.Errorf("interpose %s: program %d is a %s program, not a tc one", where, s.ProgID, info.Type)
 	}
-	shim, err := objs.loadShim(shimTarget{mapID: s.MapID, slot: s.Index, progID: s.ProgID, progType: info.Type}, shadow)
+	shim, err := ip.loader.LoadShim(ShimTarget{MapID: s.MapID, Slot: s.Index, ProgID: s.ProgID, ProgType: info.Type}, shadow)
 	if err != nil {
 		return fmt.Errorf("interpose %s: %w", where, err)
 	}
 	ip.shims = append(ip.shims, shim)
-	shimID, err := progID(shim)
+	shimID, err := bpfobj.ProgID(shim)
 	if err != nil {
 		return fmt.Errorf("interpose %s: %w", where, err)
 	}
@@ -289,15 +308,15 @@ func (ip *interposer) interposeSlot(objs *objects, orig, shadow *ebpf.Map, s pro
 	if err := orig.Put(s.Index, shim); err != nil {
 		return errors.Join(fmt.Errorf("interpose %s: swap in shim: %w", where, err), ip.st.Forget(entry))
 	}
-	ip.slots = append(ip.slots, InterposedSlot{Map: s.MapName, MapID: s.MapID, Slot: s.Index,
-		Prog: journey.Prog{ID: s.ProgID, Name: progName(ebpf.ProgramID(s.ProgID))}, ShimID: shimID})
+	ip.slots = append(ip.slots, Slot{Map: s.MapName, MapID: s.MapID, Slot: s.Index,
+		Prog: journey.Prog{ID: s.ProgID, Name: bpfobj.Name(ebpf.ProgramID(s.ProgID))}, ShimID: shimID})
 	return nil
 }
 
-// slotsInterposed lists the slots holding shims, by map ID and slot.
-func (ip *interposer) slotsInterposed() []InterposedSlot {
+// Slots lists the slots holding shims, by map ID and slot.
+func (ip *Interposer) Slots() []Slot {
 	out := slices.Clone(ip.slots)
-	slices.SortFunc(out, func(a, b InterposedSlot) int {
+	slices.SortFunc(out, func(a, b Slot) int {
 		return cmp.Or(cmp.Compare(a.MapID, b.MapID), cmp.Compare(a.Slot, b.Slot))
 	})
 	return out
@@ -306,7 +325,7 @@ func (ip *interposer) slotsInterposed() []InterposedSlot {
 // Close puts every original program back where the slot still holds
 // pktlife's shim, unpins the shadows and releases the state. Slots changed
 // by their owners meanwhile are reported in the notices. Safe twice.
-func (ip *interposer) Close() error {
+func (ip *Interposer) Close() error {
 	if ip == nil || ip.closed {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package trace
+package tailcall
 
 import (
 	"errors"
@@ -56,10 +56,10 @@ func TestInferTailCalls(t *testing.T) {
 	miss := func(slot uint32) journey.TailCall {
 		return journey.TailCall{Map: "calls", MapID: 1, Slot: slot, Missed: true, Inferred: true}
 	}
-	tr := &Tracer{interp: &interposer{missed: map[uint32][]journey.TailCall{
+	ip := &Interposer{missed: map[uint32][]journey.TailCall{
 		10: {miss(3)}, // the entry program: a constant call to empty slot 3
 		20: {miss(1)}, // a tail-called program: empty slot 1
-	}}}
+	}}
 	entry, second := journey.Prog{ID: 10, Name: "entry"}, journey.Prog{ID: 20, Name: "second"}
 	jumped := journey.TailCall{At: 5, Map: "calls", MapID: 1, Slot: 0, Prog: second}
 	j := &journey.Journey{Hops: []journey.Hop{
@@ -68,7 +68,7 @@ func TestInferTailCalls(t *testing.T) {
 		{Hook: journey.HookNetifRx, At: 3, Progs: []journey.Prog{entry}},                                          // not a tc hop
 		{Hook: journey.HookTCEgress, At: 4},                                                                       // no program
 	}}
-	tr.inferTailCalls(j)
+	ip.Annotate(j)
 	want0 := miss(3)
 	want0.At = 1
 	if !slices.Equal(j.Hops[0].TailCalls, []journey.TailCall{want0}) {
@@ -82,5 +82,17 @@ func TestInferTailCalls(t *testing.T) {
 	if len(j.Hops[2].TailCalls)+len(j.Hops[3].TailCalls) != 0 {
 		t.Errorf("inferred on hops without a tc program: %+v %+v", j.Hops[2].TailCalls, j.Hops[3].TailCalls)
 	}
-	(&Tracer{}).inferTailCalls(j) // no interposer: nothing to do
+	(&Interposer{}).Annotate(j) // no empty slot known: nothing to do
+}
+
+func TestCheckMode(t *testing.T) {
+	for _, m := range append([]Mode{""}, Modes...) {
+		if err := CheckMode(m); err != nil {
+			t.Errorf("CheckMode(%q): %v", m, err)
+		}
+	}
+	err := CheckMode("sometimes")
+	if !errors.Is(err, ErrBadMode) || !strings.Contains(err.Error(), "want auto, interpose, passive or off") {
+		t.Errorf("CheckMode(sometimes) = %v", err)
+	}
 }

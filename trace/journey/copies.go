@@ -1,0 +1,84 @@
+package journey
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// Copies of one packet: a clone or copy of an skb (a tap, a veth crossing)
+// carries the same packet, found by its packet key (flow and IPv4 ID), and
+// joins the journey of the first skb seen with it.
+
+// cloneOf finds the journey of which ev's skb is a copy.
+func (c *Correlator) cloneOf(ev *Event) *flight {
+	k, ok := keyOf(ev)
+	if !ok {
+		return nil
+	}
+	f := c.byPkt[k]
+	if f == nil || f.j.Last() == nil {
+		return nil
+	}
+	if ev.Time-f.last > uint64(c.opts.CloneWindow) && ev.Time > f.last {
+		return nil
+	}
+	return f
+}
+
+func keyOf(ev *Event) (pktKey, bool) {
+	t := ev.Tuple
+	if !t.Valid() || !t.Src.Addr().Is4() || t.IPID == 0 {
+		return pktKey{}, false
+	}
+	return pktKey{flow: t.Flow(), id: t.IPID}, true
+}
+
+// addKey indexes f by the packet key of ev's tuple, for finding copies.
+// A journey already open under that key is a copy of this packet that was
+// seen first with the tuple f has only now reached (after NAT): it is merged
+// into f.
+func (c *Correlator) addKey(f *flight, ev *Event) {
+	k, ok := keyOf(ev)
+	if !ok {
+		return
+	}
+	if g := c.byPkt[k]; g != nil && g != f && !g.done {
+		if d := int64(ev.Time) - int64(g.last); d < int64(c.opts.CloneWindow) && d > -int64(c.opts.CloneWindow) {
+			c.merge(f, g)
+		}
+	}
+	f.pkeys = append(f.pkeys, k)
+	c.byPkt[k] = f
+}
+
+// merge moves g's hops and skbs into f and retires g without emitting it.
+func (c *Correlator) merge(f, g *flight) {
+	for _, skb := range append([]Ptr{g.j.Skb}, g.j.Clones...) {
+		if c.bySkb[skb] == g {
+			c.bySkb[skb] = f
+			f.live++
+		}
+		f.j.Clones = append(f.j.Clones, skb)
+	}
+	f.j.Hops = append(f.j.Hops, g.j.Hops...)
+	slices.SortStableFunc(f.j.Hops, func(a, b Hop) int { return cmp.Compare(a.Time, b.Time) })
+	f.j.Start = min(f.j.Start, f.j.Hops[0].Time)
+	for i := range f.j.Hops {
+		h := &f.j.Hops[i]
+		h.Index = i + 1
+		h.At = time.Duration(h.Time - f.j.Start)
+		h.Delta = 0
+		if i > 0 {
+			h.Delta = time.Duration(h.Time - f.j.Hops[i-1].Time)
+		}
+	}
+	for _, k := range g.pkeys {
+		c.byPkt[k] = f
+	}
+	f.pkeys = append(f.pkeys, g.pkeys...)
+	f.delivered = f.delivered || g.delivered
+	g.done = true
+	c.unlink(g)
+	g.j.Hops = nil
+}
