@@ -127,113 +127,128 @@ func allUnknown() *regState {
 	return &s
 }
 
+// flow is the forward data-flow pass of flowStates: register states per
+// instruction, and the instructions whose state changed and must be
+// propagated again.
+type flow struct {
+	insns    asm.Instructions
+	offsets  []int64       // instruction index → offset in 64-bit words
+	byOffset map[int64]int // the inverse
+	states   []*regState
+	work     []int
+}
+
+func newFlow(insns asm.Instructions) *flow {
+	f := &flow{insns: insns, offsets: make([]int64, len(insns)), byOffset: make(map[int64]int, len(insns)), states: make([]*regState, len(insns))}
+	var off int64
+	for i := range insns {
+		f.offsets[i], f.byOffset[off] = off, i
+		off += int64(insns[i].Width())
+	}
+	return f
+}
+
+// target is the index of the instruction rel words after i's successor.
+func (f *flow) target(i int, rel int64) (int, bool) {
+	j, ok := f.byOffset[f.offsets[i]+1+rel]
+	return j, ok
+}
+
+// merge joins s into instruction j's entry state, queueing j when it
+// changed.
+func (f *flow) merge(j int, s *regState) {
+	if f.states[j] == nil {
+		c := *s
+		f.states[j] = &c
+		f.work = append(f.work, j)
+		return
+	}
+	changed := false
+	for r := range s {
+		if n := f.states[j][r].join(s[r]); !n.equal(f.states[j][r]) {
+			f.states[j][r], changed = n, true
+		}
+	}
+	if changed {
+		f.work = append(f.work, j)
+	}
+}
+
+// jumpStep applies a jump-class instruction i to s and returns where it
+// may go: the jump target (-1 for none) and whether it falls through.
+func (f *flow) jumpStep(i int, s *regState) (jump int, fallThrough bool) {
+	ins := &f.insns[i]
+	switch op := ins.OpCode.JumpOp(); {
+	case op == asm.Exit:
+		return -1, false
+	case op == asm.Call:
+		for r := asm.R0; r <= asm.R5; r++ {
+			s[r] = unknown
+		}
+		return -1, true
+	case op == asm.Ja:
+		rel := int64(ins.Offset)
+		if ins.OpCode.Class() == asm.Jump32Class {
+			rel = ins.Constant // gotol: 32-bit offset in imm
+		}
+		j, ok := f.target(i, rel)
+		if !ok {
+			j = -1
+		}
+		return j, false
+	}
+	j, ok := f.target(i, int64(ins.Offset))
+	if !ok {
+		j = -1
+	}
+	return j, true
+}
+
 // flowStates computes, per instruction index, the register state on entry
 // (nil where no path reaches). Entry points are the first instruction and
 // every subprogram or callback, all starting with unknown registers.
 func flowStates(insns asm.Instructions) []*regState {
-	offsets := make([]int64, len(insns))
-	byOffset := make(map[int64]int, len(insns))
-	var off int64
-	for i := range insns {
-		offsets[i], byOffset[off] = off, i
-		off += int64(insns[i].Width())
-	}
-	target := func(i int, rel int64) (int, bool) {
-		j, ok := byOffset[offsets[i]+1+rel]
-		return j, ok
-	}
-
-	states := make([]*regState, len(insns))
-	var work []int
-	merge := func(j int, s *regState) {
-		if states[j] == nil {
-			c := *s
-			states[j] = &c
-			work = append(work, j)
-			return
-		}
-		changed := false
-		for r := range s {
-			if n := states[j][r].join(s[r]); !n.equal(states[j][r]) {
-				states[j][r], changed = n, true
-			}
-		}
-		if changed {
-			work = append(work, j)
-		}
-	}
+	f := newFlow(insns)
 	if len(insns) > 0 {
-		merge(0, allUnknown())
+		f.merge(0, allUnknown())
 	}
 	for i := range insns {
 		if insns[i].IsFunctionCall() || insns[i].IsLoadOfFunctionPointer() {
-			if j, ok := target(i, insns[i].Constant); ok {
-				merge(j, allUnknown())
+			if j, ok := f.target(i, insns[i].Constant); ok {
+				f.merge(j, allUnknown())
 			}
 		}
 	}
-	for len(work) > 0 {
-		i := work[len(work)-1]
-		work = work[:len(work)-1]
-		ins := &insns[i]
-		s := *states[i]
-		next, jump, fallThrough := i+1, -1, true
-		if ins.OpCode.Class().IsJump() {
-			switch op := ins.OpCode.JumpOp(); {
-			case op == asm.Exit:
-				fallThrough = false
-			case op == asm.Call:
-				for r := asm.R0; r <= asm.R5; r++ {
-					s[r] = unknown
-				}
-			case op == asm.Ja:
-				rel := int64(ins.Offset)
-				if ins.OpCode.Class() == asm.Jump32Class {
-					rel = ins.Constant // gotol: 32-bit offset in imm
-				}
-				jump, _ = target(i, rel)
-				fallThrough = false
-			default:
-				jump, _ = target(i, int64(ins.Offset))
-			}
+	for len(f.work) > 0 {
+		i := f.work[len(f.work)-1]
+		f.work = f.work[:len(f.work)-1]
+		s := *f.states[i]
+		jump, fallThrough := -1, true
+		if insns[i].OpCode.Class().IsJump() {
+			jump, fallThrough = f.jumpStep(i, &s)
 		} else {
-			step(ins, &s)
+			step(&insns[i], &s)
 		}
 		if jump >= 0 {
-			merge(jump, &s)
+			f.merge(jump, &s)
 		}
-		if fallThrough && next < len(insns) {
-			merge(next, &s)
+		if fallThrough && i+1 < len(insns) {
+			f.merge(i+1, &s)
 		}
 	}
-	return states
+	return f.states
 }
 
 // step applies a non-jump instruction to s.
 func step(ins *asm.Instruction, s *regState) {
 	cls := ins.OpCode.Class()
 	switch {
-	case cls.IsALU() && ins.OpCode.ALUOp() == asm.Mov && ins.OpCode.Source() == asm.ImmSource:
-		v := uint64(ins.Constant) // sign-extended by ALU64 mov
-		if cls == asm.ALUClass {
-			v = uint64(uint32(v))
-		}
-		s[ins.Dst] = known(value{v: v})
-	case cls == asm.ALU64Class && ins.OpCode.ALUOp() == asm.Mov && ins.OpCode.Source() == asm.RegSource:
-		s[ins.Dst] = s[ins.Src]
-	case cls == asm.ALUClass && ins.OpCode.ALUOp() == asm.Mov && ins.OpCode.Source() == asm.RegSource:
-		s[ins.Dst] = s[ins.Src].low32()
+	case cls.IsALU() && ins.OpCode.ALUOp() == asm.Mov:
+		stepMov(ins, s)
 	case cls.IsALU(), cls == asm.LdXClass:
 		s[ins.Dst] = unknown
 	case cls == asm.LdClass && ins.OpCode.IsDWordLoad():
-		switch {
-		case ins.IsLoadFromMap() && ins.Src == asm.PseudoMapFD:
-			s[ins.Dst] = known(value{isMap: true, v: uint64(uint32(ins.Constant))})
-		case ins.IsConstantLoad(asm.DWord):
-			s[ins.Dst] = known(value{v: uint64(ins.Constant)})
-		default:
-			s[ins.Dst] = unknown
-		}
+		s[ins.Dst] = dwordLoad(ins)
 	case cls == asm.LdClass: // legacy packet loads clobber R0–R5
 		for r := asm.R0; r <= asm.R5; r++ {
 			s[r] = unknown
@@ -241,4 +256,32 @@ func step(ins *asm.Instruction, s *regState) {
 	case cls == asm.StXClass && ins.OpCode.Mode() == asm.AtomicMode:
 		s[ins.Src], s[asm.R0] = unknown, unknown
 	}
+}
+
+// stepMov applies a 32- or 64-bit mov to s.
+func stepMov(ins *asm.Instruction, s *regState) {
+	alu32 := ins.OpCode.Class() == asm.ALUClass
+	switch {
+	case ins.OpCode.Source() == asm.ImmSource:
+		v := uint64(ins.Constant) // sign-extended by ALU64 mov
+		if alu32 {
+			v = uint64(uint32(v))
+		}
+		s[ins.Dst] = known(value{v: v})
+	case alu32:
+		s[ins.Dst] = s[ins.Src].low32()
+	default:
+		s[ins.Dst] = s[ins.Src]
+	}
+}
+
+// dwordLoad is what a 64-bit immediate load puts in its register.
+func dwordLoad(ins *asm.Instruction) absVal {
+	switch {
+	case ins.IsLoadFromMap() && ins.Src == asm.PseudoMapFD:
+		return known(value{isMap: true, v: uint64(uint32(ins.Constant))})
+	case ins.IsConstantLoad(asm.DWord):
+		return known(value{v: uint64(ins.Constant)})
+	}
+	return unknown
 }
