@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/pktlife/pktlife/trace/tailcall/mode"
 )
 
 // Load reads and parses the spec file at name.
@@ -113,8 +115,8 @@ func (p *parser) setup(n *yaml.Node, s *Setup) {
 			p.boolean(v, "legacy_tc", &s.LegacyTC)
 		case "tail_calls":
 			p.str(v, "tail_calls", &s.TailCalls)
-			if s.TailCalls != "" && s.TailCalls != "off" && s.TailCalls != "interpose" {
-				p.errorf(v, "tail_calls: want off or interpose, got %q", s.TailCalls)
+			if s.TailCalls != "" && s.TailCalls != mode.Off && s.TailCalls != mode.Interpose {
+				p.errorf(v, "tail_calls: want %s, got %q", mode.List(mode.Off, mode.Interpose), s.TailCalls)
 			}
 		case "timeout":
 			p.duration(v, "timeout", &s.Timeout)

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pktlife/pktlife/trace/tailcall/mode"
 )
 
 // Filter holds the node tracer's packet filter and limits: the flags of
@@ -23,7 +25,7 @@ type Filter struct {
 	Netns     []string // paths on the node, e.g. /run/netns/cni-1234
 	Count     int
 	Duration  time.Duration
-	TailCalls string // auto, interpose, passive, off
+	TailCalls string // one of mode.All, or "" for the tracer's default
 	MaxRate   int    // new packets followed per second on each node; 0 = no limit
 }
 
@@ -58,10 +60,8 @@ func (f Filter) Validate() error {
 			return fmt.Errorf("check filter: %w: unknown protocol %q (want tcp, udp, icmp, icmpv6, sctp or a number 0-255)", ErrBadFilter, f.Proto)
 		}
 	}
-	switch f.TailCalls {
-	case "", "auto", "interpose", "passive", "off":
-	default:
-		return fmt.Errorf("check filter: %w: unknown tail-call mode %q (want auto, interpose, passive or off)", ErrBadFilter, f.TailCalls)
+	if err := mode.Check(f.TailCalls); err != nil {
+		return fmt.Errorf("check filter: %w: unknown tail-call mode %q (want %s)", ErrBadFilter, f.TailCalls, mode.List(mode.All...))
 	}
 	if f.Count < 0 || f.Duration < 0 || f.MaxRate < 0 {
 		return fmt.Errorf("check filter: %w: count, duration and max rate must not be negative", ErrBadFilter)

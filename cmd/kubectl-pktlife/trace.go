@@ -18,6 +18,7 @@ import (
 
 	"github.com/pktlife/pktlife/kube"
 	"github.com/pktlife/pktlife/render"
+	"github.com/pktlife/pktlife/trace/tailcall/mode"
 )
 
 // traceFlags are the trace command's flags, turned into a kube.Request by
@@ -86,11 +87,11 @@ func (a *app) traceCmd() *cobra.Command {
 	fs.StringArrayVar(&f.netns, "netns", nil, "Trace only in this network namespace, a path on the node (repeatable)")
 	fs.IntVar(&f.count, "count", 0, "Stop after this many journeys per node")
 	fs.DurationVar(&f.duration, "duration", 0, "Stop after this long")
-	fs.StringVar(&f.tailCalls, "tail-calls", "", "Tail-call tracing on the node: auto, interpose, passive or off (default: the tracer's)")
+	fs.StringVar(&f.tailCalls, "tail-calls", "", "Tail-call tracing on the node: "+mode.List(mode.All...)+" (default: the tracer's)")
 	fs.IntVar(&f.maxRate, "max-rate", 0, "Follow at most this many new packets per second on each node (0: no limit)")
 	for flag, vals := range map[string][]string{
 		"output": {"text", "json", "yaml"}, "color": {"auto", "always", "never"}, "dry-run": {"none", "client", "server"},
-		"proto": {"tcp", "udp", "icmp", "icmpv6", "sctp"}, "tail-calls": {"auto", "interpose", "passive", "off"},
+		"proto": {"tcp", "udp", "icmp", "icmpv6", "sctp"}, "tail-calls": mode.All,
 	} {
 		_ = cmd.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(vals, cobra.ShellCompDirectiveNoFileComp))
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/pktlife/pktlife/check/runner"
 	"github.com/pktlife/pktlife/render"
 	"github.com/pktlife/pktlife/trace"
+	"github.com/pktlife/pktlife/trace/tailcall/mode"
 )
 
 // checkFlags are the command line of `pktlife check`.
@@ -73,7 +74,7 @@ attach).`,
 	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "draw passing paths too, and report attachments and probes on stderr")
 	fl.BoolVar(&f.legacyTC, "legacy-tc", false, "attach with clsact+cls_bpf even where tcx works")
-	fl.StringVar(&f.tailCalls, "tail-calls", "", "override the spec's tail_calls: auto, interpose or off")
+	fl.StringVar(&f.tailCalls, "tail-calls", "", "override the spec's tail_calls: "+mode.List(mode.Auto, mode.Interpose, mode.Off))
 	fl.StringVar(&f.prefix, "demo-prefix", "", "name the demo's namespaces <prefix>-<random>-{node,poda,podb} (default pktlife-demo; recorded specs name it in their netns globs)")
 	fl.DurationVar(&f.waitBusy, "wait-busy", 0, "wait this long for another pktlife that is interposing tail calls (only one may at a time)")
 	fl.DurationVar(&f.timeout, "timeout", 0, "override the spec's wait for each probe's journeys (default 3s)")

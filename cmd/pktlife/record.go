@@ -12,6 +12,7 @@ import (
 	"github.com/pktlife/pktlife/check"
 	"github.com/pktlife/pktlife/check/runner"
 	"github.com/pktlife/pktlife/trace"
+	"github.com/pktlife/pktlife/trace/tailcall/mode"
 )
 
 // recordFlags are the command line of `pktlife record`.
@@ -72,7 +73,7 @@ gaps between them, and times get no budget unless --budget-factor is given.`,
 	fl.StringSliceVar(&f.packets, "packets", nil, "packets to record for probes without expectations: first, reply (default both, reply when seen)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "report attachments and probes on stderr")
 	fl.BoolVar(&f.legacyTC, "legacy-tc", false, "attach with clsact+cls_bpf even where tcx works")
-	fl.StringVar(&f.tailCalls, "tail-calls", "", "tail-call tracing: auto, interpose or off (default: the spec's; interpose with --demo)")
+	fl.StringVar(&f.tailCalls, "tail-calls", "", "tail-call tracing: "+mode.List(mode.Auto, mode.Interpose, mode.Off)+" (default: the spec's; interpose with --demo)")
 	fl.StringVar(&f.prefix, "demo-prefix", "", "name the demo's namespaces <prefix>-<random>-{node,poda,podb} (default pktlife-demo; recorded specs name it in their netns globs)")
 	fl.DurationVar(&f.waitBusy, "wait-busy", 0, "wait this long for another pktlife that is interposing tail calls (only one may at a time)")
 	fl.DurationVar(&f.timeout, "timeout", 0, "wait at most this long for each probe's journeys (default 3s)")

@@ -16,6 +16,7 @@ import (
 	"github.com/pktlife/pktlife/render"
 	"github.com/pktlife/pktlife/trace"
 	"github.com/pktlife/pktlife/trace/journey"
+	"github.com/pktlife/pktlife/trace/tailcall/mode"
 )
 
 // traceFlags are the command line of `pktlife trace`. They become
@@ -58,7 +59,7 @@ func (f *traceFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.kfuncBackend, "kfunc-backend", "", "backend for kernel-function hops: fentry, kprobe.multi or kprobe (default: the best that works)")
 	fl.IntVar(&f.maxInFlight, "max-inflight", 65536, "journeys held open at once; past it the oldest is closed as evicted")
 	fl.IntVar(&f.maxRate, "max-rate", 0, "follow at most this many new packets per second (0: no limit); the others are counted as skipped")
-	fl.StringVar(&f.tailCalls, "tail-calls", trace.TailCallsAuto, "tail-call chains: auto, interpose (exact per packet: shims in the datapath's prog_arrays until exit), passive or off")
+	fl.StringVar(&f.tailCalls, "tail-calls", trace.TailCallsAuto, "tail-call chains: "+mode.List(mode.All...)+" (interpose: exact per packet, shims in the datapath's prog_arrays until exit)")
 	registerStateDir(fl, &f.stateDir)
 }
 

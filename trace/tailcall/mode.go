@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
-	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -14,40 +12,25 @@ import (
 	"github.com/pktlife/pktlife/bpf"
 	"github.com/pktlife/pktlife/trace/internal/bpfobj"
 	"github.com/pktlife/pktlife/trace/journey"
+	"github.com/pktlife/pktlife/trace/tailcall/mode"
 )
 
-// Mode says how tail calls are traced.
-type Mode = string
+// Mode says how tail calls are traced; its one spelling is package mode.
+type Mode = mode.Mode
 
-// The tail-call modes: their one spelling.
+// The tail-call modes.
 const (
-	// ModeAuto uses ModePassive where fentry/fexit work, and otherwise says that
-	// per-packet chains need ModeInterpose.
-	ModeAuto Mode = "auto"
-	// ModeInterpose puts shims into the datapath's prog_array slots: exact
-	// per-packet chains, at the cost of changing the maps meanwhile.
-	ModeInterpose Mode = "interpose"
-	// ModePassive attaches fentry/fexit to entry programs: exact entry, exit
-	// and final verdict, the chain between inferred from the graph.
-	ModePassive Mode = "passive"
-	// ModeOff records no tail calls.
-	ModeOff Mode = "off"
+	ModeAuto      = mode.Auto
+	ModeInterpose = mode.Interpose
+	ModePassive   = mode.Passive
+	ModeOff       = mode.Off
 )
 
-// Modes lists the modes, for help texts and completion.
-var Modes = []Mode{ModeAuto, ModeInterpose, ModePassive, ModeOff}
+// ErrBadMode is returned for an unknown mode.
+var ErrBadMode = mode.ErrUnknown
 
-// ErrBadMode is returned for a mode not in Modes.
-var ErrBadMode = errors.New("unknown tail-call mode")
-
-// CheckMode accepts "" (ModeAuto) and the Modes.
-func CheckMode(m Mode) error {
-	if m == "" || slices.Contains(Modes, m) {
-		return nil
-	}
-	last := len(Modes) - 1
-	return fmt.Errorf("select tail-call mode %q: want %s or %s: %w", m, strings.Join(Modes[:last], ", "), Modes[last], ErrBadMode)
-}
+// CheckMode accepts "" (ModeAuto) and mode.All.
+func CheckMode(m Mode) error { return mode.Check(m) }
 
 // ErrNeedInterpose says, in ModeAuto, that this kernel can show
 // per-packet chains only with ModeInterpose.

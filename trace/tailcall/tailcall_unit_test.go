@@ -84,15 +84,3 @@ func TestInferTailCalls(t *testing.T) {
 	}
 	(&Interposer{}).Annotate(j) // no empty slot known: nothing to do
 }
-
-func TestCheckMode(t *testing.T) {
-	for _, m := range append([]Mode{""}, Modes...) {
-		if err := CheckMode(m); err != nil {
-			t.Errorf("CheckMode(%q): %v", m, err)
-		}
-	}
-	err := CheckMode("sometimes")
-	if !errors.Is(err, ErrBadMode) || !strings.Contains(err.Error(), "want auto, interpose, passive or off") {
-		t.Errorf("CheckMode(sometimes) = %v", err)
-	}
-}
