@@ -2,8 +2,10 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 
+	"github.com/cilium/ebpf/btf"
 	"github.com/spf13/cobra"
 )
 
@@ -33,10 +35,11 @@ func requireRoot() error {
 }
 
 // requireBTF fails when the kernel exposes no BTF: pktlife's programs are
-// relocated against it.
+// relocated against it. cilium/ebpf decides, as it will at load time (it
+// caches what it read for the load).
 func requireBTF() error {
-	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
-		return usageError{errors.New("kernel BTF not found at /sys/kernel/btf/vmlinux: pktlife needs a kernel built with CONFIG_DEBUG_INFO_BTF")}
+	if _, err := btf.LoadKernelSpec(); err != nil {
+		return usageError{fmt.Errorf("read kernel BTF: pktlife needs a kernel built with CONFIG_DEBUG_INFO_BTF: %w", err)}
 	}
 	return nil
 }
