@@ -40,7 +40,7 @@ func (e *NodeExitError) Error() string {
 	case ok:
 		s += " (killed by " + sig + ")"
 	case e.Code == 2:
-		s += " (usage or unsupported kernel)"
+		s += " (refused)"
 	}
 	if msg != "" {
 		s += ": " + msg

@@ -23,7 +23,7 @@ func TestNodeExitErrorMessage(t *testing.T) {
 			Message: cut + "\n[vm] tracing udp\npktlife: tracing udp host 10.0.0.1/32; Ctrl-C to stop\n" + journey + "\n" + journey},
 			"pktlife on node vm exited with code 137 (killed by SIGKILL): pktlife: tracing udp host 10.0.0.1/32; Ctrl-C to stop"},
 		{"refused", NodeExitError{Node: "vm", Code: 2, Message: "attached tc\npktlife: interpose tail calls: lock /sys/fs/bpf/pktlife: another pktlife is interposing tail calls\n"},
-			"pktlife on node vm exited with code 2 (usage or unsupported kernel): pktlife: interpose tail calls: lock /sys/fs/bpf/pktlife: another pktlife is interposing tail calls"},
+			"pktlife on node vm exited with code 2 (refused): pktlife: interpose tail calls: lock /sys/fs/bpf/pktlife: another pktlife is interposing tail calls"},
 		{"failed after journeys", NodeExitError{Node: "vm", Code: 1, Message: journey + "\npktlife: read ring: boom\n" + journey},
 			"pktlife on node vm exited with code 1: pktlife: read ring: boom"},
 		{"unknown signal", NodeExitError{Node: "vm", Code: 128 + 7, Reason: "Error"},

@@ -200,7 +200,7 @@ func TestAPIRunnerWaitExit(t *testing.T) {
 	if !errors.As(err, &exit) || exit.Code != 2 || !errors.Is(err, ErrNoBTF) || !errors.Is(err, ErrNodePodFailed) {
 		t.Fatalf("wait: %v, want a NodeExitError with code 2 matching ErrNoBTF", err)
 	}
-	want := "pktlife on node node-a exited with code 2 (usage or unsupported kernel): pktlife: this kernel has no BTF (CONFIG_DEBUG_INFO_BTF=n)"
+	want := "pktlife on node node-a exited with code 2 (refused): pktlife: this kernel has no BTF (CONFIG_DEBUG_INFO_BTF=n)"
 	if err.Error() != want {
 		t.Errorf("message %q\nwant    %q", err, want)
 	}
