@@ -134,6 +134,10 @@ func TestAPIRunnerStartFails(t *testing.T) {
 		{"no BTF", withState(testNodePod(t), corev1.PodPending, corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
 			Reason: "CreateContainerError", Message: "failed to mkdir /sys/kernel/btf: operation not permitted"}}),
 			ErrNoBTF, "CONFIG_DEBUG_INFO_BTF"},
+		// containerd 1.6 on a real node without systemd, whose / is private
+		{"private mounts", withState(testNodePod(t), corev1.PodPending, corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
+			Reason: "CreateContainerError", Message: `failed to generate container "3c06" spec: failed to generate spec: path "/run/netns" is mounted on "/" but it is not a shared or slave mount`}}),
+			ErrNodePodFailed, `path "/run/netns" is mounted on "/" but it is not a shared or slave mount (node pods follow the node's /sys/fs/bpf and /run/netns with mountPropagation HostToContainer, which needs the node mount that holds them to be shared`},
 		{"rejected", func() *corev1.Pod {
 			p := testNodePod(t).DeepCopy()
 			p.Status.Phase, p.Status.Reason, p.Status.Message = corev1.PodFailed, "OutOfcpu", "Node didn't have enough resource: cpu"
