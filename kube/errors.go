@@ -30,22 +30,57 @@ type NodeExitError struct {
 }
 
 func (e *NodeExitError) Error() string {
-	msg := strings.TrimSpace(e.Message)
+	// Keep the error on one line: the message is the tracer's last log lines.
+	msg := lastWords(e.Message)
 	if msg == "" {
 		msg = e.Reason
 	}
-	// Keep the error on one line: the message is the tracer's last log lines.
-	if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
-		msg = strings.TrimSpace(msg[i+1:])
-	}
 	s := fmt.Sprintf("pktlife on node %s exited with code %d", e.Node, e.Code)
-	if e.Code == 2 {
-		s += " (usage or unsupported kernel)"
+	switch sig, ok := e.Signal(); {
+	case ok:
+		s += " (killed by " + sig + ")"
+	case e.Code == 2:
+		s += " (refused)"
 	}
 	if msg != "" {
 		s += ": " + msg
 	}
 	return s
+}
+
+// Signal names the signal that killed pktlife, when its exit code says it
+// was killed by one (128 + the signal's number, as the container runtime
+// reports it): 137 is a SIGKILL (OOM, a forced end), which leaves no time
+// to put back what it changed.
+func (e *NodeExitError) Signal() (string, bool) {
+	if e.Code <= 128 || e.Code > 128+64 {
+		return "", false
+	}
+	n := e.Code - 128
+	if name, ok := signalNames[n]; ok {
+		return name, true
+	}
+	return fmt.Sprintf("signal %d", n), true
+}
+
+var signalNames = map[int32]string{1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 6: "SIGABRT", 9: "SIGKILL", 11: "SIGSEGV", 15: "SIGTERM"}
+
+// lastWords is the last line of a node pod's termination message that
+// pktlife wrote as a status line. With terminationMessagePolicy
+// FallbackToLogsOnError the message is the tail of the container's log,
+// where the journeys (NDJSON on stdout) and the status lines (stderr) are
+// mixed, cut to the kubelet's 2048 bytes: a journey, or the cut end of one
+// at the top, is not a reason.
+func lastWords(msg string) string {
+	lines := strings.Split(strings.TrimSpace(msg), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := strings.TrimSpace(lines[i])
+		if l == "" || strings.HasPrefix(l, "{") || (i == 0 && strings.HasSuffix(l, "}") && strings.Contains(l, `":`)) {
+			continue
+		}
+		return l
+	}
+	return ""
 }
 
 // Is makes a node exit that complains about BTF match ErrNoBTF, and every

@@ -173,12 +173,33 @@ func hostPod(name, node, component string, args []string, runTime time.Duration,
 				ImagePullPolicy:          o.PullPolicy,
 				Command:                  []string{"pktlife"},
 				Args:                     args,
+				Env:                      podEnv(),
 				SecurityContext:          &corev1.SecurityContext{Privileged: &privileged, RunAsUser: &root},
 				VolumeMounts:             vms,
 				TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 			}},
 			Volumes: vols,
 		},
+	}
+}
+
+// The environment that tells pktlife which node pod it runs in (the
+// Downward API's namespace and name), so that the owner record of the
+// node's tail-call state names the pod: a second trace on the node is
+// refused naming it, and pktlife cleanup says whose slots it restored. The
+// same names as trace/shimstate's, which the plugin must not link.
+const (
+	EnvPodNamespace = "PKTLIFE_POD_NAMESPACE"
+	EnvPodName      = "PKTLIFE_POD_NAME"
+)
+
+func podEnv() []corev1.EnvVar {
+	field := func(path string) *corev1.EnvVarSource {
+		return &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: path}}
+	}
+	return []corev1.EnvVar{
+		{Name: EnvPodNamespace, ValueFrom: field("metadata.namespace")},
+		{Name: EnvPodName, ValueFrom: field("metadata.name")},
 	}
 }
 

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +10,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/pktlife/pktlife/trace/shimstate"
 )
 
 func testPlan(t *testing.T, to string, f Filter) *Plan {
@@ -182,6 +185,30 @@ func TestPodName(t *testing.T) {
 	} {
 		if got := podName("ab12cd34", node); got != want || len(got) > 63 {
 			t.Errorf("podName(%q) = %q, want %q", node, got, want)
+		}
+	}
+}
+
+// The node pod tells pktlife its namespace and name, under the names
+// shimstate reads, so that the owner record of the node's tail-call state
+// (quoted when a second trace is refused) names the pod.
+func TestNodePodNamesItselfToPktlife(t *testing.T) {
+	if EnvPodNamespace != shimstate.EnvPodNamespace || EnvPodName != shimstate.EnvPodName {
+		t.Fatalf("env names %q %q, shimstate reads %q %q", EnvPodNamespace, EnvPodName, shimstate.EnvPodNamespace, shimstate.EnvPodName)
+	}
+	for _, p := range []*corev1.Pod{
+		NodePod(testPlan(t, "", Filter{TailCalls: "interpose"}), "node-a", PodOptions{Session: "s1"}),
+		CleanupPod("node-a", PodOptions{Session: "s1", Namespace: "kube-system"}),
+	} {
+		got := map[string]string{}
+		for _, e := range p.Spec.Containers[0].Env {
+			if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
+				got[e.Name] = e.ValueFrom.FieldRef.FieldPath
+			}
+		}
+		want := map[string]string{EnvPodNamespace: "metadata.namespace", EnvPodName: "metadata.name"}
+		if !maps.Equal(got, want) {
+			t.Errorf("%s: env %v, want %v", p.Name, got, want)
 		}
 	}
 }

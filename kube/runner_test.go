@@ -134,6 +134,10 @@ func TestAPIRunnerStartFails(t *testing.T) {
 		{"no BTF", withState(testNodePod(t), corev1.PodPending, corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
 			Reason: "CreateContainerError", Message: "failed to mkdir /sys/kernel/btf: operation not permitted"}}),
 			ErrNoBTF, "CONFIG_DEBUG_INFO_BTF"},
+		// containerd 1.6 on a real node without systemd, whose / is private
+		{"private mounts", withState(testNodePod(t), corev1.PodPending, corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
+			Reason: "CreateContainerError", Message: `failed to generate container "3c06" spec: failed to generate spec: path "/run/netns" is mounted on "/" but it is not a shared or slave mount`}}),
+			ErrNodePodFailed, `path "/run/netns" is mounted on "/" but it is not a shared or slave mount (node pods follow the node's /sys/fs/bpf and /run/netns with mountPropagation HostToContainer, which needs the node mount that holds them to be shared`},
 		{"rejected", func() *corev1.Pod {
 			p := testNodePod(t).DeepCopy()
 			p.Status.Phase, p.Status.Reason, p.Status.Message = corev1.PodFailed, "OutOfcpu", "Node didn't have enough resource: cpu"
@@ -200,7 +204,7 @@ func TestAPIRunnerWaitExit(t *testing.T) {
 	if !errors.As(err, &exit) || exit.Code != 2 || !errors.Is(err, ErrNoBTF) || !errors.Is(err, ErrNodePodFailed) {
 		t.Fatalf("wait: %v, want a NodeExitError with code 2 matching ErrNoBTF", err)
 	}
-	want := "pktlife on node node-a exited with code 2 (usage or unsupported kernel): pktlife: this kernel has no BTF (CONFIG_DEBUG_INFO_BTF=n)"
+	want := "pktlife on node node-a exited with code 2 (refused): pktlife: this kernel has no BTF (CONFIG_DEBUG_INFO_BTF=n)"
 	if err.Error() != want {
 		t.Errorf("message %q\nwant    %q", err, want)
 	}

@@ -143,6 +143,18 @@ var fatalWaiting = map[string]bool{
 	"RunContainerError":          true,
 }
 
+// privateMount is how containerd refuses a mountPropagation of
+// HostToContainer (or Bidirectional) on a host path whose mount on the
+// node propagates nothing: `path "/run/netns" is mounted on "/" but it is
+// not a shared or slave mount`. systemd makes every mount shared; nodes
+// without it (a minimal init, some VMs) keep them private.
+const (
+	privateMount     = "not a shared or slave mount"
+	privateMountHint = "node pods follow the node's /sys/fs/bpf and /run/netns with mountPropagation HostToContainer, " +
+		"which needs the node mount that holds them to be shared, as systemd makes every mount; on this node it is private: " +
+		"make it shared (e.g. mount --make-rshared / on the node)"
+)
+
 // started holds once the tracer container runs or ran.
 func started(p *corev1.Pod) (bool, error) {
 	st := containerState(p)
@@ -154,6 +166,9 @@ func started(p *corev1.Pod) (bool, error) {
 	case st.Waiting != nil && fatalWaiting[st.Waiting.Reason]:
 		if mentionsBTF(st.Waiting.Message) {
 			return false, fmt.Errorf("%w: %s (the kernel needs CONFIG_DEBUG_INFO_BTF)", ErrNoBTF, describe(p))
+		}
+		if strings.Contains(st.Waiting.Message, privateMount) {
+			return false, fmt.Errorf("%w: %s (%s)", ErrNodePodFailed, describe(p), privateMountHint)
 		}
 		return false, fmt.Errorf("%w: %s", ErrNodePodFailed, describe(p))
 	}

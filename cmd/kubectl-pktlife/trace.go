@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -170,7 +171,35 @@ func (a *app) trace(ctx context.Context, pod string, f *traceFlags) error {
 	if ctx.Err() != nil {
 		fmt.Fprintln(a.stderr, "kubectl-pktlife: interrupted")
 	}
+	if f.tailCalls == "interpose" {
+		a.shimHint(err, &f.podFlags, o.Namespace)
+	}
 	return err
+}
+
+// shimHint says how to put the original programs back when a node's
+// pktlife was killed by a signal (SIGKILL: OOM, a forced end) while it
+// interposed on tail calls: it had no time to restore the slots itself, and
+// its shims stay in the datapath, working, until pktlife cleanup runs on
+// that node. ns is where the node pods ran.
+func (a *app) shimHint(err error, f *podFlags, ns string) {
+	var exit *kube.NodeExitError
+	if !errors.As(err, &exit) {
+		return
+	}
+	sig, ok := exit.Signal()
+	if !ok {
+		return
+	}
+	cmd := "kubectl pktlife cleanup -n " + ns + " --node " + exit.Node
+	if f.image != kube.DefaultImage() {
+		cmd += " --image " + f.image
+	}
+	if f.pullPolicy != "" {
+		cmd += " --image-pull-policy " + f.pullPolicy
+	}
+	fmt.Fprintf(a.stderr, "kubectl-pktlife: pktlife on node %s was killed by %s while it interposed on tail calls: "+
+		"its shims keep the datapath working until the original programs are put back with: %s\n", exit.Node, sig, cmd)
 }
 
 func (a *app) printPods(ctx context.Context, c kubernetes.Interface, pods []*corev1.Pod, f *traceFlags) error {

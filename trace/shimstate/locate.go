@@ -75,8 +75,27 @@ func nodeView() view {
 	return view{container: true}
 }
 
-// Describe says where this process runs, for the owner record.
+// The environment of a kubectl pktlife node pod: its namespace and name,
+// from the Downward API.
+const (
+	EnvPodNamespace = "PKTLIFE_POD_NAMESPACE"
+	EnvPodName      = "PKTLIFE_POD_NAME"
+)
+
+// Describe says where this process runs, for the owner record; in a node
+// pod of kubectl pktlife, which one.
 func Describe() string {
+	where := describeNS()
+	if name := os.Getenv(EnvPodName); name != "" {
+		if ns := os.Getenv(EnvPodNamespace); ns != "" {
+			name = ns + "/" + name
+		}
+		where = "pod " + name + ", " + where
+	}
+	return where
+}
+
+func describeNS() string {
 	v := nodeView()
 	mnt, _ := os.Readlink("/proc/self/ns/mnt")
 	switch {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -193,5 +194,24 @@ func TestReserveRefusesLeftoverJournal(t *testing.T) {
 	}()
 	if err := s.Reserve(1); err == nil || !strings.Contains(err.Error(), "previous owner's journal") {
 		t.Errorf("reserve over a leftover journal: %v", err)
+	}
+}
+
+// In a node pod of kubectl pktlife the owner record names the pod, from
+// the environment the pod spec sets; elsewhere only the namespaces.
+func TestDescribeNamesNodePod(t *testing.T) {
+	t.Setenv(EnvPodName, "")
+	plain := Describe()
+	if strings.Contains(plain, "pod ") {
+		t.Errorf("outside a pod: %q", plain)
+	}
+	t.Setenv(EnvPodNamespace, "default")
+	t.Setenv(EnvPodName, "pktlife-050ebb95-vm")
+	if got, want := Describe(), "pod default/pktlife-050ebb95-vm, "+plain; got != want {
+		t.Errorf("in a node pod: %q, want %q", got, want)
+	}
+	o := Owner{PID: 30719, Comm: "pktlife", Started: time.Date(2026, 12, 3, 7, 22, 36, 0, time.UTC), Where: Describe()}
+	if got, want := o.String(), "pid 30719 (pktlife) since 2026-12-03 07:22:36 UTC, from pod default/pktlife-050ebb95-vm, "+plain; got != want {
+		t.Errorf("owner %q, want %q", got, want)
 	}
 }
