@@ -12,25 +12,31 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/pktlife/pktlife/bpf"
+	"github.com/pktlife/pktlife/trace/internal/nodens"
 )
 
 // errNoCgroup2 is returned when no cgroup v2 hierarchy is mounted.
 var errNoCgroup2 = errors.New("no cgroup v2 hierarchy mounted")
 
-// cgroup2Root finds where the cgroup v2 hierarchy is mounted.
+// cgroup2Root finds the node's cgroup v2 root, as this process reaches
+// it. From a private mount namespace (ip netns exec remounts /sys; a node
+// pod's /sys/fs/cgroup is its own cgroup's subtree) it is looked up among
+// the node's mounts: attached to anything but the root, the socket hops
+// would see only some sockets.
 func cgroup2Root() (string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	v := nodens.Get()
+	f, err := os.Open(v.Proc + "/mountinfo")
 	if err != nil {
 		return "", fmt.Errorf("read mountinfo: %w", err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		// ... mountpoint ... - fstype source options
+		// ID parent major:minor root mountpoint ... - fstype source options
 		fields := strings.Fields(sc.Text())
 		for i, fld := range fields {
-			if fld == "-" && i+1 < len(fields) && fields[i+1] == "cgroup2" && len(fields) > 4 {
-				return fields[4], nil
+			if fld == "-" && i+1 < len(fields) && fields[i+1] == "cgroup2" && len(fields) > 4 && fields[3] == "/" {
+				return v.Path(fields[4]), nil
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/pktlife/pktlife/trace/internal/nodens"
 	"github.com/pktlife/pktlife/trace/shimstate"
 )
 
@@ -42,7 +43,7 @@ func CleanupStateDir(dir string) ([]string, error) {
 func cleanupFilters() ([]string, error) {
 	live := liveProgs()
 	paths := []string{""}
-	runNetns := shimstate.NodePath("/run/netns")
+	runNetns := nodens.Get().Path("/run/netns")
 	if ents, err := os.ReadDir(runNetns); err == nil {
 		for _, e := range ents {
 			paths = append(paths, filepath.Join(runNetns, e.Name()))
@@ -103,7 +104,7 @@ func cleanupNetns(ns *nsHandle, live map[uint32]int) ([]string, error) {
 // is no file descriptor.)
 func liveProgs() map[uint32]int {
 	live := map[uint32]int{}
-	procs, _ := filepath.Glob(shimstate.NodePath("/proc") + "/[0-9]*/fdinfo/*")
+	procs, _ := filepath.Glob(nodens.Get().Path("/proc") + "/[0-9]*/fdinfo/*")
 	for _, p := range procs {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -117,7 +118,7 @@ func liveProgs() map[uint32]int {
 		if err != nil {
 			continue
 		}
-		pid, _ := strconv.Atoi(strings.Split(strings.TrimPrefix(p, shimstate.NodePath("/proc")+"/"), "/")[0])
+		pid, _ := strconv.Atoi(strings.Split(strings.TrimPrefix(p, nodens.Get().Path("/proc")+"/"), "/")[0])
 		live[uint32(id)] = pid
 	}
 	return live

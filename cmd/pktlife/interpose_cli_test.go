@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -162,5 +163,35 @@ func TestCleanupLeavesLiveTracer(t *testing.T) {
 	}
 	if got := observers(t, a); len(got) != 0 {
 		t.Errorf("left after cleanup: %v", got)
+	}
+}
+
+// TestSocketHopsUnderIPNetnsExec: ip netns exec remounts /sys, so the
+// cgroup v2 hierarchy is not mounted in its mount namespace; the socket
+// hops attach to the node's cgroup v2 root all the same.
+func TestSocketHopsUnderIPNetnsExec(t *testing.T) {
+	netnstest.RequireRoot(t)
+	ns := netnstest.New(t, "plcg")
+	code, stdout, stderr := runIn(t, ns.Name, "hops", "-o", "json")
+	if code != 0 {
+		t.Fatalf("hops under ip netns exec: exit %d: %s", code, stderr)
+	}
+	got := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var h struct {
+			Name, Mechanism string
+			Supported       bool
+		}
+		if err := json.Unmarshal([]byte(l), &h); err != nil {
+			t.Fatalf("decode %q: %v", l, err)
+		}
+		if h.Supported {
+			got[h.Name] = h.Mechanism
+		}
+	}
+	for _, hop := range []string{"sock_send", "sock_deliver"} {
+		if got[hop] != "cgroup_skb" {
+			t.Errorf("%s under ip netns exec: mechanism %q, want cgroup_skb\n%s", hop, got[hop], stdout)
+		}
 	}
 }

@@ -8,17 +8,17 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pktlife/pktlife/trace/internal/nodens"
 )
 
 // Where the state lives by default, in the node's mount namespace: in the
 // node's bpffs when it has one, else in a bpffs pktlife mounts for itself.
 const (
-	DefaultDir      = "/sys/fs/bpf/pktlife"
-	FallbackDir     = "/run/pktlife/bpffs"
-	nodeBPFFS       = "/sys/fs/bpf"
-	mountMarker     = "pktlife-mounted" // a directory in a bpffs pktlife mounted
-	initPIDNS       = "pid:[4026531836]"
-	procRootPattern = "/proc/%d/root"
+	DefaultDir  = "/sys/fs/bpf/pktlife"
+	FallbackDir = "/run/pktlife/bpffs"
+	nodeBPFFS   = "/sys/fs/bpf"
+	mountMarker = "pktlife-mounted" // a directory in a bpffs pktlife mounted
 )
 
 // ErrNoDurableState is returned where the state could only be kept in a
@@ -35,45 +35,6 @@ type Dir struct {
 func (d Dir) String() string { return d.Node }
 
 func (d Dir) join(name string) string { return filepath.Join(d.Path, name) }
-
-// view is how this process reaches the node's mount namespace.
-type view struct {
-	root string // prefix to the node's root; "" when the same as ours
-	// inNode is set when this process runs in the node's mount namespace,
-	// where a bpffs it mounts stays after it exits.
-	inNode bool
-	// container is set outside the node's PID namespace: the node cannot
-	// be reached, and only a bpffs the container was given (the node's,
-	// bind-mounted) is taken.
-	container bool
-}
-
-// nodeView finds the node's mount namespace. In the node's PID namespace,
-// PID 1 and the kernel thread daemon (PID 2, whose root is the kernel's
-// own) live in it; the first of them whose namespace can be read is taken.
-func nodeView() view {
-	if ns, _ := os.Readlink("/proc/self/ns/pid"); ns != initPIDNS {
-		return view{container: true}
-	}
-	self, err := os.Readlink("/proc/self/ns/mnt")
-	if err != nil {
-		return view{container: true}
-	}
-	for _, pid := range []int{1, 2} {
-		mnt, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", pid))
-		if err != nil {
-			continue
-		}
-		if mnt == self {
-			return view{inNode: true}
-		}
-		root := fmt.Sprintf(procRootPattern, pid)
-		if _, err := os.Stat(filepath.Join(root, "proc")); err == nil {
-			return view{root: root}
-		}
-	}
-	return view{container: true}
-}
 
 // The environment of a kubectl pktlife node pod: its namespace and name,
 // from the Downward API.
@@ -96,21 +57,17 @@ func Describe() string {
 }
 
 func describeNS() string {
-	v := nodeView()
+	v := nodens.Get()
 	mnt, _ := os.Readlink("/proc/self/ns/mnt")
 	switch {
-	case v.inNode:
+	case v.InNode:
 		return "the node's mount namespace"
-	case v.container:
+	case v.Container:
 		pid, _ := os.Readlink("/proc/self/ns/pid")
 		return fmt.Sprintf("a container (%s, %s)", strings.Replace(pid, ":", " ", 1), strings.Replace(mnt, ":", " ", 1))
 	}
 	return fmt.Sprintf("a private mount namespace (%s)", strings.Replace(mnt, ":", " ", 1))
 }
-
-// NodePath is path in the node's mount namespace as this process reaches
-// it: the same path where the node cannot be reached.
-func NodePath(path string) string { return nodeView().root + path }
 
 func isBPFFS(path string) bool {
 	var st unix.Statfs_t
@@ -122,16 +79,16 @@ func isBPFFS(path string) bool {
 // pktlife mounts, which it can only do from the node's mount namespace. It
 // refuses with ErrNoDurableState where either would die with pktlife.
 func Prepare(node string) (Dir, error) {
-	v := nodeView()
+	v := nodens.Get()
 	what := node
 	if node == "" {
 		what = "the node has no bpffs at " + nodeBPFFS + " or " + FallbackDir + ", and"
 		node = FallbackDir
-		if isBPFFS(v.root + nodeBPFFS) {
+		if isBPFFS(v.Root + nodeBPFFS) {
 			node = DefaultDir
 		}
 	}
-	d := Dir{Node: node, Path: v.root + node}
+	d := Dir{Node: node, Path: v.Root + node}
 	switch {
 	case isBPFFS(d.Path):
 		return d, nil
@@ -140,10 +97,10 @@ func Prepare(node string) (Dir, error) {
 			return Dir{}, fmt.Errorf("create state dir %s: %w", node, err)
 		}
 		return d, nil
-	case v.container:
+	case v.Container:
 		return Dir{}, fmt.Errorf("keep tail-call state: %w: pktlife runs in a container outside the node's PID namespace that was given no bpffs at %s, so pins it made would vanish with it and leave the shims dropping packets; mount the node's %s into the container (or run it with the host's PID namespace)",
 			ErrNoDurableState, nodeBPFFS, nodeBPFFS)
-	case !v.inNode:
+	case !v.InNode:
 		if what == node {
 			what = node + " is on no bpffs in the node's mount namespace, and"
 		}
@@ -166,14 +123,14 @@ func Prepare(node string) (Dir, error) {
 // Locate lists the state directories that exist at node, or at the default
 // places when node is empty, without creating any.
 func Locate(node string) []Dir {
-	v := nodeView()
+	v := nodens.Get()
 	nodes := []string{node}
 	if node == "" {
 		nodes = []string{DefaultDir, FallbackDir}
 	}
 	var out []Dir
 	for _, n := range nodes {
-		d := Dir{Node: n, Path: v.root + n}
+		d := Dir{Node: n, Path: v.Root + n}
 		if isBPFFS(d.Path) {
 			out = append(out, d)
 		}
