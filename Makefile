@@ -8,7 +8,7 @@ VMEXEC    := $(BIN)/vmexec
 # The plugin's version picks its default node image, ghcr.io/pktlife/pktlife:$(VERSION).
 VERSION   ?= latest
 IMAGE     ?= ghcr.io/pktlife/pktlife:$(VERSION)
-# arm64 waits for BPF objects generated for it (bpf/gen.go has -target amd64).
+# arm64 waits for BPF objects generated for it (bpf/gen.go: -target amd64).
 IMAGE_ARCHS ?= amd64
 VM_KERNELS ?= 6.12 6.1
 # SIGKILLs per context in the tail-call kill suite inside each VM (TCG is
