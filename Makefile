@@ -5,6 +5,11 @@ BIN       := bin
 PKTLIFE   := $(BIN)/pktlife
 KUBECTL   := $(BIN)/kubectl-pktlife
 VMEXEC    := $(BIN)/vmexec
+# The plugin's version picks its default node image, ghcr.io/pktlife/pktlife:$(VERSION).
+VERSION   ?= latest
+IMAGE     ?= ghcr.io/pktlife/pktlife:$(VERSION)
+# arm64 waits for BPF objects generated for it (bpf/gen.go: -target amd64).
+IMAGE_ARCHS ?= amd64
 VM_KERNELS ?= 6.12 6.1
 # SIGKILLs per context in the tail-call kill suite inside each VM (TCG is
 # about ten times slower than this machine; make test kills 100 times each).
@@ -13,13 +18,20 @@ VM_KILLS  ?= 25
 GEN_DEBS  := clang-19 llvm-19 libbpf-dev
 VM_DEBS   := qemu-system-x86 busybox-static iproute2 xz-utils
 
-.PHONY: all build demo test test-vm bench generate check-generate deps-generate deps-vm clean
+.PHONY: all build image demo test test-vm bench generate check-generate deps-generate deps-vm clean
 
 all: build
 
 build:
 	$(GO) build -o $(PKTLIFE) ./cmd/pktlife
-	$(GO) build -o $(KUBECTL) ./cmd/kubectl-pktlife
+	$(GO) build -ldflags "-X github.com/pktlife/pktlife/kube.Version=$(VERSION)" -o $(KUBECTL) ./cmd/kubectl-pktlife
+
+# The node image, offline from the static binary (internal/image): an OCI
+# layout tarball for ctr images import and a docker load tarball per
+# architecture, under bin/image/. Reproducible: dated SOURCE_DATE_EPOCH or
+# the commit's time.
+image:
+	$(GO) run ./internal/image/mkimage -out $(BIN)/image -version $(VERSION) -image $(IMAGE) -arch $(IMAGE_ARCHS)
 
 # The README's first command: a throwaway topology, real packets, their journeys.
 demo: build
