@@ -104,8 +104,9 @@ func cleanupNetns(ns *nsHandle, live map[uint32]int) ([]string, error) {
 // is no file descriptor.)
 func liveProgs() map[uint32]int {
 	live := map[uint32]int{}
-	procs, _ := filepath.Glob(nodens.Get().Path("/proc") + "/[0-9]*/fdinfo/*")
-	for _, p := range procs {
+	proc := nodens.Get().Path("/proc")
+	fdinfos, _ := filepath.Glob(proc + "/[0-9]*/fdinfo/*")
+	for _, p := range fdinfos {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			continue // closed or gone meanwhile
@@ -114,11 +115,13 @@ func liveProgs() map[uint32]int {
 		if !ok {
 			continue
 		}
-		id, err := strconv.ParseUint(strings.Fields(rest)[0], 10, 32)
+		idField, _, _ := strings.Cut(rest, "\n")
+		id, err := strconv.ParseUint(idField, 10, 32)
 		if err != nil {
 			continue
 		}
-		pid, _ := strconv.Atoi(strings.Split(strings.TrimPrefix(p, nodens.Get().Path("/proc")+"/"), "/")[0])
+		pidDir, _, _ := strings.Cut(strings.TrimPrefix(p, proc+"/"), "/")
+		pid, _ := strconv.Atoi(pidDir)
 		live[uint32(id)] = pid
 	}
 	return live
