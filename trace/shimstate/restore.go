@@ -1,6 +1,7 @@
 package shimstate
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/pktlife/pktlife/trace/internal/bpfobj"
 )
 
 // Restore puts the original programs back into every journalled slot that
@@ -110,7 +113,7 @@ func restoreSlot(e Entry) (note string, done bool, err error) {
 		return "", false, nil // killed between the journal and the swap
 	case cur != e.ShimID:
 		return fmt.Sprintf("%s was replaced by its owner while pktlife traced (now program %d, %s); left alone",
-			where, cur, ProgName(cur)), false, nil
+			where, cur, cmp.Or(bpfobj.Name(ebpf.ProgramID(cur)), "?")), false, nil
 	}
 	orig, err := ebpf.NewProgramFromID(ebpf.ProgramID(e.OrigID))
 	if err != nil {
@@ -125,19 +128,6 @@ func restoreSlot(e Entry) (note string, done bool, err error) {
 
 func mapName(m *ebpf.Map) string {
 	if info, err := m.Info(); err == nil && info.Name != "" {
-		return info.Name
-	}
-	return "?"
-}
-
-// ProgName is a program's kernel name, "?" when it cannot be read.
-func ProgName(id uint32) string {
-	p, err := ebpf.NewProgramFromID(ebpf.ProgramID(id))
-	if err != nil {
-		return "?"
-	}
-	defer p.Close()
-	if info, err := p.Info(); err == nil && info.Name != "" {
 		return info.Name
 	}
 	return "?"

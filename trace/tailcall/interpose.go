@@ -117,7 +117,7 @@ func interpose(cfg Config) (_ *Interposer, err error) {
 // died there. A shim is never shimmed.
 func foreignShims(g *progs.Graph) error {
 	for _, s := range g.ReachableSlots() {
-		if s.ProgID == 0 || shimstate.ProgName(s.ProgID) != shimName {
+		if s.ProgID == 0 || bpfobj.Name(ebpf.ProgramID(s.ProgID)) != shimName {
 			continue
 		}
 		since := ""
