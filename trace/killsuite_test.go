@@ -99,18 +99,16 @@ func mountsUnder(t *testing.T, dir string) []string {
 // machine's state that nothing may add to.
 type killEnv struct {
 	*chainEnv
-	bpffs  string
-	legacy bool
-	base   map[uint16]pathResult
-	baseC  map[int]uint64
-	slots  [][]uint32
+	bpffs string
+	base  map[uint16]pathResult
+	baseC map[int]uint64
+	slots [][]uint32
 }
 
 func newKillEnv(t *testing.T) *killEnv {
 	t.Helper()
 	netnstest.RequireRoot(t)
-	k := &killEnv{legacy: !tcxWorks(t)}
-	k.chainEnv = newChainEnv(t, k.legacy)
+	k := &killEnv{chainEnv: newChainEnvOn(t, false, true)}
 	k.bpffs = nodeBPFFS(t)
 	base, baseC := k.round(t)
 	k.base = base
@@ -178,17 +176,6 @@ func (k *killEnv) same(t *testing.T, what string) {
 			t.Fatalf("%s: chain counter %d went up by %d, untraced %d", what, c, v, k.baseC[int(c)])
 		}
 	}
-}
-
-// tcxWorks reports whether this kernel attaches with tcx; without it
-// (before 6.6) the suite runs on the legacy clsact datapath.
-func tcxWorks(t *testing.T) bool {
-	t.Helper()
-	var uts unix.Utsname
-	unix.Uname(&uts)
-	var maj, min int
-	fmt.Sscanf(unix.ByteSliceToString(uts.Release[:]), "%d.%d", &maj, &min)
-	return maj > 6 || maj == 6 && min >= 6
 }
 
 // phase is when a kill lands.

@@ -2,11 +2,14 @@ package trace_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cilium/ebpf"
 
 	"github.com/pktlife/pktlife/bpf/demodp"
 	"github.com/pktlife/pktlife/demo"
@@ -25,6 +28,14 @@ type chainEnv struct {
 
 func newChainEnv(t *testing.T, legacy bool) *chainEnv {
 	t.Helper()
+	return newChainEnvOn(t, legacy, false)
+}
+
+// newChainEnvOn is newChainEnv; with fallback, a kernel without tcx (the
+// library says so: ErrNotSupported) gets the legacy clsact datapath
+// instead of a skipped test.
+func newChainEnvOn(t *testing.T, legacy, fallback bool) *chainEnv {
+	t.Helper()
 	netnstest.RequireRoot(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -39,6 +50,9 @@ func newChainEnv(t *testing.T, legacy bool) *chainEnv {
 	})
 	e := &chainEnv{topo: topo, srv: map[uint16]*demo.UDPServer{}}
 	e.chain, err = demo.LoadChain(demo.ChainOptions{NetnsPath: topo.Node.Path, Ifindex: topo.PodA.NodeIfindex, Legacy: legacy})
+	if fallback && !legacy && errors.Is(err, ebpf.ErrNotSupported) {
+		e.chain, err = demo.LoadChain(demo.ChainOptions{NetnsPath: topo.Node.Path, Ifindex: topo.PodA.NodeIfindex, Legacy: true})
+	}
 	if err != nil {
 		netnstest.SkipIfNoTCX(t, err)
 		t.Fatalf("load chain: %v", err)
