@@ -1,0 +1,145 @@
+package trace_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pktlife/pktlife/demo"
+	"github.com/pktlife/pktlife/internal/ciliumbed"
+	"github.com/pktlife/pktlife/internal/netnstest"
+)
+
+// ciliumEnv is Cilium's bpf_lxc, compiled from Cilium's own sources, on
+// pod A's lxc device (the node's end of its veth pair), with a service
+// whose backend is pod B and a policy that lets pod A send only to the
+// backend's port.
+type ciliumEnv struct {
+	version string
+	topo    *demo.Topology
+	bed     *ciliumbed.Bed
+	backend *demo.UDPServer // pod B, behind the service
+	denied  *demo.UDPServer // pod B, on a port the policy denies
+}
+
+const ciliumEndpointID = 42
+
+func newCiliumEnv(t *testing.T, version string) *ciliumEnv {
+	t.Helper()
+	netnstest.RequireRoot(t)
+	start := time.Now()
+	obj, compiled, err := ciliumbed.Compile(version, ciliumbed.LXC)
+	if errors.Is(err, ciliumbed.ErrDownload) {
+		t.Skipf("cilium %s: %v", version, err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("cilium %s bpf_lxc: %s (compiled now: %v, %s)", version, obj, compiled, time.Since(start).Round(time.Millisecond))
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	topo, err := demo.NewTopology(ctx, demo.Options{Prefix: "pl-cil"})
+	if err != nil {
+		t.Fatalf("build topology: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := topo.Close(); err != nil {
+			t.Errorf("close topology: %v", err)
+		}
+	})
+	e := &ciliumEnv{version: version, topo: topo}
+	e.bed, err = ciliumbed.Load(obj, ciliumbed.Options{
+		NetnsPath:  topo.Node.Path,
+		Ifindex:    topo.PodA.NodeIfindex,
+		Legacy:     version == ciliumbed.V114,
+		EndpointIP: topo.PodA.IP(),
+		EndpointID: ciliumEndpointID,
+		DeviceMAC:  nodeMAC(t, topo),
+	})
+	if err != nil {
+		t.Fatalf("load cilium %s: %v", version, err)
+	}
+	t.Cleanup(func() {
+		if err := e.bed.Close(); err != nil {
+			t.Errorf("close cilium bed: %v", err)
+		}
+	})
+	if err := e.bed.AddService(1, topo.Service, topo.Backend()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.bed.AllowEgress(17, demo.BackendPort); err != nil {
+		t.Fatal(err)
+	}
+	e.backend, err = demo.StartUDPEcho(ctx, topo.PodB.Path, topo.Backend())
+	if err != nil {
+		t.Fatalf("start backend: %v", err)
+	}
+	t.Cleanup(func() { e.backend.Close() })
+	e.denied, err = demo.StartUDPEcho(ctx, topo.PodB.Path, netip.AddrPortFrom(topo.PodB.IP(), demo.DenyPort))
+	if err != nil {
+		t.Fatalf("start denied server: %v", err)
+	}
+	t.Cleanup(func() { e.denied.Close() })
+	return e
+}
+
+// received waits up to wait for a datagram at s.
+func received(s *demo.UDPServer, wait time.Duration) (demo.Datagram, bool) {
+	select {
+	case d := <-s.Received():
+		return d, true
+	case <-time.After(wait):
+		return demo.Datagram{}, false
+	}
+}
+
+func (e *ciliumEnv) client(port uint16) netip.AddrPort {
+	return netip.AddrPortFrom(e.topo.PodA.IP(), port)
+}
+
+// TestCiliumDatapath: Cilium's datapath does what Cilium does: the
+// service's packet reaches the backend translated, the denied one does
+// not arrive.
+func TestCiliumDatapath(t *testing.T) {
+	for _, v := range []string{ciliumbed.V114, ciliumbed.V118} {
+		t.Run(v, func(t *testing.T) {
+			e := newCiliumEnv(t, v)
+			for _, tc := range e.bed.TailCalls {
+				t.Logf("filled %s/%d: %s", tc.Map, tc.Slot, tc.Prog)
+			}
+			udpFrom(t, e.topo.PodA.Path, e.client(40001), e.topo.Service, []byte("to service"), false)
+			d, ok := received(e.backend, 3*time.Second)
+			if !ok {
+				t.Fatalf("backend received nothing sent to the service")
+			}
+			if d.From != e.client(40001) {
+				t.Errorf("backend got a datagram from %s, want %s", d.From, e.client(40001))
+			}
+			udpFrom(t, e.topo.PodA.Path, e.client(40002), netip.AddrPortFrom(e.topo.PodB.IP(), demo.DenyPort), []byte("denied"), false)
+			if d, ok := received(e.denied, 500*time.Millisecond); ok {
+				t.Errorf("a packet the policy denies arrived: %+v", d)
+			}
+		})
+	}
+}
+
+// nodeMAC is the MAC of pod A's lxc device.
+func nodeMAC(t *testing.T, topo *demo.Topology) [6]byte {
+	t.Helper()
+	var mac [6]byte
+	err := topo.Node.Do(func() error {
+		ifc, err := net.InterfaceByIndex(topo.PodA.NodeIfindex)
+		if err != nil {
+			return err
+		}
+		copy(mac[:], ifc.HardwareAddr)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("read lxc MAC: %v", err)
+	}
+	return mac
+}
