@@ -262,4 +262,3 @@ func (b *Bed) Close() error {
 	}
 	return errors.Join(errs...)
 }
-
