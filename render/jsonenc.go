@@ -181,6 +181,20 @@ func (e *jsonEnc) hop(b []byte, h *journey.Hop) []byte {
 			if tc.Inferred {
 				b = append(b, `,"inferred":true`...)
 			}
+			if tc.CB != ([5]uint32{}) {
+				b = append(b, `,"cb":[`...)
+				for k, w := range tc.CB {
+					if k > 0 {
+						b = append(b, ',')
+					}
+					b = strconv.AppendUint(b, uint64(w), 10)
+				}
+				b = append(b, ']')
+			}
+			if tc.Reason != "" {
+				b = append(b, `,"reason":`...)
+				b = appendJSONString(b, tc.Reason)
+			}
 			b = append(b, '}')
 		}
 		b = append(b, ']')

@@ -34,6 +34,7 @@ func Decode(raw []byte, ev *journey.Event) bool {
 		ProgID:  k.ProgId,
 		MapID:   k.MapId,
 		Slot:    k.Slot,
+		CB:      k.Cb,
 	}
 	t := &k.Tuple
 	if bpf.PktlifePlFlags(k.Flags)&bpf.PktlifePlFlagsPL_F_TUPLE == 0 {

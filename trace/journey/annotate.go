@@ -30,6 +30,7 @@ func NewAnnotator(res Resolver, extra ...Annotation) *Annotator {
 	steps := []Annotation{
 		names{res},      // devices, programs, reasons, kernel functions
 		dropFate{},      // the journey's drop reason and fate
+		ciliumDrops{},   // Cilium's own drop reasons, from its tail calls
 		verdictByDrop{}, // TC_ACT_SHOT inferred from a tc drop reason
 		natChanges{},    // the tuple changes, as a list
 	}

@@ -289,6 +289,8 @@ func (c *Correlator) addSub(ev *Event) {
 			Slot:   ev.Slot,
 			Prog:   Prog{ID: ev.ProgID},
 			Missed: ev.ProgID == 0,
+			CB:     ev.CB,
+			Tuple:  ev.Tuple,
 		})
 	case HookProgExit:
 		tc.Verdict = VerdictName(int32(ev.Reason))

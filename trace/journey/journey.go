@@ -29,6 +29,13 @@ type TailCall struct {
 	Prog     Prog          `json:"prog"`               // the program jumped to
 	Missed   bool          `json:"missed,omitempty"`   // the slot was empty: execution fell through
 	Inferred bool          `json:"inferred,omitempty"` // from the program graph, not observed per packet
+	// Observed by the shim at the jump: the skb's cb[] words and the
+	// packet's tuple as the programs before the jump left it.
+	CB    [5]uint32 `json:"cb,omitzero"`
+	Tuple Tuple     `json:"-"`
+	// Reason is what a datapath-specific annotation read from CB, e.g.
+	// Cilium's drop reason handed to its drop-notification program.
+	Reason string `json:"reason,omitempty"`
 }
 
 // NAT is a change of the packet's tuple on one skb.

@@ -1,0 +1,113 @@
+package trace_test
+
+import (
+	"bytes"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/pktlife/pktlife/demo"
+	"github.com/pktlife/pktlife/internal/ciliumbed"
+	"github.com/pktlife/pktlife/render"
+	"github.com/pktlife/pktlife/trace"
+	"github.com/pktlife/pktlife/trace/journey"
+)
+
+// rendered is the journey as `pktlife trace` prints it, for logs.
+func rendered(j *journey.Journey) string {
+	var b bytes.Buffer
+	r := render.NewText(&b, render.Options{Width: 120})
+	r.Journey(j)
+	r.Close()
+	return b.String()
+}
+
+// TestCiliumTrace: on Cilium's own bpf_lxc, interposed, every packet shows
+// its chain.
+func TestCiliumTrace(t *testing.T) {
+	for _, v := range []string{ciliumbed.V114, ciliumbed.V118} {
+		t.Run(v, func(t *testing.T) {
+			e := newCiliumEnv(t, v)
+			var netns []string
+			for _, n := range e.topo.Namespaces() {
+				netns = append(netns, n.Path)
+			}
+			dir := stateDir(t)
+			tr := newInterposer(t, dir, trace.Options{
+				Filter:   trace.Filter{Proto: 17, Host: netip.PrefixFrom(e.topo.PodA.IP(), 32)},
+				Netns:    netns,
+				LegacyTC: v == ciliumbed.V114,
+			})
+			c := collect(t, tr)
+			udpFrom(t, e.topo.PodA.Path, e.client(40001), e.topo.Service, []byte("to service"), false)
+			if _, ok := received(e.backend, 3*time.Second); !ok {
+				t.Fatalf("backend received nothing sent to the service")
+			}
+			deny := netip.AddrPortFrom(e.topo.PodB.IP(), demo.DenyPort)
+			udpFrom(t, e.topo.PodA.Path, e.client(40002), deny, []byte("denied"), false)
+			svc := c.wait(t, "to the service", func(j *journey.Journey) bool {
+				return j.Tuple.Src == e.client(40001) && j.Tuple.Dst == e.topo.Service
+			})
+			t.Logf("service packet:\n%s", rendered(svc))
+			drop := c.wait(t, "denied", func(j *journey.Journey) bool {
+				return j.Tuple.Src == e.client(40002) && j.Tuple.Dst == deny
+			})
+			t.Logf("denied packet:\n%s", rendered(drop))
+
+			w := ciliumWants[v]
+			checkCiliumHop(t, "service packet", svc, e, w.chain, "")
+			checkCiliumHop(t, "denied packet", drop, e, append(w.chain, w.drop), "Policy denied (133)")
+			if drop.Fate != journey.FateDropped || drop.DropReason != "Policy denied (133)" {
+				t.Errorf("denied packet: fate %s (%s), want dropped (Policy denied (133))", drop.Fate, drop.DropReason)
+			}
+			if svc.Fate != journey.FateDelivered {
+				t.Errorf("service packet: fate %s, want delivered", svc.Fate)
+			}
+		})
+	}
+}
+
+// ciliumStep is one jump of a Cilium chain: slot and program.
+type ciliumStep struct {
+	Slot uint32
+	Prog string
+}
+
+// ciliumWants is each release's chain from cil_from_container for an IPv4
+// packet a pod sends (its slots are CILIUM_CALL_* of that release), and
+// the jump into its drop-notification program.
+var ciliumWants = map[string]struct {
+	chain []ciliumStep
+	drop  ciliumStep
+}{
+	ciliumbed.V114: {[]ciliumStep{{7, "tail_handle_ipv4"}, {29, "tail_ipv4_ct_egress"}, {25, "tail_handle_ipv4_cont"}}, ciliumStep{1, "__send_drop_notify"}},
+	ciliumbed.V118: {[]ciliumStep{{7, "tail_handle_ipv4"}, {30, "tail_ipv4_ct_egress"}, {26, "tail_handle_ipv4_cont"}}, ciliumStep{1, "tail_drop_notify"}},
+}
+
+// checkCiliumHop checks the tc-ingress hop on pod A's lxc device: its
+// entry program, its chain, and Cilium's drop reason.
+func checkCiliumHop(t *testing.T, what string, j *journey.Journey, e *ciliumEnv, chain []ciliumStep, reason string) {
+	t.Helper()
+	i := slices.IndexFunc(j.Hops, func(h journey.Hop) bool {
+		return h.Hook == journey.HookTCIngress && h.Device.Name == e.topo.PodA.NodeIfName
+	})
+	if i < 0 {
+		t.Errorf("%s: no tc-ingress hop on %s:\n%s", what, e.topo.PodA.NodeIfName, describe(j))
+		return
+	}
+	h := j.Hops[i]
+	if len(h.Progs) != 1 || h.Progs[0].Name != "cil_from_container" {
+		t.Errorf("%s: programs %v, want cil_from_container", what, h.Progs)
+	}
+	var got []ciliumStep
+	for _, tc := range h.TailCalls {
+		got = append(got, ciliumStep{tc.Slot, tc.Prog.Name})
+	}
+	if !slices.Equal(got, chain) {
+		t.Errorf("%s: chain %v, want %v", what, got, chain)
+	}
+	if h.DropReason != reason {
+		t.Errorf("%s: Cilium drop reason %q, want %q", what, h.DropReason, reason)
+	}
+}
