@@ -85,6 +85,17 @@ func (e *jsonEnc) journey(j *journey.Journey) bool {
 			b = e.tuple(b, &n.New)
 			b = append(b, `,"kind":`...)
 			b = appendJSONString(b, n.Kind)
+			if n.ByHop != 0 {
+				b = append(b, `,"by_hop":`...)
+				b = strconv.AppendInt(b, int64(n.ByHop), 10)
+			}
+			if n.Prog != "" {
+				b = append(b, `,"prog":`...)
+				b = appendJSONString(b, n.Prog)
+			}
+			if n.Inferred {
+				b = append(b, `,"inferred":true`...)
+			}
 			b = append(b, '}')
 		}
 		b = append(b, ']')

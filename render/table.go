@@ -237,14 +237,21 @@ func (t *Text) row(j *journey.Journey, r *hopRow, c columns, st *tupleState) {
 	if len(h.TailCalls) > 0 {
 		l = tailCallLines(l, h, subline)
 	}
+	madeHere := false // a NAT this hop's programs made: its tuple is the one before
 	if len(j.NAT) > 0 || h.NATFrom != nil {
 		for _, n := range natsAt(j, h) {
+			madeHere = madeHere || n.ByHop == h.Index
 			l = appendNATLine(l[:0], n.Kind, n.Old, n.New)
+			if n.Prog != "" {
+				l.add("  by "+sanitize(n.Prog), sProg)
+			} else if n.ByHop != 0 {
+				l.add("  (inferred)", sDim)
+			}
 			subline(l)
 			st.cur = n.New
 		}
 	}
-	if h.Tuple.Valid() && h.Tuple.Flow() != st.cur.Flow() {
+	if h.Tuple.Valid() && h.Tuple.Flow() != st.cur.Flow() && !madeHere {
 		l = l[:0]
 		l.add("tuple ", sDim)
 		l.addTuple(h.Tuple, nil)
@@ -252,7 +259,7 @@ func (t *Text) row(j *journey.Journey, r *hopRow, c columns, st *tupleState) {
 	}
 	clear(l)
 	t.scratch = l[:0]
-	if h.Tuple.Valid() {
+	if h.Tuple.Valid() && !madeHere {
 		st.cur = h.Tuple
 	}
 	if t.o.Verbose {
@@ -362,7 +369,13 @@ func spaces(n int) string {
 // that list for this hop that the hop itself does not record.
 func natsAt(j *journey.Journey, h *journey.Hop) []journey.NAT {
 	var out []journey.NAT
-	if h.NATFrom != nil {
+	for _, jn := range j.NAT {
+		if jn.ByHop == h.Index {
+			jn.Kind = sanitize(jn.Kind)
+			out = append(out, jn)
+		}
+	}
+	if h.NATFrom != nil && !natDoneBefore(j, h) {
 		n := journey.NAT{Hop: h.Index, Old: *h.NATFrom, New: h.Tuple, Kind: natKind(*h.NATFrom, h.Tuple)}
 		for _, jn := range j.NAT {
 			if jn.Hop == h.Index && jn.New.Flow() == h.Tuple.Flow() && jn.Kind != "" {
@@ -372,7 +385,7 @@ func natsAt(j *journey.Journey, h *journey.Hop) []journey.NAT {
 		out = append(out, n)
 	}
 	for _, jn := range j.NAT {
-		if jn.Hop != h.Index || (h.NATFrom != nil && jn.New.Flow() == h.Tuple.Flow()) {
+		if jn.Hop != h.Index || jn.ByHop != 0 || (h.NATFrom != nil && jn.New.Flow() == h.Tuple.Flow()) {
 			continue
 		}
 		if jn.Kind == "" {
@@ -382,4 +395,15 @@ func natsAt(j *journey.Journey, h *journey.Hop) []journey.NAT {
 		out = append(out, jn)
 	}
 	return out
+}
+
+// natDoneBefore reports whether the change hop h first saw is shown at the
+// earlier tc hop that made it.
+func natDoneBefore(j *journey.Journey, h *journey.Hop) bool {
+	for _, jn := range j.NAT {
+		if jn.Hop == h.Index && jn.ByHop != 0 && jn.New.Flow() == h.Tuple.Flow() {
+			return true
+		}
+	}
+	return false
 }

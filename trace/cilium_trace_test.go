@@ -61,6 +61,7 @@ func TestCiliumTrace(t *testing.T) {
 			if drop.Fate != journey.FateDropped || drop.DropReason != "Policy denied (133)" {
 				t.Errorf("denied packet: fate %s (%s), want dropped (Policy denied (133))", drop.Fate, drop.DropReason)
 			}
+			checkCiliumNAT(t, svc, e)
 			if svc.Fate != journey.FateDelivered {
 				t.Errorf("service packet: fate %s, want delivered", svc.Fate)
 			}
@@ -109,5 +110,26 @@ func checkCiliumHop(t *testing.T, what string, j *journey.Journey, e *ciliumEnv,
 	}
 	if h.DropReason != reason {
 		t.Errorf("%s: Cilium drop reason %q, want %q", what, h.DropReason, reason)
+	}
+}
+
+// checkCiliumNAT checks that the service's DNAT is attributed to the tc
+// hop on pod A's lxc device and to Cilium's load balancer program
+// (tail_handle_ipv4 in both releases), seen by the shims.
+func checkCiliumNAT(t *testing.T, j *journey.Journey, e *ciliumEnv) {
+	t.Helper()
+	if len(j.NAT) != 1 {
+		t.Errorf("service packet: NAT %+v, want one DNAT", j.NAT)
+		return
+	}
+	n := j.NAT[0]
+	if n.Kind != "dnat" || n.New.Dst != e.topo.Backend() || n.ByHop == 0 {
+		t.Errorf("service packet: NAT %+v, want a DNAT to %s made at a tc hop", n, e.topo.Backend())
+		return
+	}
+	h := j.Hops[n.ByHop-1]
+	if h.Hook != journey.HookTCIngress || h.Device.Name != e.topo.PodA.NodeIfName || n.Prog != "tail_handle_ipv4" || n.Inferred {
+		t.Errorf("service packet: DNAT made at %s %s by %q (inferred %v), want tc-ingress %s by tail_handle_ipv4",
+			h.Hook, h.Device.Name, n.Prog, n.Inferred, e.topo.PodA.NodeIfName)
 	}
 }

@@ -33,6 +33,7 @@ func NewAnnotator(res Resolver, extra ...Annotation) *Annotator {
 		ciliumDrops{},   // Cilium's own drop reasons, from its tail calls
 		verdictByDrop{}, // TC_ACT_SHOT inferred from a tc drop reason
 		natChanges{},    // the tuple changes, as a list
+		natByProgram{},  // ... and the tc hop and program that made them
 	}
 	return &Annotator{steps: append(steps, extra...)}
 }

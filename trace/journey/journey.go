@@ -44,6 +44,13 @@ type NAT struct {
 	Old  Tuple  `json:"old"`
 	New  Tuple  `json:"new"`
 	Kind string `json:"kind"` // "dnat", "snat" or "nat" (both sides)
+	// Where it was done, when a tc hop's programs did it: that hop's index,
+	// and the program, when the tail-call shims saw the tuple change after
+	// it; Inferred when only the hop is known (its programs, or the kernel
+	// after them, rewrote the packet before the next hop saw it).
+	ByHop    int    `json:"by_hop,omitempty"`
+	Prog     string `json:"prog,omitempty"`
+	Inferred bool   `json:"inferred,omitempty"`
 }
 
 // Hop is one place the packet was seen.
