@@ -217,6 +217,10 @@ func (e *jsonEnc) hop(b []byte, h *journey.Hop) []byte {
 	if h.VerdictInferred {
 		b = append(b, `,"verdict_inferred":true`...)
 	}
+	if h.VerdictFrom != "" {
+		b = append(b, `,"verdict_from":`...)
+		b = appendJSONString(b, h.VerdictFrom)
+	}
 	if h.DropReason != "" {
 		b = append(b, `,"drop_reason":`...)
 		b = appendJSONString(b, h.DropReason)

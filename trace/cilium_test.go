@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"net/netip"
 	"testing"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"github.com/pktlife/pktlife/demo"
 	"github.com/pktlife/pktlife/internal/ciliumbed"
 	"github.com/pktlife/pktlife/internal/netnstest"
+	"github.com/pktlife/pktlife/render"
+	"github.com/pktlife/pktlife/trace/progs/discover"
 )
 
 // ciliumEnv is Cilium's bpf_lxc, compiled from Cilium's own sources, on
@@ -142,4 +145,23 @@ func nodeMAC(t *testing.T, topo *demo.Topology) [6]byte {
 		t.Fatalf("read lxc MAC: %v", err)
 	}
 	return mac
+}
+
+// TestCiliumProgs: `pktlife progs` on Cilium's datapath draws its graph
+// from cil_from_container.
+func TestCiliumProgs(t *testing.T) {
+	for _, v := range []string{ciliumbed.V114, ciliumbed.V118} {
+		t.Run(v, func(t *testing.T) {
+			e := newCiliumEnv(t, v)
+			g, err := discover.Graph(context.Background(), discover.Options{Netns: e.topo.Node.Path})
+			if err != nil {
+				t.Fatalf("discover: %v", err)
+			}
+			var b strings.Builder
+			if err := render.WriteProgsTree(&b, g, render.Options{Width: 120}); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("pktlife progs:\n%s", b.String())
+		})
+	}
 }

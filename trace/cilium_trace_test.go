@@ -56,8 +56,13 @@ func TestCiliumTrace(t *testing.T) {
 			t.Logf("denied packet:\n%s", rendered(drop))
 
 			w := ciliumWants[v]
-			checkCiliumHop(t, "service packet", svc, e, w.chain, "")
-			checkCiliumHop(t, "denied packet", drop, e, append(w.chain, w.drop), "Policy denied (133)")
+			// Cilium passes the service packet to the stack (no
+			// ENABLE_ROUTING in this configuration); the node forwards
+			// it, which pktlife cannot tell from a redirect.
+			checkCiliumHop(t, "service packet", svc, e, w.chain, "", journey.VerdictOKOrRedirect, true)
+			// The drop notification returns the exit code Cilium
+			// handed it: observed.
+			checkCiliumHop(t, "denied packet", drop, e, append(w.chain, w.drop), "Policy denied (133)", "TC_ACT_SHOT", false)
 			if drop.Fate != journey.FateDropped || drop.DropReason != "Policy denied (133)" {
 				t.Errorf("denied packet: fate %s (%s), want dropped (Policy denied (133))", drop.Fate, drop.DropReason)
 			}
@@ -87,8 +92,8 @@ var ciliumWants = map[string]struct {
 }
 
 // checkCiliumHop checks the tc-ingress hop on pod A's lxc device: its
-// entry program, its chain, and Cilium's drop reason.
-func checkCiliumHop(t *testing.T, what string, j *journey.Journey, e *ciliumEnv, chain []ciliumStep, reason string) {
+// entry program, its chain, Cilium's drop reason and the verdict.
+func checkCiliumHop(t *testing.T, what string, j *journey.Journey, e *ciliumEnv, chain []ciliumStep, reason, verdict string, inferred bool) {
 	t.Helper()
 	i := slices.IndexFunc(j.Hops, func(h journey.Hop) bool {
 		return h.Hook == journey.HookTCIngress && h.Device.Name == e.topo.PodA.NodeIfName
@@ -110,6 +115,9 @@ func checkCiliumHop(t *testing.T, what string, j *journey.Journey, e *ciliumEnv,
 	}
 	if h.DropReason != reason {
 		t.Errorf("%s: Cilium drop reason %q, want %q", what, h.DropReason, reason)
+	}
+	if h.Verdict != verdict || h.VerdictInferred != inferred {
+		t.Errorf("%s: verdict %q (inferred %v), want %q (inferred %v)", what, h.Verdict, h.VerdictInferred, verdict, inferred)
 	}
 }
 

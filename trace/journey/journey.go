@@ -73,8 +73,9 @@ type Hop struct {
 	TailCalls       []TailCall    `json:"tail_calls,omitempty"`
 	Verdict         string        `json:"verdict,omitempty"` // TC_ACT_* name, observed or inferred
 	VerdictInferred bool          `json:"verdict_inferred,omitempty"`
-	DropReason      string        `json:"drop_reason,omitempty"` // for kfree_skb
-	Ret             *int64        `json:"ret,omitempty"`         // return value (fexit, kretprobe, net_dev_xmit rc)
+	VerdictFrom     string        `json:"verdict_from,omitempty"` // the hop an inferred verdict rests on, e.g. "tc-egress lxc-podb"
+	DropReason      string        `json:"drop_reason,omitempty"`  // for kfree_skb
+	Ret             *int64        `json:"ret,omitempty"`          // return value (fexit, kretprobe, net_dev_xmit rc)
 
 	// reason is the event's number that the annotate stage names: the drop
 	// reason of a kfree_skb hop, the hop id of a kernel-function hop.
