@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
-	"strings"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
