@@ -148,7 +148,7 @@ func nodeMAC(t *testing.T, topo *demo.Topology) [6]byte {
 }
 
 // TestCiliumProgs: `pktlife progs` on Cilium's datapath draws its graph
-// from cil_from_container.
+// from cil_from_container and lists every other filled slot as unreached.
 func TestCiliumProgs(t *testing.T) {
 	for _, v := range []string{ciliumbed.V114, ciliumbed.V118} {
 		t.Run(v, func(t *testing.T) {
@@ -162,6 +162,32 @@ func TestCiliumProgs(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("pktlife progs:\n%s", b.String())
+			reached := map[string]bool{}
+			for _, n := range g.Programs() {
+				reached[n.Name] = true
+			}
+			unreached := map[string]bool{}
+			for _, u := range g.Unreached {
+				unreached[u.Prog.Name] = true
+			}
+			if !reached["cil_from_container"] || !reached["tail_handle_ipv4_cont"] {
+				t.Errorf("graph does not reach cil_from_container's chain: %v", reached)
+			}
+			// The endpoint's ingress side (to-container) is filled by the
+			// agent but nothing attached here reaches it.
+			for _, p := range []string{"tail_ipv4_ct_ingress", "tail_ipv4_to_endpoint"} {
+				if !unreached[p] || reached[p] {
+					t.Errorf("%s: reached %v, listed unreached %v; want unreached", p, reached[p], unreached[p])
+				}
+			}
+			for _, tc := range e.bed.TailCalls {
+				if tc.Map == "cilium_egresscall_policy" {
+					continue // no reached program uses this map: pktlife never reads it
+				}
+				if reached[tc.Prog] == unreached[tc.Prog] {
+					t.Errorf("filled slot %s/%d (%s): reached %v, unreached %v", tc.Map, tc.Slot, tc.Prog, reached[tc.Prog], unreached[tc.Prog])
+				}
+			}
 		})
 	}
 }

@@ -208,3 +208,31 @@ func reachedArrays(arrays []arrayContents, cs callSites) []progs.ProgArray {
 	}
 	return out
 }
+
+// unreached lists the filled slots of every prog_array the walk read whose
+// programs it never reached, by map and slot.
+func (w *walker) unreached() []progs.UnreachedSlot {
+	var out []progs.UnreachedSlot
+	for _, a := range w.arrays {
+		if a == nil {
+			continue
+		}
+		for slot, id := range a.filled {
+			if w.expanded[id] {
+				continue
+			}
+			n, _, err := readProgram(id)
+			if err != nil {
+				n = progs.Node{ID: id, Error: err.Error()}
+			}
+			out = append(out, progs.UnreachedSlot{Map: a.Name, MapID: a.ID, Slot: slot, Prog: n})
+		}
+	}
+	slices.SortFunc(out, func(x, y progs.UnreachedSlot) int {
+		if x.MapID != y.MapID {
+			return int(x.MapID) - int(y.MapID)
+		}
+		return int(x.Slot) - int(y.Slot)
+	})
+	return out
+}
