@@ -5,9 +5,13 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/pktlife/pktlife/demo"
 	"github.com/pktlife/pktlife/internal/ciliumbed"
@@ -61,6 +65,7 @@ func newCiliumEnv(t *testing.T, version string) *ciliumEnv {
 		EndpointIP: topo.PodA.IP(),
 		EndpointID: ciliumEndpointID,
 		DeviceMAC:  nodeMAC(t, topo),
+		PinDir:     bpffs(t),
 	})
 	if err != nil {
 		t.Fatalf("load cilium %s: %v", version, err)
@@ -167,8 +172,15 @@ func TestCiliumProgs(t *testing.T) {
 				reached[n.Name] = true
 			}
 			unreached := map[string]bool{}
+			filled := map[string]bool{}
+			for _, tc := range e.bed.TailCalls {
+				filled[tc.Map] = true
+			}
 			for _, u := range g.Unreached {
 				unreached[u.Prog.Name] = true
+				if !filled[u.Map] {
+					t.Errorf("unreached slot in map %q: want one of the bed's full map names %v", u.Map, filled)
+				}
 			}
 			if !reached["cil_from_container"] || !reached["tail_handle_ipv4_cont"] {
 				t.Errorf("graph does not reach cil_from_container's chain: %v", reached)
@@ -190,4 +202,23 @@ func TestCiliumProgs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// bpffs mounts a bpffs of the test's own, where the bed pins its maps as
+// the agent pins Cilium's; unmounted at cleanup.
+func bpffs(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "bpffs")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("bpffs", dir, "bpf", 0, ""); err != nil {
+		t.Fatalf("mount bpffs: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount bpffs: %v", err)
+		}
+	})
+	return dir
 }

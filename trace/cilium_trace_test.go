@@ -107,8 +107,12 @@ func checkCiliumHop(t *testing.T, what string, j *journey.Journey, e *ciliumEnv,
 		t.Errorf("%s: programs %v, want cil_from_container", what, h.Progs)
 	}
 	var got []ciliumStep
+	calls := e.bed.Map("test_cilium_calls_", "cilium_calls")
 	for _, tc := range h.TailCalls {
 		got = append(got, ciliumStep{tc.Slot, tc.Prog.Name})
+		if tc.Map != calls {
+			t.Errorf("%s: jump [%s/%d], want the map's full name %s (from its pin)", what, tc.Map, tc.Slot, calls)
+		}
 	}
 	if !slices.Equal(got, chain) {
 		t.Errorf("%s: chain %v, want %v", what, got, chain)

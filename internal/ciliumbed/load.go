@@ -24,6 +24,10 @@ type Options struct {
 	EndpointIP netip.Addr // the pod's IPv4 address
 	EndpointID uint16     // the endpoint's ID (LXC_ID)
 	DeviceMAC  [6]byte    // the device's MAC: Cilium answers the pod's ARP with it
+	// PinDir, a directory in a bpffs, gets the prog_arrays pinned under
+	// their full names, as the agent pins its maps (it pins in
+	// /sys/fs/bpf/tc/globals). Empty: nothing is pinned.
+	PinDir string
 }
 
 // TailCall is one slot the bed filled, as cilium-agent fills it.
@@ -60,6 +64,9 @@ func Load(obj string, opts Options) (_ *Bed, err error) {
 	}()
 	for _, m := range spec.Maps {
 		m.Pinning = ebpf.PinNone
+		if opts.PinDir != "" && m.Type == ebpf.ProgramArray {
+			m.Pinning = ebpf.PinByName
+		}
 	}
 	for _, p := range spec.Programs {
 		if p.Type == ebpf.UnspecifiedProgram {
@@ -76,7 +83,7 @@ func Load(obj string, opts Options) (_ *Bed, err error) {
 	if err != nil {
 		return nil, err
 	}
-	b.Coll, err = ebpf.NewCollection(spec)
+	b.Coll, err = ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: opts.PinDir}})
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -257,6 +264,11 @@ func (b *Bed) Close() error {
 	}
 	b.attached = nil
 	if b.Coll != nil {
+		for _, m := range b.Coll.Maps {
+			if m.IsPinned() {
+				errs = append(errs, m.Unpin())
+			}
+		}
 		b.Coll.Close()
 		b.Coll = nil
 	}

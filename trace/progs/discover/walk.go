@@ -22,6 +22,7 @@ type walker struct {
 	// programs is read once and shown the same everywhere; nil for maps of
 	// other types.
 	arrays map[uint32]*arrayContents
+	pins   pinNames // full names of maps whose kernel name was cut
 }
 
 func newWalker(ctx context.Context) *walker {
@@ -120,6 +121,7 @@ func (w *walker) progArrays(mapIDs []ebpf.MapID) ([]arrayContents, error) {
 		a, seen := w.arrays[uint32(id)]
 		if !seen {
 			c, ok, err := readProgArray(uint32(id))
+			c.Name = w.pins.name(c.ID, c.Name)
 			if err != nil {
 				return nil, err
 			}
