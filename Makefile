@@ -39,8 +39,9 @@ demo: build
 
 # The README's test command: pure-Go tests and, as root, the kernel tests in
 # throwaway network namespaces. -p 1 keeps kernel tests of different packages
-# from attaching at the same time on a 2-core machine.
-test:
+# from attaching at the same time on a 2-core machine. The Cilium test bed
+# (internal/ciliumbed) compiles Cilium's BPF sources with clang-19.
+test: deps-generate
 	$(GO) vet ./...
 	$(GO) test -count=1 -p 1 -timeout 30m ./...
 
