@@ -342,6 +342,9 @@ func tailCallLines(buf line, h *journey.Hop, emit func(line)) line {
 			l.add(spaces(pad+2)+fmtDelta(tc.At-prev), sPlain)
 			prev = tc.At
 		}
+		if tc.Reason != "" {
+			l.add("  "+sanitize(tc.Reason), sBad)
+		}
 		emit(l)
 		buf = l
 	}

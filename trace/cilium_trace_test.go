@@ -17,7 +17,7 @@ import (
 // rendered is the journey as `pktlife trace` prints it, for logs.
 func rendered(j *journey.Journey) string {
 	var b bytes.Buffer
-	r := render.NewText(&b, render.Options{Width: 120})
+	r := render.NewText(&b, render.Options{Width: 200})
 	r.Journey(j)
 	r.Close()
 	return b.String()
