@@ -32,7 +32,10 @@ type ciliumEnv struct {
 	denied  *demo.UDPServer // pod B, on a port the policy denies
 }
 
-const ciliumEndpointID = 42
+const (
+	ciliumEndpointID = 42
+	ciliumIdentity   = 12345 // pod A's security identity
+)
 
 func newCiliumEnv(t *testing.T, version string) *ciliumEnv {
 	t.Helper()
@@ -64,6 +67,7 @@ func newCiliumEnv(t *testing.T, version string) *ciliumEnv {
 		Legacy:     version == ciliumbed.V114,
 		EndpointIP: topo.PodA.IP(),
 		EndpointID: ciliumEndpointID,
+		Identity:   ciliumIdentity,
 		DeviceMAC:  nodeMAC(t, topo),
 		PinDir:     bpffs(t),
 	})

@@ -2,8 +2,10 @@ package trace_test
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,6 +65,10 @@ func TestCiliumTrace(t *testing.T) {
 			// The drop notification returns the exit code Cilium
 			// handed it: observed.
 			checkCiliumHop(t, "denied packet", drop, e, append(w.chain, w.drop), "Policy denied (133)", "TC_ACT_SHOT", false)
+			if r := lastJumpReason(drop); !strings.HasPrefix(r, "Policy denied (133) at bpf_lxc.c:") ||
+				!strings.Contains(r, fmt.Sprintf("identity %d → ", ciliumIdentity)) {
+				t.Errorf("denied packet: drop notification %q, want Policy denied (133) at bpf_lxc.c:N from identity %d", r, ciliumIdentity)
+			}
 			if drop.Fate != journey.FateDropped || drop.DropReason != "Policy denied (133)" {
 				t.Errorf("denied packet: fate %s (%s), want dropped (Policy denied (133))", drop.Fate, drop.DropReason)
 			}
@@ -144,4 +150,15 @@ func checkCiliumNAT(t *testing.T, j *journey.Journey, e *ciliumEnv) {
 		t.Errorf("service packet: DNAT made at %s %s by %q (inferred %v), want tc-ingress %s by tail_handle_ipv4",
 			h.Hook, h.Device.Name, n.Prog, n.Inferred, e.topo.PodA.NodeIfName)
 	}
+}
+
+// lastJumpReason is the reason read at the journey's last tail call.
+func lastJumpReason(j *journey.Journey) string {
+	r := ""
+	for _, h := range j.Hops {
+		for _, tc := range h.TailCalls {
+			r = tc.Reason
+		}
+	}
+	return r
 }

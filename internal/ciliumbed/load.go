@@ -23,6 +23,7 @@ type Options struct {
 	Legacy     bool       // attach with clsact + cls_bpf (Cilium 1.14) instead of tcx
 	EndpointIP netip.Addr // the pod's IPv4 address
 	EndpointID uint16     // the endpoint's ID (LXC_ID)
+	Identity   uint32     // the endpoint's security identity (SECLABEL); 0 keeps the object's
 	DeviceMAC  [6]byte    // the device's MAC: Cilium answers the pod's ARP with it
 	// PinDir, a directory in a bpffs, gets the prog_arrays pinned under
 	// their full names, as the agent pins its maps (it pins in
@@ -125,6 +126,15 @@ func configure(spec *ebpf.CollectionSpec, opts Options) error {
 		{[]string{"?NODE_MAC_1"}, binary.LittleEndian.Uint32(mac[0:4])},
 		{[]string{"?NODE_MAC_2"}, uint32(binary.LittleEndian.Uint16(mac[4:6]))},
 		{[]string{"?__config_interface_mac"}, [8]byte(append(mac[:], 0, 0))},
+	}
+	if id := opts.Identity; id != 0 {
+		sets = append(sets, []struct {
+			names []string
+			value any
+		}{
+			{[]string{"?SECLABEL", "?__config_security_label"}, id},
+			{[]string{"?SECLABEL_NB"}, id>>24 | id>>8&0xff00 | id<<8&0xff0000 | id<<24},
+		}...)
 	}
 	for _, s := range sets {
 		done := false
