@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pktlife/pktlife/check"
 	"github.com/pktlife/pktlife/demo"
 	"github.com/pktlife/pktlife/internal/ciliumbed"
 	"github.com/pktlife/pktlife/render"
@@ -73,6 +74,7 @@ func TestCiliumTrace(t *testing.T) {
 				t.Errorf("denied packet: fate %s (%s), want dropped (Policy denied (133))", drop.Fate, drop.DropReason)
 			}
 			checkCiliumNAT(t, svc, e)
+			checkCiliumSpec(t, drop)
 			if svc.Fate != journey.FateDelivered {
 				t.Errorf("service packet: fate %s, want delivered", svc.Fate)
 			}
@@ -161,4 +163,38 @@ func lastJumpReason(j *journey.Journey) string {
 		}
 	}
 	return r
+}
+
+// checkCiliumSpec checks the denied packet against a spec, as `pktlife
+// check` would: Cilium's drop reason on the lxc's tc hop and as the
+// journey's, and a spec expecting another reason fails.
+func checkCiliumSpec(t *testing.T, j *journey.Journey) {
+	t.Helper()
+	const spec = `version: 1
+setup: {demo: true}
+probes:
+  - name: denied
+    proto: udp
+    from: poda
+    to: 10.244.2.2:9999
+    expect:
+      path: [..., {hook: tc-ingress, dev: lxc-poda, verdict: shot, drop_reason: "Policy denied (133)"}, {hook: kfree_skb, drop_reason: TC_INGRESS}]
+      fate: dropped
+      drop_reason: "Policy denied*"
+`
+	s, err := check.Parse("cilium.yaml", []byte(spec))
+	if err != nil {
+		t.Fatalf("parse spec: %v", err)
+	}
+	e := &s.Probes[0].Expect[0]
+	if o := check.Compare(e, j); !o.Pass {
+		t.Errorf("denied packet against the spec: %+v", o.Failures)
+	}
+	wrong, err := check.Parse("cilium.yaml", []byte(strings.Replace(spec, `"Policy denied (133)"`, `"Invalid source ip (132)"`, 1)))
+	if err != nil {
+		t.Fatalf("parse spec: %v", err)
+	}
+	if o := check.Compare(&wrong.Probes[0].Expect[0], j); o.Pass {
+		t.Errorf("a spec expecting another Cilium reason passed")
+	}
 }
