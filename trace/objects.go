@@ -115,6 +115,11 @@ func configure(specs *bpf.PktlifeSpecs, o *Options, online, perRing int) error {
 	if err := specs.WakeEvents.Set(uint64(max(perRing/8/(EventSize+8), 1))); err != nil {
 		return fmt.Errorf("set wakeup threshold: %w", err)
 	}
+	if o.Snaplen > 0 {
+		if err := specs.Snaplen.Set(uint32(o.Snaplen)); err != nil {
+			return fmt.Errorf("set snap length: %w", err)
+		}
+	}
 	if o.HooksOnly {
 		if err := specs.HooksOnly.Set(uint8(1)); err != nil {
 			return fmt.Errorf("set hooks only: %w", err)

@@ -227,6 +227,7 @@ func (c *Correlator) appendHop(f *flight, ev *Event) {
 		Len:    ev.Len,
 		Mark:   ev.Mark,
 		Tuple:  ev.Tuple,
+		Packet: ev.Packet,
 	}
 	if ev.Time > j.Start {
 		h.At = time.Duration(ev.Time - j.Start)
