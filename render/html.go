@@ -324,8 +324,9 @@ func layoutRow(j *journey.Journey, i, y int, hj *htmlJourney, ln htmlLane) htmlR
 		if tc.Missed {
 			kind = "tail missed"
 		}
-		sub(min(k+1, 8), "↳ "+tailCallText(tc)+"  +"+fmtDur(tc.At),
-			fmt.Sprintf("tail call %d of this hop: %s at +%s (map id %d, slot %d)", k+1, tailCallText(tc), fmtDur(tc.At), tc.MapID, tc.Slot), kind)
+		at := fmtDelta(tc.At - h.At) // since the hop, as the text timeline shows it
+		sub(min(k+1, 8), "↳ "+tailCallText(tc)+"  "+at,
+			fmt.Sprintf("tail call %d of this hop: %s, %s after the hop (map id %d, slot %d)", k+1, tailCallText(tc), at, tc.MapID, tc.Slot), kind)
 	}
 	r.H += len(r.Subs) * hSubH
 	return r
@@ -392,7 +393,7 @@ func hopTip(j *journey.Journey, h *journey.Hop) string {
 		lines = append(lines, "prog "+progLabel(p))
 	}
 	for _, tc := range h.TailCalls {
-		lines = append(lines, "↳ "+tailCallText(tc)+" +"+fmtDur(tc.At))
+		lines = append(lines, "↳ "+tailCallText(tc)+" "+fmtDelta(tc.At-h.At))
 	}
 	if len(h.Packet) > 0 {
 		lines = append(lines, fmt.Sprintf("%d packet bytes captured", len(h.Packet)))
