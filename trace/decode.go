@@ -46,7 +46,7 @@ func Decode(raw []byte, ev *journey.Event) bool {
 	if len(raw) >= EventSize+captureSize {
 		c := (*bpf.PktlifeCapture)(unsafe.Pointer(&raw[EventSize]))
 		if n := min(int(c.Len), len(c.Data)); n > 0 {
-			ev.Packet = append([]byte(nil), c.Data[:n]...)
+			ev.Packet = string(c.Data[:n])
 		}
 	}
 	t := &k.Tuple

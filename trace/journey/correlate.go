@@ -227,7 +227,9 @@ func (c *Correlator) appendHop(f *flight, ev *Event) {
 		Len:    ev.Len,
 		Mark:   ev.Mark,
 		Tuple:  ev.Tuple,
-		Packet: ev.Packet,
+	}
+	if ev.Packet != "" {
+		h.Packet = []byte(ev.Packet)
 	}
 	if ev.Time > j.Start {
 		h.At = time.Duration(ev.Time - j.Start)
