@@ -264,7 +264,7 @@ func layoutRow(j *journey.Journey, i, y int, hj *htmlJourney, ln htmlLane) htmlR
 	hook, _ := hookLabel(h)
 	r := htmlRow{Index: h.Index, Y: y, H: hRowH, Hook: hook, Kind: hookKind(h),
 		At: fmtDur(h.At), Delta: fmtDelta(h.Delta), PillX: ln.X + 6, PillW: ln.W - 12,
-		TY: y + 19, PY: y + 5, PCX: ln.Center, BY: y + 10, BadgeX: ln.X, BadgeY: y + 1, BadgeCX: ln.X + 15, BadgeTY: y + 11}
+		TY: y + 19, PY: y + 5, PCX: ln.Center, BY: y + 10, BadgeX: ln.X, BadgeY: y - 2, BadgeCX: ln.X + 15, BadgeTY: y + 8}
 	r.Short = cutMiddle(hook, (r.PillW-8)/7)
 	if i == 0 {
 		r.Delta = ""
@@ -319,14 +319,19 @@ func layoutRow(j *journey.Journey, i, y int, hj *htmlJourney, ln htmlLane) htmlR
 	for _, p := range h.Progs {
 		sub(0, "prog "+progLabel(p), "program "+progLabel(p)+" runs at this hook after pktlife's observer", "prog")
 	}
+	prev := h.At // times as the text timeline gives them: since the previous call
 	for k, tc := range h.TailCalls {
-		kind := "tail"
-		if tc.Missed {
+		kind, at, tip := "tail", "", ""
+		switch {
+		case tc.Missed:
 			kind = "tail missed"
+		case !tc.Inferred:
+			at = fmtDelta(tc.At - prev)
+			tip = ", " + at + " after the previous program"
+			prev = tc.At
 		}
-		at := fmtDelta(tc.At - h.At) // since the hop, as the text timeline shows it
-		sub(min(k+1, 8), "↳ "+tailCallText(tc)+"  "+at,
-			fmt.Sprintf("tail call %d of this hop: %s, %s after the hop (map id %d, slot %d)", k+1, tailCallText(tc), at, tc.MapID, tc.Slot), kind)
+		sub(min(k+1, 8), strings.TrimSpace("↳ "+tailCallText(tc)+"  "+at),
+			fmt.Sprintf("tail call %d of this hop: %s%s (map id %d, slot %d)", k+1, tailCallText(tc), tip, tc.MapID, tc.Slot), kind)
 	}
 	r.H += len(r.Subs) * hSubH
 	return r
@@ -393,7 +398,7 @@ func hopTip(j *journey.Journey, h *journey.Hop) string {
 		lines = append(lines, "prog "+progLabel(p))
 	}
 	for _, tc := range h.TailCalls {
-		lines = append(lines, "↳ "+tailCallText(tc)+" "+fmtDelta(tc.At-h.At))
+		lines = append(lines, "↳ "+tailCallText(tc))
 	}
 	if len(h.Packet) > 0 {
 		lines = append(lines, fmt.Sprintf("%d packet bytes captured", len(h.Packet)))
