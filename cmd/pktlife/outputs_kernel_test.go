@@ -81,64 +81,11 @@ func TestTracePcapAndHTML(t *testing.T) {
 		t.Fatalf("pktlife: %v", err)
 	}
 
-	type hop struct {
-		Hook   string `json:"hook"`
-		Device struct {
-			Name string `json:"name"`
-		} `json:"device"`
-	}
-	var journeys []struct {
-		ID   int   `json:"id"`
-		Hops []hop `json:"hops"`
-	}
-	hops := 0
-	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
-		var j struct {
-			ID   int   `json:"id"`
-			Hops []hop `json:"hops"`
-		}
-		if err := json.Unmarshal([]byte(l), &j); err != nil {
-			t.Fatalf("not a journey: %q: %v", l, err)
-		}
-		journeys = append(journeys, j)
-		hops += len(j.Hops)
-	}
-	if len(journeys) < sent {
-		t.Fatalf("%d journeys, want at least %d", len(journeys), sent)
-	}
-
-	rows := tsharkFields(t, tshark, pcap, "frame.interface_name", "frame.comment", "ip.src", "ip.dst", "udp.dstport", "frame.cap_len")
-	if len(rows) != hops {
-		t.Fatalf("tshark read %d frames, want one per hop: %d", len(rows), hops)
-	}
-	k := 0
-	real := 0
-	for _, j := range journeys {
-		for i, h := range j.Hops {
-			r := rows[k]
-			k++
-			if len(r) < 6 {
-				t.Fatalf("frame %d: fields %q", k, r)
-			}
-			wantComment := "pktlife journey " + strconv.Itoa(j.ID) + " hop " + strconv.Itoa(i+1) + "/" + strconv.Itoa(len(j.Hops)) + ": "
-			if !strings.HasPrefix(r[1], wantComment) || !strings.Contains(r[1], h.Hook) {
-				t.Errorf("frame %d: comment %q, want %q… naming %s", k, r[1], wantComment, h.Hook)
-			}
-			if h.Device.Name != "" && !strings.HasPrefix(r[0], h.Device.Name+"@") {
-				t.Errorf("frame %d: interface %q, want %s@<namespace>", k, r[0], h.Device.Name)
-			}
-			if r[2] == "10.98.0.1" && r[3] == "10.98.0.2" && strings.HasPrefix(r[4], "700") {
-				real++
-			}
-			if n, _ := strconv.Atoi(r[5]); n > 64 {
-				t.Errorf("frame %d: %d bytes captured, over --snaplen 64", k, n)
-			}
-		}
-	}
-	// every frame carries the datagram's own headers (bytes from the
-	// kernel, or from the nearest hop that read them, as its comment says)
-	if real != hops {
-		t.Errorf("%d of %d frames hold the datagram 10.98.0.1 → 10.98.0.2:700x", real, hops)
+	rows, journeys, hops := checkPcap(t, tshark, pcap, out.String(), 64, func(r []string) bool {
+		return r[2] == "10.98.0.1" && r[3] == "10.98.0.2" && strings.HasPrefix(r[4], "700")
+	})
+	if hops < sent*4 {
+		t.Errorf("%d hops in all, want several per datagram", hops)
 	}
 	names := map[string]bool{}
 	for _, r := range rows {
@@ -150,6 +97,12 @@ func TestTracePcapAndHTML(t *testing.T) {
 		}
 	}
 
+	checkPage(t, page, journeys, hops)
+}
+
+// checkPage parses the HTML page and counts its journeys and hop rows.
+func checkPage(t *testing.T, page string, journeys, hops int) {
+	t.Helper()
 	f, err := os.Open(page)
 	if err != nil {
 		t.Fatal(err)
@@ -177,9 +130,102 @@ func TestTracePcapAndHTML(t *testing.T) {
 		}
 	}
 	walk(doc)
-	if sections != len(journeys) || rowsHTML != hops {
-		t.Errorf("html page: %d journeys and %d hop rows, want %d and %d", sections, rowsHTML, len(journeys), hops)
+	if sections != journeys || rowsHTML != hops {
+		t.Errorf("html page: %d journeys and %d hop rows, want %d and %d", sections, rowsHTML, journeys, hops)
 	}
+}
+
+// checkPcap reads the capture with tshark and checks it against the
+// journeys in ndjson: one frame per hop, in order, each with its comment
+// and its device's interface, no more bytes than --snaplen 64 (or the
+// default), and every frame one of the traced packets (ours). It returns
+// tshark's rows and the number of hops.
+func checkPcap(t *testing.T, tshark, pcap, ndjson string, snap int, ours func([]string) bool) (rows [][]string, journeys, hops int) {
+	t.Helper()
+	type hop struct {
+		Hook   string `json:"hook"`
+		Device struct {
+			Name string `json:"name"`
+		} `json:"device"`
+	}
+	var js []struct {
+		ID   int   `json:"id"`
+		Hops []hop `json:"hops"`
+	}
+	for _, l := range strings.Split(strings.TrimSpace(ndjson), "\n") {
+		var j struct {
+			ID   int   `json:"id"`
+			Hops []hop `json:"hops"`
+		}
+		if err := json.Unmarshal([]byte(l), &j); err != nil {
+			t.Fatalf("not a journey: %q: %v", l, err)
+		}
+		js = append(js, j)
+		hops += len(j.Hops)
+	}
+
+	rows = tsharkFields(t, tshark, pcap, "frame.interface_name", "frame.comment", "ip.src", "ip.dst", "udp.dstport", "frame.cap_len")
+	if len(rows) != hops {
+		t.Fatalf("tshark read %d frames, want one per hop: %d", len(rows), hops)
+	}
+	k := 0
+	real := 0
+	for _, j := range js {
+		for i, h := range j.Hops {
+			r := rows[k]
+			k++
+			if len(r) < 6 {
+				t.Fatalf("frame %d: fields %q", k, r)
+			}
+			wantComment := "pktlife journey " + strconv.Itoa(j.ID) + " hop " + strconv.Itoa(i+1) + "/" + strconv.Itoa(len(j.Hops)) + ": "
+			if !strings.HasPrefix(r[1], wantComment) || !strings.Contains(r[1], h.Hook) {
+				t.Errorf("frame %d: comment %q, want %q… naming %s", k, r[1], wantComment, h.Hook)
+			}
+			if h.Device.Name != "" && !strings.HasPrefix(r[0], h.Device.Name+"@") {
+				t.Errorf("frame %d: interface %q, want %s@<namespace>", k, r[0], h.Device.Name)
+			}
+			if ours(r) {
+				real++
+			}
+			if n, _ := strconv.Atoi(r[5]); n > snap {
+				t.Errorf("frame %d: %d bytes captured, over --snaplen %d", k, n, snap)
+			}
+		}
+	}
+	// every frame carries the datagram's own headers (bytes from the
+	// kernel, or from the nearest hop that read them, as its comment says)
+	if real != hops {
+		t.Errorf("%d of %d frames hold the traced packets' headers", real, hops)
+	}
+	return rows, len(js), hops
+}
+
+// TestDemoPcapAndHTML runs `pktlife demo --pcap --html` (the README's
+// example): the capture holds every hop of the demo's UDP and TCP packets,
+// the DNAT and the policy drop are in its comments, and the page holds
+// every journey.
+func TestDemoPcapAndHTML(t *testing.T) {
+	netnstest.RequireRoot(t)
+	tshark := requireTool(t, "tshark", "tshark")
+	dir := t.TempDir()
+	pcap, page := filepath.Join(dir, "demo.pcapng"), filepath.Join(dir, "demo.html")
+	code, stdout, stderr := runCLI(t, nil, "demo", "-o", "json", "--pcap", pcap, "--html", page)
+	if code != 0 {
+		t.Fatalf("demo exit %d: %s", code, stderr)
+	}
+	rows, journeys, hops := checkPcap(t, tshark, pcap, stdout, defaultSnaplen, func(r []string) bool {
+		return r[2] == "10.244.1.2" || r[3] == "10.244.1.2"
+	})
+	var dnat, drop, chain bool
+	for _, r := range rows {
+		dnat = dnat || strings.Contains(r[1], "dnat dst 10.96.0.10:80 ⇒ 10.244.2.2:8080")
+		drop = drop || strings.Contains(r[1], "kfree_skb") && strings.Contains(r[1], "drop TC_INGRESS")
+		chain = chain || strings.Contains(r[1], "chain [demo_calls/0] demo_nat")
+	}
+	if !dnat || !drop || !chain {
+		t.Errorf("comments: dnat %v, policy drop %v, tail-call chain %v: want all", dnat, drop, chain)
+	}
+	checkPage(t, page, journeys, hops)
 }
 
 // TestOutputBadInput: bad output flags are usage errors, with nothing
