@@ -122,7 +122,6 @@ func TestHTMLBrowser(t *testing.T) {
 	}
 }
 
-
 func decodePNG(t *testing.T, path string) image.Image {
 	t.Helper()
 	f, err := os.Open(path)
