@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/pktlife/pktlife/render"
 	"github.com/pktlife/pktlife/trace"
+	"github.com/pktlife/pktlife/trace/journey"
 )
 
 // outputFlags are the output flags `trace` and `demo` share: the format on
@@ -80,19 +82,21 @@ func (f *outputFlags) open(stdout *os.File, title string) (r render.Renderer, er
 		if err != nil {
 			return nil, usagef("create --pcap file: %w", err)
 		}
-		p, err := render.NewPcap(file, f.snaplen)
+		bw := bufio.NewWriterSize(file, 64<<10)
+		p, err := render.NewPcap(bw, f.snaplen)
 		if err != nil {
 			file.Close()
 			return nil, fmt.Errorf("write --pcap file: %w", err)
 		}
-		tee = append(tee, fileRenderer{p, file})
+		tee = append(tee, fileRenderer{p, bw, file})
 	}
 	if f.html != "" {
 		file, err := os.Create(f.html)
 		if err != nil {
 			return nil, usagef("create --html file: %w", err)
 		}
-		tee = append(tee, fileRenderer{render.NewHTML(file, title), file})
+		bw := bufio.NewWriterSize(file, 64<<10)
+		tee = append(tee, fileRenderer{render.NewHTML(bw, title), bw, file})
 	}
 	if len(tee) == 1 {
 		return tee[0], nil
@@ -100,14 +104,30 @@ func (f *outputFlags) open(stdout *os.File, title string) (r render.Renderer, er
 	return tee, nil
 }
 
-// fileRenderer closes its file after its renderer.
+// fileRenderer writes through a buffer to a file: each journey is in the
+// file once it is rendered (an interrupted trace keeps what it had), and
+// the file is closed after its renderer.
 type fileRenderer struct {
 	render.Renderer
-	f *os.File
+	bw *bufio.Writer
+	f  *os.File
+}
+
+func (r fileRenderer) Journey(j *journey.Journey) error {
+	if err := r.Renderer.Journey(j); err != nil {
+		return err
+	}
+	if err := r.bw.Flush(); err != nil {
+		return fmt.Errorf("write %s: %w", r.f.Name(), err)
+	}
+	return nil
 }
 
 func (r fileRenderer) Close() error {
 	err := r.Renderer.Close()
+	if ferr := r.bw.Flush(); ferr != nil {
+		err = errors.Join(err, fmt.Errorf("write %s: %w", r.f.Name(), ferr))
+	}
 	if cerr := r.f.Close(); cerr != nil && !errors.Is(cerr, os.ErrClosed) {
 		err = errors.Join(err, fmt.Errorf("close %s: %w", r.f.Name(), cerr))
 	}
