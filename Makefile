@@ -18,9 +18,10 @@ VM_KILLS  ?= 25
 GEN_DEBS  := clang-19 llvm-19 libbpf-dev
 VM_DEBS   := qemu-system-x86 busybox-static iproute2 xz-utils
 # Debian packages tests read pktlife's outputs with: tshark (--pcap) and
-# headless Chromium (-o html). With PKTLIFE_REQUIRE_TOOLS set those tests
-# fail, instead of skipping, when a tool is missing.
-TEST_DEBS := tshark chromium
+# headless Chromium (-o html), with the fonts its screenshot reference was
+# taken with. With PKTLIFE_REQUIRE_TOOLS set those tests fail, instead of
+# skipping, when a tool is missing.
+TEST_DEBS := tshark chromium fonts-dejavu-core
 
 .PHONY: all build image demo test test-vm bench generate check-generate deps-generate deps-vm deps-test clean
 
@@ -81,7 +82,7 @@ deps-generate:
 
 # tshark asks whether non-root users may capture: preseeded to no.
 deps-test:
-	@command -v tshark >/dev/null && command -v chromium >/dev/null || \
+	@command -v tshark >/dev/null && command -v chromium >/dev/null && test -f /usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf || \
 		(echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections && \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_DEBS))
 
