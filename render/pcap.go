@@ -97,7 +97,7 @@ func (p *Pcap) iface(h *journey.Hop) (uint32, error) {
 	}
 	dev := sanitize(h.Device.Name)
 	if dev == "" {
-		dev = "-"
+		dev = "nodev" // a hop before the packet has a device (a socket's send)
 		if h.Device.Ifindex != 0 {
 			dev = "if" + strconv.FormatUint(uint64(h.Device.Ifindex), 10)
 		}

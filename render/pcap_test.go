@@ -69,7 +69,7 @@ func TestPcapHopsCommentsInterfaces(t *testing.T) {
 			t.Errorf("interface %q: description %q names no namespace", i.Name, i.Description)
 		}
 	}
-	for _, n := range []string{"eth0@pod-a", "veth-a@host", "lxc-b@host", "eth0@pod-b", "-@pod-a"} {
+	for _, n := range []string{"eth0@pod-a", "veth-a@host", "lxc-b@host", "eth0@pod-b", "nodev@pod-a"} {
 		if !names[n] {
 			t.Errorf("no interface %q among %v", n, names)
 		}
