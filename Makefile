@@ -17,8 +17,13 @@ VM_KILLS  ?= 25
 # Debian packages the generate check and the VM tests need.
 GEN_DEBS  := clang-19 llvm-19 libbpf-dev
 VM_DEBS   := qemu-system-x86 busybox-static iproute2 xz-utils
+# Debian packages tests read pktlife's outputs with: tshark (--pcap) and
+# headless Chromium (-o html), with the fonts its screenshot reference was
+# taken with. With PKTLIFE_REQUIRE_TOOLS set those tests fail, instead of
+# skipping, when a tool is missing.
+TEST_DEBS := tshark chromium fonts-dejavu-core
 
-.PHONY: all build image demo test test-vm bench generate check-generate deps-generate deps-vm clean
+.PHONY: all build image demo test test-vm bench generate check-generate deps-generate deps-vm deps-test clean
 
 all: build
 
@@ -40,9 +45,9 @@ demo: build
 # The README's test command: pure-Go tests and, as root, the kernel tests in
 # throwaway network namespaces. -p 1 keeps kernel tests of different packages
 # from attaching at the same time on a 2-core machine.
-test:
+test: deps-test
 	$(GO) vet ./...
-	$(GO) test -count=1 -p 1 -timeout 30m ./...
+	PKTLIFE_REQUIRE_TOOLS=1 $(GO) test -count=1 -p 1 -timeout 30m ./...
 
 # Tests of what this kernel cannot run (kprobes, fentry/fexit, bonding,
 # ipvlan), inside QEMU on Debian's own kernels.
@@ -74,6 +79,12 @@ check-generate: generate
 deps-generate:
 	@command -v clang-19 >/dev/null && command -v llvm-strip-19 >/dev/null && test -f /usr/include/bpf/bpf_helpers.h || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(GEN_DEBS))
+
+# tshark asks whether non-root users may capture: preseeded to no.
+deps-test:
+	@command -v tshark >/dev/null && command -v chromium >/dev/null && test -f /usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf || \
+		(echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_DEBS))
 
 deps-vm:
 	@command -v qemu-system-x86_64 >/dev/null && test -x /bin/busybox && command -v xz >/dev/null && test -x /usr/sbin/ip || \

@@ -17,6 +17,7 @@ volatile const enum pl_flags __pl_flags_type;
 volatile const enum pl_stat __pl_stat_type;
 /* ... and the ring buffers' record, which no map declares. */
 volatile const struct event __pl_event_type;
+volatile const struct capture __pl_capture_type;
 
 /* Set by user space before load. */
 volatile const struct filter cfg = {};
@@ -478,6 +479,60 @@ static __always_inline void fill_meta(struct obs *o, const enum obs_src src, str
 	o->mark = BPF_CORE_READ(skb, mark);
 }
 
+/* ---- packet capture (--pcap) ----------------------------------------- */
+
+/* With snaplen set, observe appends a struct capture with the packet's
+ * first snaplen bytes (at most PL_SNAP_MAX) from its network header to each
+ * event. With it 0 the verifier removes every capture path, and events keep
+ * their size. Only observe captures: net_dev_xmit's skb may be freed, and a
+ * tail-call shim never reads the packet. */
+volatile const __u32 snaplen = 0;
+
+/* reserve_obs reserves observe's record: an event, and its capture when
+ * capture is on. */
+static __always_inline struct event *reserve_obs(void)
+{
+	void *rb;
+
+	if (!snaplen)
+		return reserve();
+	rb = ring();
+	if (!rb)
+		return NULL;
+	return bpf_ringbuf_reserve(rb, sizeof(struct event) + sizeof(struct capture), 0);
+}
+
+/* capture copies the packet's bytes from its network header into the
+ * record after e: no more than the packet holds from there, nor than its
+ * linear part holds (the rest is in pages a probe read cannot follow). */
+static __always_inline void capture(struct event *e, struct sk_buff *skb)
+{
+	struct capture *c = (struct capture *)(e + 1);
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	long data = (long)BPF_CORE_READ(skb, data) - (long)head;
+	long nh = BPF_CORE_READ(skb, network_header);
+	long tail = BPF_CORE_READ(skb, tail);
+	long avail = (long)BPF_CORE_READ(skb, len) - (nh - data);
+	long n = snaplen;
+
+	c->len = 0;
+	c->_pad0 = 0;
+	c->_pad1 = 0;
+	if (!head || nh == (__u16)~0U || nh < 0)
+		return;
+	if (tail - nh < avail)
+		avail = tail - nh;
+	if (avail < n)
+		n = avail;
+	if (n <= 0)
+		return;
+	if (n > PL_SNAP_MAX)
+		n = PL_SNAP_MAX;
+	if (bpf_probe_read_kernel(c->data, n, head + nh))
+		return;
+	c->len = n;
+}
+
 /* rate_admit says whether a new packet may be followed now. */
 static __always_inline bool rate_admit(__u64 now)
 {
@@ -610,7 +665,7 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 		tr->last_ts = terminal_hook(o->hook) ? 0 : now;
 	}
 
-	struct event *e = reserve();
+	struct event *e = reserve_obs();
 	if (!e) {
 		stat_inc(PL_STAT_LOST);
 		return;
@@ -630,6 +685,8 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 	e->cpu = bpf_get_smp_processor_id();
 	e->_pad0 = 0;
 	e->tuple = o->t;
+	if (snaplen)
+		capture(e, src == OBS_TC ? (struct sk_buff *)ctx : skb);
 	submit(e);
 }
 

@@ -81,6 +81,19 @@ struct event {
 	struct tuple tuple;
 };
 
+/* The first bytes of the packet, from its network header, that observers
+ * append to their event when capture is on (snaplen in pktlife.c, for
+ * --pcap). len is how many of data are the packet's: 0 when the bytes were
+ * out of reach (no network header set, or not in the linear part). */
+#define PL_SNAP_MAX 256
+
+struct capture {
+	__u16 len;
+	__u16 _pad0;
+	__u32 _pad1;
+	__u8 data[PL_SNAP_MAX];
+};
+
 /* The packet filter, set before load as a volatile const so the verifier
  * prunes every test that is switched off. Addresses use the event's layout. */
 struct filter {

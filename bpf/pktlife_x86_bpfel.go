@@ -13,6 +13,14 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type PktlifeCapture struct {
+	_    structs.HostLayout
+	Len  uint16
+	Pad0 uint16
+	Pad1 uint32
+	Data [256]uint8
+}
+
 type PktlifeDevkey struct {
 	_       structs.HostLayout
 	Netns   uint32
@@ -174,6 +182,7 @@ const (
 	PktlifeProgPlTpNetDevXmit       = "pl_tp_net_dev_xmit"
 	PktlifeProgPlTpNetifReceiveSkb  = "pl_tp_netif_receive_skb"
 	PktlifeProgPlTpNetifRx          = "pl_tp_netif_rx"
+	PktlifeVarPlCaptureType         = "__pl_capture_type"
 	PktlifeVarPlEventType           = "__pl_event_type"
 	PktlifeVarPlFlagsType           = "__pl_flags_type"
 	PktlifeVarPlHookType            = "__pl_hook_type"
@@ -193,6 +202,7 @@ const (
 	PktlifeVarShimProgId            = "shim_prog_id"
 	PktlifeVarShimSlot              = "shim_slot"
 	PktlifeVarSkipIdleJiffies       = "skip_idle_jiffies"
+	PktlifeVarSnaplen               = "snaplen"
 	PktlifeVarTrackIdleNs           = "track_idle_ns"
 	PktlifeVarWakeEvents            = "wake_events"
 )
@@ -284,6 +294,7 @@ type PktlifeMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type PktlifeVariableSpecs struct {
+	PlCaptureType   *ebpf.VariableSpec `ebpf:"__pl_capture_type"`
 	PlEventType     *ebpf.VariableSpec `ebpf:"__pl_event_type"`
 	PlFlagsType     *ebpf.VariableSpec `ebpf:"__pl_flags_type"`
 	PlHookType      *ebpf.VariableSpec `ebpf:"__pl_hook_type"`
@@ -303,6 +314,7 @@ type PktlifeVariableSpecs struct {
 	ShimProgId      *ebpf.VariableSpec `ebpf:"shim_prog_id"`
 	ShimSlot        *ebpf.VariableSpec `ebpf:"shim_slot"`
 	SkipIdleJiffies *ebpf.VariableSpec `ebpf:"skip_idle_jiffies"`
+	Snaplen         *ebpf.VariableSpec `ebpf:"snaplen"`
 	TrackIdleNs     *ebpf.VariableSpec `ebpf:"track_idle_ns"`
 	WakeEvents      *ebpf.VariableSpec `ebpf:"wake_events"`
 }
@@ -352,6 +364,7 @@ func (m *PktlifeMaps) Close() error {
 //
 // It can be passed to LoadPktlifeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PktlifeVariables struct {
+	PlCaptureType   *ebpf.Variable `ebpf:"__pl_capture_type"`
 	PlEventType     *ebpf.Variable `ebpf:"__pl_event_type"`
 	PlFlagsType     *ebpf.Variable `ebpf:"__pl_flags_type"`
 	PlHookType      *ebpf.Variable `ebpf:"__pl_hook_type"`
@@ -371,6 +384,7 @@ type PktlifeVariables struct {
 	ShimProgId      *ebpf.Variable `ebpf:"shim_prog_id"`
 	ShimSlot        *ebpf.Variable `ebpf:"shim_slot"`
 	SkipIdleJiffies *ebpf.Variable `ebpf:"skip_idle_jiffies"`
+	Snaplen         *ebpf.Variable `ebpf:"snaplen"`
 	TrackIdleNs     *ebpf.Variable `ebpf:"track_idle_ns"`
 	WakeEvents      *ebpf.Variable `ebpf:"wake_events"`
 }

@@ -28,8 +28,7 @@ type traceFlags struct {
 	ifaces, netns, hops   []string
 	count                 int
 	duration              time.Duration
-	output                string
-	verbose               bool
+	out                   outputFlags
 	legacyTC              bool
 	kfuncBackend          string
 	maxInFlight           int
@@ -53,8 +52,7 @@ func (f *traceFlags) register(cmd *cobra.Command) {
 	fl.StringSliceVar(&f.hops, "hops", nil, "hops to attach: default, all, or names from `pktlife hops`")
 	fl.IntVar(&f.count, "count", -1, "stop after this many journeys")
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (e.g. 30s)")
-	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json (NDJSON, one journey per line)")
-	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show skb address, CPU, length and mark per hop")
+	f.out.register(fl)
 	fl.BoolVar(&f.legacyTC, "legacy-tc", false, "attach tc observers with clsact+cls_bpf even where tcx works")
 	fl.StringVar(&f.kfuncBackend, "kfunc-backend", "", "backend for kernel-function hops: fentry, kprobe.multi or kprobe (default: the best that works)")
 	fl.IntVar(&f.maxInFlight, "max-inflight", 65536, "journeys held open at once; past it the oldest is closed as evicted")
@@ -105,9 +103,10 @@ func (f *traceFlags) options() (trace.Options, error) {
 	if f.duration < 0 {
 		return o, usagef("invalid --duration %s: want a positive duration", f.duration)
 	}
-	if err := checkOutput(f.output); err != nil {
+	if err := f.out.validate(); err != nil {
 		return o, err
 	}
+	o.Snaplen = f.out.capture()
 	if f.maxInFlight <= 0 {
 		return o, usagef("invalid --max-inflight %d: want a positive number", f.maxInFlight)
 	}
@@ -131,13 +130,6 @@ func (f *traceFlags) options() (trace.Options, error) {
 	return o, nil
 }
 
-func (f *traceFlags) renderer(w *os.File) render.Renderer {
-	if f.output == "json" {
-		return render.NewJSON(w)
-	}
-	return render.NewText(w, render.Options{Color: render.ColorWanted(w), Width: termWidth(w), Verbose: f.verbose})
-}
-
 func newTraceCmd() *cobra.Command {
 	var f traceFlags
 	cmd := &cobra.Command{
@@ -145,7 +137,8 @@ func newTraceCmd() *cobra.Command {
 		Short: "Trace matching packets and print each one's journey",
 		Example: `  pktlife trace --proto udp --dport 53
   pktlife trace --host 10.244.1.7 --reply --iface 'lxc*' --count 10
-  pktlife trace --dst 10.96.0.0/12 -o json --duration 30s`,
+  pktlife trace --dst 10.96.0.0/12 -o json --duration 30s
+  pktlife trace --proto udp --pcap dns.pcapng --html dns.html --count 20`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts, err := f.options()
@@ -164,6 +157,11 @@ func newTraceCmd() *cobra.Command {
 
 func runTrace(ctx context.Context, opts trace.Options, f *traceFlags) error {
 	started := time.Now()
+	out, err := f.out.open(os.Stdout, "pktlife trace: "+opts.Filter.String())
+	if err != nil {
+		return err
+	}
+	defer out.Close()
 	tr, err := trace.New(opts)
 	if err != nil {
 		return classify(err)
@@ -178,8 +176,6 @@ func runTrace(ctx context.Context, opts trace.Options, f *traceFlags) error {
 		ctx, cancel = context.WithTimeout(ctx, f.duration)
 		defer cancel()
 	}
-	out := f.renderer(os.Stdout)
-	defer out.Close()
 	stopStatus := startStatus(ctx, os.Stderr, tr)
 	var n int
 	var werr error

@@ -167,4 +167,10 @@ type Event struct {
 	MapID   uint32 `json:"map_id,omitempty"`  // prog_array of a tail call
 	Slot    uint32 `json:"slot,omitempty"`    // prog_array slot, or kernel-function hop id
 	Tuple   Tuple  `json:"tuple"`
+	// Packet holds the packet's first bytes from its network header, when
+	// the tracer captures them (trace.Options.Snaplen); empty otherwise, and
+	// for hooks that never read the packet. Only then does decoding
+	// allocate. A string, so that events stay comparable; recorded streams
+	// do not keep it.
+	Packet string `json:"-"`
 }

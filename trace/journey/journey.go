@@ -61,6 +61,10 @@ type Hop struct {
 	VerdictInferred bool          `json:"verdict_inferred,omitempty"`
 	DropReason      string        `json:"drop_reason,omitempty"` // for kfree_skb
 	Ret             *int64        `json:"ret,omitempty"`         // return value (fexit, kretprobe, net_dev_xmit rc)
+	// Packet is the packet's first bytes from its network header, as the
+	// kernel saw them at this hop, when the tracer captured them (for
+	// render/pcapng); not part of the JSON form.
+	Packet []byte `json:"-"`
 
 	// reason is the event's number that the annotate stage names: the drop
 	// reason of a kfree_skb hop, the hop id of a kernel-function hop.
