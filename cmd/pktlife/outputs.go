@@ -21,6 +21,8 @@ type outputFlags struct {
 	pcap    string
 	html    string
 	snaplen int
+
+	fl *pflag.FlagSet // to tell a --snaplen given from its default
 }
 
 // defaultSnaplen is --snaplen's default: IP, transport header and some
@@ -28,6 +30,7 @@ type outputFlags struct {
 const defaultSnaplen = 128
 
 func (f *outputFlags) register(fl *pflag.FlagSet) {
+	f.fl = fl
 	fl.StringVarP(&f.format, "output", "o", "text", "output format: text, json (NDJSON, one journey per line) or html (one page, written at the end)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show skb address, CPU, length and mark per hop")
 	fl.StringVar(&f.pcap, "pcap", "", "also write every hop of every journey to this pcapng file (Wireshark), with a comment per hop")
@@ -44,6 +47,9 @@ func (f *outputFlags) validate() error {
 	}
 	if f.snaplen < 1 || f.snaplen > trace.MaxSnaplen {
 		return usagef("invalid --snaplen %d: want 1 to %d bytes", f.snaplen, trace.MaxSnaplen)
+	}
+	if f.pcap == "" && f.fl != nil && f.fl.Changed("snaplen") {
+		return usagef("--snaplen needs --pcap: only the pcapng file holds packet bytes")
 	}
 	if f.pcap != "" && f.pcap == f.html {
 		return usagef("--pcap and --html name the same file %q", f.pcap)

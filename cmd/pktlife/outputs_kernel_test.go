@@ -240,6 +240,7 @@ func TestOutputBadInput(t *testing.T) {
 		{[]string{"trace", "-o", "xml"}, "invalid --output"},
 		{[]string{"trace", "--pcap", filepath.Join(dir, "x"), "--snaplen", "0"}, "invalid --snaplen 0"},
 		{[]string{"trace", "--pcap", filepath.Join(dir, "x"), "--snaplen", "257"}, "invalid --snaplen 257"},
+		{[]string{"trace", "--snaplen", "64"}, "--snaplen needs --pcap"},
 		{[]string{"trace", "--pcap", filepath.Join(dir, "no/such/dir/x")}, "create --pcap file"},
 		{[]string{"demo", "--html", filepath.Join(dir, "no/such/dir/x")}, "create --html file"},
 		{[]string{"demo", "--pcap", filepath.Join(dir, "y"), "--html", filepath.Join(dir, "y")}, "same file"},
