@@ -18,7 +18,7 @@ func Compile(expr string) (Program, error) {
 	var c compiler
 	c.gen(n, Accept, Reject)
 	if len(c.rev) > MaxInsns {
-		return nil, fmt.Errorf("compile filter: %w (%d): simplify it or use fewer primitives", ErrTooLong, len(c.rev))
+		return nil, fmt.Errorf("compile filter %q: %w (%d): use fewer primitives", expr, ErrTooLong, len(c.rev))
 	}
 	// c.rev holds the tests last first; jump targets are indices into it.
 	prog := make(Program, len(c.rev))

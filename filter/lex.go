@@ -47,7 +47,7 @@ func lex(s string) ([]token, error) {
 			toks = append(toks, token{text: s[i : i+1], pos: i, op: true})
 			i++
 		default:
-			return nil, fmt.Errorf("parse filter: unexpected character %q at offset %d", c, i)
+			return nil, fmt.Errorf("unexpected character %q at offset %d", c, i)
 		}
 	}
 	return toks, nil

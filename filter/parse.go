@@ -3,11 +3,17 @@ package filter
 import (
 	"errors"
 	"fmt"
-	"strings"
 )
 
-// ErrSyntax wraps every error Parse returns.
+// ErrSyntax is what every error Parse returns is (errors.Is).
 var ErrSyntax = errors.New("bad filter expression")
+
+// syntaxError says what is wrong; it is ErrSyntax.
+type syntaxError struct{ err error }
+
+func (e syntaxError) Error() string        { return e.err.Error() }
+func (e syntaxError) Unwrap() error        { return e.err }
+func (e syntaxError) Is(target error) bool { return target == ErrSyntax }
 
 // node is the parsed expression: a test, or and/or/not of nodes.
 type node struct {
@@ -34,7 +40,7 @@ type parser struct {
 func Parse(expr string) (*node, error) {
 	toks, err := lex(expr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrSyntax, err)
+		return nil, fmt.Errorf("parse filter %q: %w", expr, syntaxError{err})
 	}
 	if len(toks) == 0 {
 		return nil, nil
@@ -45,21 +51,21 @@ func Parse(expr string) (*node, error) {
 		err = p.errorf("unexpected %q", p.toks[p.i].text)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrSyntax, err)
+		return nil, fmt.Errorf("parse filter %q: %w", expr, syntaxError{err})
 	}
 	return n, nil
 }
 
 func (p *parser) peek() string {
 	if p.i < len(p.toks) {
-		return strings.ToLower(p.toks[p.i].text)
+		return p.toks[p.i].text
 	}
 	return ""
 }
 
 func (p *parser) peekAt(k int) string {
 	if p.i+k < len(p.toks) {
-		return strings.ToLower(p.toks[p.i+k].text)
+		return p.toks[p.i+k].text
 	}
 	return ""
 }
@@ -74,9 +80,9 @@ func (p *parser) next() string {
 func (p *parser) errorf(format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	if p.i < len(p.toks) {
-		return fmt.Errorf("parse filter: %s at offset %d", msg, p.toks[p.i].pos)
+		return fmt.Errorf("%s at offset %d", msg, p.toks[p.i].pos)
 	}
-	return fmt.Errorf("parse filter: %s at the end", msg)
+	return fmt.Errorf("%s at the end", msg)
 }
 
 func isAnd(s string) bool { return s == "and" || s == "&&" }
@@ -131,7 +137,7 @@ func (p *parser) unary() (*node, error) {
 		p.i++
 		return n, nil
 	case "":
-		return nil, p.errorf("expression ends early")
+		return nil, p.errorf("missing a primitive")
 	}
 	return p.primitive()
 }

@@ -81,7 +81,7 @@ func (p *parser) primitive() (*node, error) {
 	p.last = &q
 	n, err := p.build(q, idTok.text)
 	if err != nil {
-		return nil, fmt.Errorf("parse filter: %s %s: %w", q.typ, idTok.text, err)
+		return nil, fmt.Errorf("%s %s: %w", q.typ, idTok.text, err)
 	}
 	return n, nil
 }
