@@ -17,8 +17,10 @@ VM_KILLS  ?= 25
 # Debian packages the generate check and the VM tests need.
 GEN_DEBS  := clang-19 llvm-19 libbpf-dev
 VM_DEBS   := qemu-system-x86 busybox-static iproute2 xz-utils
+# Debian packages make test compares pktlife with (filter expressions: tcpdump).
+TEST_DEBS := tcpdump
 
-.PHONY: all build image demo test test-vm bench generate check-generate deps-generate deps-vm clean
+.PHONY: all build image demo test test-vm bench generate check-generate deps-generate deps-vm deps-test clean
 
 all: build
 
@@ -40,7 +42,7 @@ demo: build
 # The README's test command: pure-Go tests and, as root, the kernel tests in
 # throwaway network namespaces. -p 1 keeps kernel tests of different packages
 # from attaching at the same time on a 2-core machine.
-test:
+test: deps-test
 	$(GO) vet ./...
 	$(GO) test -count=1 -p 1 -timeout 30m ./...
 
@@ -74,6 +76,10 @@ check-generate: generate
 deps-generate:
 	@command -v clang-19 >/dev/null && command -v llvm-strip-19 >/dev/null && test -f /usr/include/bpf/bpf_helpers.h || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(GEN_DEBS))
+
+deps-test:
+	@command -v tcpdump >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_DEBS))
 
 deps-vm:
 	@command -v qemu-system-x86_64 >/dev/null && test -x /bin/busybox && command -v xz >/dev/null && test -x /usr/sbin/ip || \

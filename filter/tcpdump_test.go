@@ -21,7 +21,10 @@ import (
 func TestAgainstTcpdump(t *testing.T) {
 	tcpdump, err := exec.LookPath("tcpdump")
 	if err != nil {
-		t.Skip("tcpdump not installed (make deps-test installs it)")
+		if os.Geteuid() == 0 {
+			t.Fatal("tcpdump not installed: make deps-test installs it")
+		}
+		t.Skip("tcpdump not installed (make deps-test installs it, as root)")
 	}
 	pkts := filtertest.Packets()
 	frames := make([][]byte, len(pkts))

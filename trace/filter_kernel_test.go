@@ -110,7 +110,7 @@ func runObserver(t *testing.T, f Filter, pkts []filter.Packet) []bool {
 	return matched
 }
 
-func matchedCount(t *testing.T, objs *objects) uint64 {
+func matchedCount(t testing.TB, objs *objects) uint64 {
 	t.Helper()
 	var per []uint64
 	if err := objs.maps.Stats.Lookup(uint32(bpf.PktlifePlStatPL_STAT_MATCHED), &per); err != nil {
@@ -145,5 +145,52 @@ func TestFilterEnumsAgree(t *testing.T) {
 	}
 	if filter.MaxInsns != len(bpf.PktlifeFilter{}.Prog) {
 		t.Errorf("filter.MaxInsns %d, PL_FILTER_INSNS %d", filter.MaxInsns, len(bpf.PktlifeFilter{}.Prog))
+	}
+}
+
+// BenchmarkFilterObserver measures the tc observer on a packet that the
+// filter rejects at its last test, so that the time is parsing and
+// matching, not reporting: without a filter the packet is reported, so
+// that case uses a filter no packet passes (--proto 255).
+func BenchmarkFilterObserver(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root to load BPF programs")
+	}
+	pkt := filter.Packet{Family: 4, Proto: 17, Ports: true, Sport: 40000, Dport: 54,
+		Src: filtertest.Packets()[0].Src, Dst: filtertest.Packets()[0].Dst}
+	frame := filtertest.Frame(&pkt)
+	for _, c := range []struct {
+		name string
+		f    Filter
+	}{
+		{"flags-proto", Filter{Proto: 255}},
+		{"flags-proto-dport", Filter{Proto: 17, Dport: 53}},
+		{"expr-1", Filter{Expr: "proto 255"}},
+		{"expr-2", Filter{Expr: "udp and dst port 53"}},
+		{"expr-8", Filter{Expr: "net 10.0.0.0/8 and udp and not port 22 and (dst port 53 or dst port 5353 or dst portrange 8000-9000) and not host 10.9.9.9 and dst port 1"}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			o := Options{Filter: c.f, RingSize: 1 << 20}
+			setDefaults(&o)
+			objs, err := loadObjects(&o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer objs.Close()
+			p, err := objs.load(bpf.PktlifeProgPlTcIngress, progLoad{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			b.ResetTimer()
+			_, per, err := p.Benchmark(frame, b.N, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(per.Nanoseconds()), "ns/packet")
+			if n := matchedCount(b, objs); n != 0 {
+				b.Fatalf("%d packets matched, want none", n)
+			}
+		})
 	}
 }
