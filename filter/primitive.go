@@ -72,8 +72,7 @@ func (p *parser) primitive() (*node, error) {
 	if q.typ == "" {
 		q.typ = "host"
 	}
-	id := p.peek()
-	if id == "" || p.toks[p.i].op || isAnd(id) || isOr(id) || id == "not" {
+	if !p.atValue() {
 		return nil, p.errorf("%s needs a value", q.typ)
 	}
 	idTok := p.toks[p.i]
@@ -84,6 +83,12 @@ func (p *parser) primitive() (*node, error) {
 		return nil, fmt.Errorf("%s %s: %w", q.typ, idTok.text, err)
 	}
 	return n, nil
+}
+
+// atValue says whether the next token can be a primitive's value.
+func (p *parser) atValue() bool {
+	id := p.peek()
+	return id != "" && !p.toks[p.i].op && !isAnd(id) && !isOr(id) && id != "not"
 }
 
 // direction reads src, dst, src or dst, src and dst (either order).

@@ -90,6 +90,11 @@ func (f *Filter) Validate() error {
 	if _, err := filter.Compile(f.Expr); err != nil {
 		return err
 	}
+	return f.validateFields()
+}
+
+// validateFields reports contradictory settings of the fields.
+func (f *Filter) validateFields() error {
 	if f.Host.IsValid() && (f.Src.IsValid() || f.Dst.IsValid()) {
 		return &ConflictError{Field: "Host", With: []string{"Src", "Dst"}}
 	}
