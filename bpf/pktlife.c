@@ -365,6 +365,10 @@ static __always_inline bool filter_test(const volatile struct filter_insn *in, c
 		if (!(tflags & PL_F_L4) || (in->proto && t->proto != in->proto))
 			return false;
 		return side_test(in->side, sp >= in->lo && sp <= in->hi, dp >= in->lo && dp <= in->hi);
+	case PL_FK_TCPFLAGS:
+		if (!(tflags & PL_F_L4) || t->family != 4 || t->proto != IPPROTO_TCP)
+			return false;
+		return ((t->tcp_flags & in->lo) == in->hi) != (in->op == 1);
 	}
 	return false;
 }

@@ -99,6 +99,7 @@ enum pl_filter_kind {
 	PL_FK_PROTO = 2,  /* t->proto == proto (and family, unless 0) */
 	PL_FK_NET = 3,    /* address on side, of family, & mask == addr */
 	PL_FK_PORT = 4,   /* port on side in [lo, hi]; TCP/UDP/SCTP (or proto) */
+	PL_FK_TCPFLAGS = 5, /* IPv4 TCP, (tcp_flags & lo) == hi, or != with op 1 */
 };
 
 enum pl_filter_side {
@@ -119,7 +120,8 @@ struct filter_insn {
 	__u8 proto;
 	__u8 jt;
 	__u8 jf;
-	__u8 _pad0[2];
+	__u8 op;       /* PL_FK_TCPFLAGS: 0 ==, 1 != */
+	__u8 _pad0;
 };
 
 /* The packet filter, set before load as a volatile const so the verifier

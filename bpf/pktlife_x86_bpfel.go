@@ -82,7 +82,8 @@ type PktlifeFilter struct {
 		Proto  uint8
 		Jt     uint8
 		Jf     uint8
-		Pad0   [2]uint8
+		Op     uint8
+		Pad0   uint8
 	}
 }
 
@@ -98,7 +99,8 @@ type PktlifeFilterInsn struct {
 	Proto  uint8
 	Jt     uint8
 	Jf     uint8
-	Pad0   [2]uint8
+	Op     uint8
+	Pad0   uint8
 }
 
 type PktlifePlFilterEnd uint32
@@ -111,10 +113,11 @@ const (
 type PktlifePlFilterKind uint32
 
 const (
-	PktlifePlFilterKindPL_FK_FAMILY PktlifePlFilterKind = 1
-	PktlifePlFilterKindPL_FK_PROTO  PktlifePlFilterKind = 2
-	PktlifePlFilterKindPL_FK_NET    PktlifePlFilterKind = 3
-	PktlifePlFilterKindPL_FK_PORT   PktlifePlFilterKind = 4
+	PktlifePlFilterKindPL_FK_FAMILY   PktlifePlFilterKind = 1
+	PktlifePlFilterKindPL_FK_PROTO    PktlifePlFilterKind = 2
+	PktlifePlFilterKindPL_FK_NET      PktlifePlFilterKind = 3
+	PktlifePlFilterKindPL_FK_PORT     PktlifePlFilterKind = 4
+	PktlifePlFilterKindPL_FK_TCPFLAGS PktlifePlFilterKind = 5
 )
 
 type PktlifePlFilterSide uint32

@@ -106,7 +106,7 @@ func TestParseErrors(t *testing.T) {
 		{"drop reason without drop", head + "    expect:\n      fate: delivered\n      drop_reason: X\n", `drop_reason needs fate dropped`},
 		{"tail calls", "setup: {tail_calls: yes}\nprobes: []\n", `x.yaml:1:21: tail_calls: want off or interpose`},
 		{"filter", "setup: {filter: \"udp and\"}\nprobes: []\n", `x.yaml:1:17: filter: parse filter "udp and": missing a primitive at the end`},
-		{"filter refused", "setup:\n  filter: tcp[13] & 2 != 0\nprobes: []\n", `x.yaml:2:11: filter: parse filter "tcp[13] & 2 != 0": packet byte offsets (tcp[...]) are not supported at offset 3`},
+		{"filter refused", "setup:\n  filter: ip[6:2] & 0x1fff = 0\nprobes: []\n", `x.yaml:2:11: filter: parse filter "ip[6:2] & 0x1fff = 0": packet byte offsets (ip[...]) are not supported; of them, only tcp[tcpflags] is at offset 2`},
 		{"listen for icmp", "probes:\n  - {proto: icmp, to: 10.0.0.1, listen: {addr: \"10.0.0.1:1\"}}\n", `listen is for udp and tcp probes`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

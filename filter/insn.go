@@ -16,6 +16,9 @@ const (
 	KindProto  Kind = 2 // the IP protocol is Proto (and the version Family, unless 0)
 	KindNet    Kind = 3 // the address on Side, of version Family, masked by Mask is Addr
 	KindPort   Kind = 4 // the port on Side lies in [Lo, Hi]; TCP, UDP or SCTP (or Proto, unless 0)
+	// KindTCPFlags: an IPv4 TCP packet whose flags masked by Lo are Hi
+	// (Op 0) or are not (Op 1), as tcpdump's tcp[tcpflags] is.
+	KindTCPFlags Kind = 5
 )
 
 // Side says which of a packet's addresses or ports a test looks at.
@@ -51,6 +54,7 @@ type Insn struct {
 	Mask   [16]byte
 	Lo, Hi uint16
 	JT, JF uint8
+	Op     uint8 // KindTCPFlags: 0 =, 1 !=
 }
 
 // Program is a compiled expression. The empty program matches every packet.
@@ -67,6 +71,7 @@ type Packet struct {
 	// the first).
 	Ports        bool
 	Sport, Dport uint16
+	TCPFlags     uint8 // with Ports, of a TCP packet
 }
 
 // bytes16 lays an address out as the kernel's tuple does.
@@ -114,6 +119,11 @@ func (in *Insn) match(p *Packet) bool {
 			return false
 		}
 		return in.sides(in.Lo <= p.Sport && p.Sport <= in.Hi, in.Lo <= p.Dport && p.Dport <= in.Hi)
+	case KindTCPFlags:
+		if !p.Ports || p.Family != 4 || p.Proto != 6 {
+			return false
+		}
+		return (uint16(p.TCPFlags)&in.Lo == in.Hi) != (in.Op == 1)
 	}
 	return false
 }

@@ -52,8 +52,11 @@ func (p *parser) primitive() (*node, error) {
 	var q quals
 	if protoQuals[w] {
 		q.proto = p.next()
+		if p.peek() == "[" && q.proto == "tcp" {
+			return p.tcpFlags()
+		}
 		if p.peek() == "[" {
-			return nil, p.errorf("packet byte offsets (%s[...]) are not supported", q.proto)
+			return nil, p.errorf("packet byte offsets (%s[...]) are not supported; of them, only tcp[tcpflags] is", q.proto)
 		}
 	}
 	q.side = p.direction()

@@ -141,7 +141,7 @@ func (f *Filter) kernel() (bpf.PktlifeFilter, error) {
 		k.Prog[i] = bpf.PktlifeFilterInsn{
 			Addr: in.Addr, Mask: in.Mask, Lo: in.Lo, Hi: in.Hi,
 			Kind: uint8(in.Kind), Side: uint8(in.Side), Family: in.Family, Proto: in.Proto,
-			Jt: in.JT, Jf: in.JF,
+			Jt: in.JT, Jf: in.JF, Op: in.Op,
 		}
 	}
 	k.Proto = f.Proto

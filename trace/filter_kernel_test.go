@@ -132,6 +132,7 @@ func TestFilterEnumsAgree(t *testing.T) {
 		{uint32(filter.KindProto), uint32(bpf.PktlifePlFilterKindPL_FK_PROTO)},
 		{uint32(filter.KindNet), uint32(bpf.PktlifePlFilterKindPL_FK_NET)},
 		{uint32(filter.KindPort), uint32(bpf.PktlifePlFilterKindPL_FK_PORT)},
+		{uint32(filter.KindTCPFlags), uint32(bpf.PktlifePlFilterKindPL_FK_TCPFLAGS)},
 		{uint32(filter.SideSrc), uint32(bpf.PktlifePlFilterSidePL_SIDE_SRC)},
 		{uint32(filter.SideDst), uint32(bpf.PktlifePlFilterSidePL_SIDE_DST)},
 		{uint32(filter.SideEither), uint32(bpf.PktlifePlFilterSidePL_SIDE_EITHER)},

@@ -23,4 +23,8 @@ var Exprs = []string{
 	"src host 10.0.0.1 and dst host 10.0.0.2 or src host 10.0.0.2 and dst host 10.0.0.1",
 	"not not tcp", "not (tcp and port 80) and not (udp and port 53)", "(((udp)))",
 	"tcp src port 1000 or 2000 or 3000", "sctp or proto 47 or icmp or icmp6",
+	"tcp[tcpflags] & tcp-syn != 0", "tcp[13] & 2 != 0 and not tcp[13] & 0x10 != 0",
+	"tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn", "tcp[tcpflags] = tcp-rst",
+	"tcp[tcpflags] & (tcp-fin|tcp-rst) != 0 or udp", "not tcp[tcpflags] & tcp-ack = 0x10",
+	"tcp[13:1] & (tcp-ece|tcp-cwr) != 0 and port 80", "tcp[tcpflags] != tcp-syn|tcp-ack",
 }

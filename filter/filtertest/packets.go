@@ -15,6 +15,8 @@ var (
 	portSet = []uint16{22, 53, 80, 443, 999, 1000, 1500, 2000, 2001, 3000, 65535}
 	// protocols, with some in the other family's numbering
 	protos = []uint8{6, 17, 132, 1, 58, 47}
+	// SYN, SYN|ACK, ACK, PSH|ACK, FIN|ACK, RST, RST|ACK, ECE|CWR|SYN
+	tcpFlags = []uint8{0x02, 0x12, 0x10, 0x18, 0x11, 0x04, 0x14, 0xc2}
 )
 
 // Packets returns a fixed set of packets: every protocol in both families,
@@ -28,7 +30,11 @@ func Packets() []filter.Packet {
 			addrs = v6
 		}
 		for _, proto := range protos {
-			for range 24 {
+			n := 24
+			if proto == 6 {
+				n = 64 // their flags too
+			}
+			for range n {
 				p := filter.Packet{
 					Family: uint8(fam), Proto: proto,
 					Src: netip.MustParseAddr(addrs[r.IntN(len(addrs))]),
@@ -38,6 +44,9 @@ func Packets() []filter.Packet {
 					p.Ports = true
 					p.Sport = portSet[r.IntN(len(portSet))]
 					p.Dport = portSet[r.IntN(len(portSet))]
+				}
+				if proto == 6 {
+					p.TCPFlags = tcpFlags[r.IntN(len(tcpFlags))]
 				}
 				ps = append(ps, p)
 			}
@@ -55,7 +64,7 @@ func Frame(p *filter.Packet) []byte {
 	case 6:
 		l4 = make([]byte, 20)
 		l4[12] = 5 << 4
-		l4[13] = 0x18 // PSH|ACK
+		l4[13] = p.TCPFlags
 	case 132:
 		l4 = make([]byte, 12)
 	}
