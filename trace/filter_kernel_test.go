@@ -195,3 +195,43 @@ func BenchmarkFilterObserver(b *testing.B) {
 		})
 	}
 }
+
+// TestFilterVerifierCost loads the observers with the costliest kind of
+// expression found (16 tests, many paths of different lengths to the same
+// test, --reply) and wants the verifier's work well under its limit of a
+// million instructions: the verifier follows the program's jumps with
+// constant targets, pruning where a round and a test meet again, so its
+// work grows with the number of (round, test) pairs, not of paths.
+func TestFilterVerifierCost(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to load BPF programs")
+	}
+	const worst = "not (port 1 or port 2 or port 3 or port 4 or port 5 or port 6 or port 7 or port 8) and " +
+		"(host 10.0.0.1 or net fd00::/8 or tcp[tcpflags] & tcp-syn != 0 or icmp or udp or sctp or portrange 1-9 or ip6)"
+	o := Options{Filter: Filter{Expr: worst, Reply: true}, RingSize: 1 << 20}
+	setDefaults(&o)
+	objs, err := loadObjects(&o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer objs.Close()
+	for _, name := range []string{bpf.PktlifeProgPlTcIngress, bpf.PktlifeProgPlTpKfreeSkb, bpf.PktlifeProgPlSockIngress} {
+		p, err := objs.load(name, progLoad{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		info, err := p.Info()
+		p.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, ok := info.VerifiedInstructions()
+		if !ok {
+			t.Fatalf("%s: the kernel does not say how many instructions it verified", name)
+		}
+		t.Logf("%s: %d instructions verified", name, n)
+		if n > 400_000 {
+			t.Errorf("%s: %d instructions verified, want at most 400000 (the limit is 1000000)", name, n)
+		}
+	}
+}
