@@ -119,7 +119,7 @@ func parseAddr(s string) (netip.Addr, error) {
 	if a.Zone() != "" {
 		return netip.Addr{}, errors.New("addresses with a zone are not supported")
 	}
-	return a.Unmap(), nil
+	return a, nil // ::ffff:10.0.0.1 stays IPv6, as in tcpdump
 }
 
 // parseNet parses A/len, an IPv6 address, or an IPv4 network with one to

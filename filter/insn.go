@@ -77,7 +77,7 @@ type Packet struct {
 // bytes16 lays an address out as the kernel's tuple does.
 func bytes16(a netip.Addr) [16]byte {
 	var b [16]byte
-	copy(b[:], a.Unmap().AsSlice())
+	copy(b[:], a.AsSlice())
 	return b
 }
 

@@ -21,7 +21,7 @@ var Exprs = []string{
 	"tcp or udp and port 53", "ip and (udp or icmp) and src net 10.0.0.0/16",
 	"ip6 and not icmp6 and dst host fd00::2", "host 10.0.0.1 or fd00::1",
 	"src host 10.0.0.1 and dst host 10.0.0.2 or src host 10.0.0.2 and dst host 10.0.0.1",
-	"not not tcp", "not (tcp and port 80) and not (udp and port 53)", "(((udp)))",
+	"not not tcp", "host ::ffff:10.0.0.1", "net ::ffff:0:0/96", "not (tcp and port 80) and not (udp and port 53)", "(((udp)))",
 	"tcp src port 1000 or 2000 or 3000", "sctp or proto 47 or icmp or icmp6",
 	"tcp[tcpflags] & tcp-syn != 0", "tcp[13] & 2 != 0 and not tcp[13] & 0x10 != 0",
 	"tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn", "tcp[tcpflags] = tcp-rst",

@@ -10,7 +10,7 @@ import (
 
 var (
 	v4 = []string{"10.0.0.1", "10.0.0.2", "10.1.2.3", "192.168.1.5", "172.16.0.9", "10.0.255.254"}
-	v6 = []string{"fd00::1", "fd00::2", "fd00:1::5", "2001:db8::7", "fe80::1234"}
+	v6 = []string{"fd00::1", "fd00::2", "fd00:1::5", "2001:db8::7", "fe80::1234", "::ffff:10.0.0.1"}
 	// ports around the corpus's values and ranges' ends
 	portSet = []uint16{22, 53, 80, 443, 999, 1000, 1500, 2000, 2001, 3000, 65535}
 	// protocols, with some in the other family's numbering
