@@ -111,7 +111,27 @@ func (f Filter) Derive(pod Endpoint, target *Endpoint) Filter {
 // Args is the node pod's command line after the binary name: `trace`, the
 // filter's flags, --output json, and the expression after "--".
 func (f Filter) Args() []string {
-	args := []string{"trace"}
+	args := append([]string{"trace"}, f.flagArgs()...)
+	args = append(args, "--output", "json")
+	if f.Expr != "" {
+		args = append(args, "--", f.Expr)
+	}
+	return args
+}
+
+// Describe says the filter as the node tracer's flags and the quoted
+// expression, for people (the node pod's annotation).
+func (f Filter) Describe() string {
+	s := strings.Join(f.flagArgs(), " ")
+	if f.Expr != "" {
+		s = strings.TrimSpace(s + " '" + f.Expr + "'")
+	}
+	return s
+}
+
+// flagArgs are the node tracer's flags for the filter.
+func (f Filter) flagArgs() []string {
+	var args []string
 	add := func(name, v string) { args = append(args, "--"+name, v) }
 	if f.Proto != "" {
 		add("proto", f.Proto)
@@ -152,10 +172,6 @@ func (f Filter) Args() []string {
 	}
 	if f.MaxRate > 0 {
 		add("max-rate", strconv.Itoa(f.MaxRate))
-	}
-	args = append(args, "--output", "json")
-	if f.Expr != "" {
-		args = append(args, "--", f.Expr)
 	}
 	return args
 }

@@ -53,6 +53,9 @@ func TestDerive(t *testing.T) {
 	if !slices.Equal(got.Args(), want) {
 		t.Errorf("expression: args %q, want %q", got.Args(), want)
 	}
+	if d := got.Describe(); d != "--host 10.244.1.5/32 'udp and not port 53'" {
+		t.Errorf("expression: described as %q", d)
+	}
 	got = user.Derive(pod, svc)
 	got.Ifaces[0] = "changed"
 	if user.Ifaces[0] != "lxc*" {

@@ -107,7 +107,8 @@ func TestDryRunGolden(t *testing.T) {
 	// An expression after the pod reaches the node pod's pktlife as its
 	// positional arguments, after "--".
 	code, out, _ = execute(t, cluster(), "trace", "client", "udp", "and", "not", "port", "53", "--dry-run", "-o", "json")
-	if code != 0 || !strings.Contains(out, "\"--\",\n") || !strings.Contains(out, `"udp and not port 53"`) {
+	if code != 0 || !strings.Contains(out, "\"--\",\n") || !strings.Contains(out, `"udp and not port 53"`) ||
+		!strings.Contains(out, `'udp and not port 53'"`) {
 		t.Errorf("expression: exit %d\n%s", code, out)
 	}
 }
