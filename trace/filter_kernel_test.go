@@ -196,7 +196,9 @@ func BenchmarkFilterObserver(b *testing.B) {
 	}
 }
 
-// TestFilterVerifierCost loads the observers with the costliest kind of
+// TestFilterVerifierCost loads the observers (tc, tracepoint, socket and
+// kprobe: a kprobe program loads here, though it cannot attach) with the
+// costliest kind of
 // expression found (16 tests, many paths of different lengths to the same
 // test, --reply) and wants the verifier's work well under its limit of a
 // million instructions: the verifier follows the program's jumps with
@@ -215,7 +217,7 @@ func TestFilterVerifierCost(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer objs.Close()
-	for _, name := range []string{bpf.PktlifeProgPlTcIngress, bpf.PktlifeProgPlTpKfreeSkb, bpf.PktlifeProgPlSockIngress} {
+	for _, name := range []string{bpf.PktlifeProgPlTcIngress, bpf.PktlifeProgPlTpKfreeSkb, bpf.PktlifeProgPlSockIngress, bpf.PktlifeProgPlKprobe11} {
 		p, err := objs.load(name, progLoad{})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
