@@ -198,9 +198,8 @@ func BenchmarkFilterObserver(b *testing.B) {
 
 // TestFilterVerifierCost loads the observers (tc, tracepoint, socket and
 // kprobe: a kprobe program loads here, though it cannot attach) with the
-// costliest kind of
-// expression found (16 tests, many paths of different lengths to the same
-// test, --reply) and wants the verifier's work well under its limit of a
+// costliest kind of expression found (16 tests, many paths of different
+// lengths to the same test, --reply) and wants the verifier's work well under its limit of a
 // million instructions: the verifier follows the program's jumps with
 // constant targets, pruning where a round and a test meet again, so its
 // work grows with the number of (round, test) pairs, not of paths.
