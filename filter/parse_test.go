@@ -126,3 +126,30 @@ func TestCompileEmpty(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCompile: no input panics, and every program the compiler returns
+// fits the kernel and only jumps forward (so the kernel's loop ends).
+func FuzzCompile(f *testing.F) {
+	for _, e := range filtertest.Exprs {
+		f.Add(e)
+	}
+	f.Fuzz(func(t *testing.T, expr string) {
+		prog, err := filter.Compile(expr)
+		if err != nil {
+			if !errors.Is(err, filter.ErrSyntax) && !errors.Is(err, filter.ErrTooLong) {
+				t.Fatalf("%q: error %v is neither ErrSyntax nor ErrTooLong", expr, err)
+			}
+			return
+		}
+		if len(prog) > filter.MaxInsns {
+			t.Fatalf("%q: %d tests", expr, len(prog))
+		}
+		for i, in := range prog {
+			for _, j := range []uint8{in.JT, in.JF} {
+				if j != filter.Accept && j != filter.Reject && int(j) <= i || int(j) >= len(prog) && j < filter.Accept {
+					t.Fatalf("%q: test %d jumps to %#x\n%s", expr, i, j, prog)
+				}
+			}
+		}
+	})
+}
