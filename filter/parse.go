@@ -30,9 +30,10 @@ type quals struct {
 }
 
 type parser struct {
-	toks []token
-	i    int
-	last *quals // the previous primitive's, for a bare id (`port 53 or 80`)
+	toks    []token
+	i       int
+	last    *quals // the previous primitive's, for a bare id (`port 53 or 80`)
+	lastEnd int    // the token after its value
 }
 
 // Parse parses an expression in tcpdump's syntax. An empty expression

@@ -41,7 +41,10 @@ func TestCompileErrors(t *testing.T) {
 		{"arp", `"arp" is not supported`},
 		{"vlan and udp", `"vlan" is not supported`},
 		{"less 100", `"less" is not supported (packet lengths differ from hook to hook)`},
-		{"PORT 53", `unknown word "PORT"`}, // keywords are lower case, as in tcpdump
+		{"PORT 53", `unknown word "PORT"`},                // keywords are lower case, as in tcpdump
+		{"(port 80) or 2000", `"2000" needs a qualifier`}, // tcpdump reads it otherwise
+		{"port 80 and tcp or 2000", `"2000" needs a qualifier`},
+		{"host 10.0.0.1 and (10.0.0.2)", `"10.0.0.2" needs a qualifier (say host 10.0.0.2)`},
 		{"udp and $", `unexpected character '$' at offset 8`},
 	} {
 		_, err := filter.Compile(c.expr)

@@ -1,6 +1,9 @@
 package filter
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 // protoQuals are the protocol qualifiers pktlife understands.
 var protoQuals = map[string]bool{
@@ -67,7 +70,7 @@ func (p *parser) primitive() (*node, error) {
 		if q.proto != "" {
 			return protoOnly(q.proto), nil
 		}
-		if p.last == nil {
+		if p.last == nil || !p.afterAndOr() {
 			return p.bareID()
 		}
 		q = *p.last
@@ -85,6 +88,7 @@ func (p *parser) primitive() (*node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", q.typ, idTok.text, err)
 	}
+	p.lastEnd = p.i
 	return n, nil
 }
 
@@ -118,12 +122,28 @@ func (p *parser) direction() Side {
 	return SideDst
 }
 
-// bareID is an id without qualifiers before it, which pcap-filter
-// refuses too.
+// afterAndOr says whether the value at hand follows the previous qualified
+// primitive and an and or or (with not between or not): the places where
+// tcpdump lets a value take that primitive's qualifiers (`port 53 or 80`,
+// `host a and not b`). Across a parenthesis or a protocol alone tcpdump
+// reads them otherwise or not at all, so pktlife refuses them.
+func (p *parser) afterAndOr() bool {
+	k := p.i - 1
+	if k >= 0 && (p.toks[k].text == "not" || p.toks[k].text == "!") {
+		k--
+	}
+	return k >= 0 && k == p.lastEnd && (isAnd(p.toks[k].text) || isOr(p.toks[k].text))
+}
+
+// bareID is an id without qualifiers before it where pcap-filter refuses
+// it too.
 func (p *parser) bareID() (*node, error) {
 	w := p.toks[p.i].text
 	if _, err := parseAddr(w); err == nil {
 		return nil, p.errorf("%q needs a qualifier (say host %s)", w, w)
+	}
+	if _, err := strconv.ParseUint(w, 10, 16); err == nil {
+		return nil, p.errorf("%q needs a qualifier (say port %s or proto %s)", w, w, w)
 	}
 	return nil, p.errorf("unknown word %q (want a qualifier such as host, net, port, proto, tcp, udp, ip or ip6)", w)
 }
