@@ -85,13 +85,14 @@ func runObserver(t *testing.T, f Filter, pkts []filter.Packet) []bool {
 	t.Helper()
 	// a tracked skb is forgotten at once: each run is judged by the filter
 	// alone, even where the kernel reuses an skb's address
-	o := Options{Filter: f, TrackIdle: 1, RingSize: 1 << 20}
+	// Small maps, closed at once: a VM's memory holds a few at a time.
+	o := Options{Filter: f, TrackIdle: 1, RingSize: 64 << 10, MaxTracked: 1024}
 	setDefaults(&o)
 	objs, err := loadObjects(&o)
 	if err != nil {
 		t.Fatalf("load objects: %v", err)
 	}
-	t.Cleanup(func() { objs.Close() })
+	defer objs.Close()
 	p, err := objs.load(bpf.PktlifeProgPlTcIngress, progLoad{})
 	if err != nil {
 		t.Fatalf("%q: %v", f.Expr, err)
@@ -171,7 +172,7 @@ func BenchmarkFilterObserver(b *testing.B) {
 		{"expr-8", Filter{Expr: "net 10.0.0.0/8 and udp and not port 22 and (dst port 53 or dst port 5353 or dst portrange 8000-9000) and not host 10.9.9.9 and dst port 1"}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			o := Options{Filter: c.f, RingSize: 1 << 20}
+			o := Options{Filter: c.f, RingSize: 64 << 10, MaxTracked: 1024}
 			setDefaults(&o)
 			objs, err := loadObjects(&o)
 			if err != nil {
@@ -209,7 +210,7 @@ func TestFilterVerifierCost(t *testing.T) {
 	}
 	const worst = "not (port 1 or port 2 or port 3 or port 4 or port 5 or port 6 or port 7 or port 8) and " +
 		"(host 10.0.0.1 or net fd00::/8 or tcp[tcpflags] & tcp-syn != 0 or icmp or udp or sctp or portrange 1-9 or ip6)"
-	o := Options{Filter: Filter{Expr: worst, Reply: true}, RingSize: 1 << 20}
+	o := Options{Filter: Filter{Expr: worst, Reply: true}, RingSize: 64 << 10, MaxTracked: 1024}
 	setDefaults(&o)
 	objs, err := loadObjects(&o)
 	if err != nil {
