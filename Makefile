@@ -17,11 +17,12 @@ VM_KILLS  ?= 25
 # Debian packages the generate check and the VM tests need.
 GEN_DEBS  := clang-19 llvm-19 libbpf-dev
 VM_DEBS   := qemu-system-x86 busybox-static iproute2 xz-utils
-# Debian packages tests read pktlife's outputs with: tshark (--pcap) and
-# headless Chromium (-o html), with the fonts its screenshot reference was
-# taken with. With PKTLIFE_REQUIRE_TOOLS set those tests fail, instead of
-# skipping, when a tool is missing.
-TEST_DEBS := tshark chromium fonts-dejavu-core
+# Debian packages make test compares pktlife with or reads its outputs with:
+# tcpdump (filter expressions), tshark (--pcap) and headless Chromium
+# (-o html), with the fonts its screenshot reference was taken with. With
+# PKTLIFE_REQUIRE_TOOLS set those tests fail, instead of skipping, when a
+# tool is missing.
+TEST_DEBS := tcpdump tshark chromium fonts-dejavu-core
 
 .PHONY: all build image demo test test-vm bench generate check-generate deps-generate deps-vm deps-test clean
 
@@ -80,11 +81,12 @@ deps-generate:
 	@command -v clang-19 >/dev/null && command -v llvm-strip-19 >/dev/null && test -f /usr/include/bpf/bpf_helpers.h || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(GEN_DEBS))
 
-# tshark asks whether non-root users may capture: preseeded to no.
-deps-test:
-	@command -v tshark >/dev/null && command -v chromium >/dev/null && test -f /usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf || \
-		(echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections && \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_DEBS))
+# Debian packages make test compares pktlife with or reads its outputs with:
+# tcpdump (filter expressions), tshark (--pcap) and headless Chromium
+# (-o html), with the fonts its screenshot reference was taken with. With
+# PKTLIFE_REQUIRE_TOOLS set those tests fail, instead of skipping, when a
+# tool is missing.
+TEST_DEBS := tcpdump tshark chromium fonts-dejavu-core
 
 deps-vm:
 	@command -v qemu-system-x86_64 >/dev/null && test -x /bin/busybox && command -v xz >/dev/null && test -x /usr/sbin/ip || \

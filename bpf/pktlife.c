@@ -15,6 +15,9 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 volatile const enum pl_hook __pl_hook_type;
 volatile const enum pl_flags __pl_flags_type;
 volatile const enum pl_stat __pl_stat_type;
+volatile const enum pl_filter_kind __pl_filter_kind_type;
+volatile const enum pl_filter_side __pl_filter_side_type;
+volatile const enum pl_filter_end __pl_filter_end_type;
 /* ... and the ring buffers' record, which no map declares. */
 volatile const struct event __pl_event_type;
 volatile const struct capture __pl_capture_type;
@@ -332,7 +335,65 @@ static __always_inline bool in_net(const __u8 *addr, const volatile __u8 *net,
 	       ((a[2] & m[2]) == n[2]) && ((a[3] & m[3]) == n[3]);
 }
 
-static __always_inline bool match_dir(const __u8 *s, const __u8 *d, __u16 sp, __u16 dp)
+static __always_inline bool side_test(__u8 side, bool s, bool d)
+{
+	switch (side) {
+	case PL_SIDE_SRC:
+		return s;
+	case PL_SIDE_DST:
+		return d;
+	case PL_SIDE_BOTH:
+		return s && d;
+	}
+	return s || d;
+}
+
+/* filter_test runs one test of the expression's program (filter.Insn's
+ * match in Go). */
+static __always_inline bool filter_test(const volatile struct filter_insn *in, const struct tuple *t,
+					__u8 tflags, const __u8 *s, const __u8 *d, __u16 sp, __u16 dp)
+{
+	switch (in->kind) {
+	case PL_FK_FAMILY:
+		return t->family == in->family;
+	case PL_FK_PROTO:
+		return (!in->family || t->family == in->family) && t->proto == in->proto;
+	case PL_FK_NET:
+		if (t->family != in->family)
+			return false;
+		return side_test(in->side, in_net(s, in->addr, in->mask), in_net(d, in->addr, in->mask));
+	case PL_FK_PORT:
+		if (!(tflags & PL_F_L4) || (in->proto && t->proto != in->proto))
+			return false;
+		return side_test(in->side, sp >= in->lo && sp <= in->hi, dp >= in->lo && dp <= in->hi);
+	case PL_FK_TCPFLAGS:
+		if (!(tflags & PL_F_L4) || t->family != 4 || t->proto != IPPROTO_TCP)
+			return false;
+		return ((t->tcp_flags & in->lo) == in->hi) != (in->op == 1);
+	}
+	return false;
+}
+
+/* filter_run runs the expression's program: jumps go forward, so it ends
+ * after at most nprog tests. Not unrolled: one copy of a test, whatever the
+ * program's length. */
+static __always_inline bool filter_run(const struct tuple *t, __u8 tflags, const __u8 *s,
+				       const __u8 *d, __u16 sp, __u16 dp)
+{
+	__u32 pc = 0;
+
+#pragma clang loop unroll(disable)
+	for (int i = 0; i < PL_FILTER_INSNS; i++) {
+		if (pc >= cfg.nprog || pc >= PL_FILTER_INSNS)
+			break;
+		const volatile struct filter_insn *in = &cfg.prog[pc];
+		pc = filter_test(in, t, tflags, s, d, sp, dp) ? in->jt : in->jf;
+	}
+	return pc == PL_FILTER_ACCEPT;
+}
+
+static __always_inline bool match_dir(const struct tuple *t, __u8 tflags, const __u8 *s,
+				      const __u8 *d, __u16 sp, __u16 dp)
 {
 	if (cfg.host) {
 		if (!in_net(s, cfg.src, cfg.src_mask) && !in_net(d, cfg.src, cfg.src_mask))
@@ -352,6 +413,8 @@ static __always_inline bool match_dir(const __u8 *s, const __u8 *d, __u16 sp, __
 		if (cfg.dport && dp != cfg.dport)
 			return false;
 	}
+	if (cfg.nprog && !filter_run(t, tflags, s, d, sp, dp))
+		return false;
 	return true;
 }
 
@@ -365,9 +428,9 @@ static __always_inline bool match_tuple(struct tuple *t, __u8 tflags)
 		return false;
 	if ((cfg.sport || cfg.dport) && !(tflags & PL_F_L4))
 		return false;
-	if (match_dir(t->saddr, t->daddr, t->sport, t->dport))
+	if (match_dir(t, tflags, t->saddr, t->daddr, t->sport, t->dport))
 		return true;
-	return cfg.reply && match_dir(t->daddr, t->saddr, t->dport, t->sport);
+	return cfg.reply && match_dir(t, tflags, t->daddr, t->saddr, t->dport, t->sport);
 }
 
 static __always_inline bool same_side(const __u8 *a, __u16 ap, const __u8 *b, __u16 bp)

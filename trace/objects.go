@@ -91,7 +91,10 @@ func loadObjects(o *Options) (_ *objects, err error) {
 // configure writes the options into the spec's constants, through bpf2go's
 // typed fields.
 func configure(specs *bpf.PktlifeSpecs, o *Options, online, perRing int) error {
-	k := o.Filter.kernel()
+	k, err := o.Filter.kernel()
+	if err != nil {
+		return err
+	}
 	if o.matchDevices {
 		k.MatchDev = 1
 	}

@@ -25,6 +25,7 @@ type traceFlags struct {
 	proto, src, dst, host string
 	sport, dport, port    int
 	reply                 bool
+	expr                  string // the positional arguments, joined by spaces
 	ifaces, netns, hops   []string
 	count                 int
 	duration              time.Duration
@@ -94,6 +95,7 @@ func (f *traceFlags) options() (trace.Options, error) {
 		return o, err
 	}
 	o.Filter.Reply = f.reply
+	o.Filter.Expr = f.expr
 	if err := o.Filter.Validate(); err != nil {
 		return o, usageError{inFlagTerms(err)}
 	}
@@ -133,14 +135,17 @@ func (f *traceFlags) options() (trace.Options, error) {
 func newTraceCmd() *cobra.Command {
 	var f traceFlags
 	cmd := &cobra.Command{
-		Use:   "trace [flags]",
+		Use:   "trace [flags] [expression]",
 		Short: "Trace matching packets and print each one's journey",
-		Example: `  pktlife trace --proto udp --dport 53
-  pktlife trace --host 10.244.1.7 --reply --iface 'lxc*' --count 10
+		Long:  "Trace matching packets and print each one's journey.\n\n" + exprHelp,
+		Example: `  pktlife trace 'udp and dst port 53'
+  pktlife trace host 10.244.1.7 and not port 22 --reply --iface 'lxc*' --count 10
+  pktlife trace --proto udp --dport 53
   pktlife trace --dst 10.96.0.0/12 -o json --duration 30s
-  pktlife trace --proto udp --pcap dns.pcapng --html dns.html --count 20`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+  pktlife trace 'udp port 53' --pcap dns.pcapng --html dns.html --count 20`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f.expr = strings.Join(args, " ")
 			opts, err := f.options()
 			if err != nil {
 				return err
