@@ -17,8 +17,14 @@ VM_KILLS  ?= 25
 # Debian packages the generate check and the VM tests need.
 GEN_DEBS  := clang-19 llvm-19 libbpf-dev
 VM_DEBS   := qemu-system-x86 busybox-static iproute2 xz-utils
+# Debian packages make test compares pktlife with or reads its outputs with:
+# tcpdump (filter expressions), tshark (--pcap) and headless Chromium
+# (-o html), with the fonts its screenshot reference was taken with. With
+# PKTLIFE_REQUIRE_TOOLS set those tests fail, instead of skipping, when a
+# tool is missing.
+TEST_DEBS := tcpdump tshark chromium fonts-dejavu-core
 
-.PHONY: all build image demo test test-vm bench generate check-generate deps-generate deps-vm clean
+.PHONY: all build image demo test test-vm bench generate check-generate deps-generate deps-vm deps-test clean
 
 all: build
 
@@ -41,9 +47,9 @@ demo: build
 # throwaway network namespaces. -p 1 keeps kernel tests of different packages
 # from attaching at the same time on a 2-core machine. The Cilium test bed
 # (internal/ciliumbed) compiles Cilium's BPF sources with clang-19.
-test: deps-generate
+test: deps-test deps-generate
 	$(GO) vet ./...
-	$(GO) test -count=1 -p 1 -timeout 30m ./...
+	PKTLIFE_REQUIRE_TOOLS=1 $(GO) test -count=1 -p 1 -timeout 30m ./...
 
 # Tests of what this kernel cannot run (kprobes, fentry/fexit, bonding,
 # ipvlan), inside QEMU on Debian's own kernels.
@@ -75,6 +81,17 @@ check-generate: generate
 deps-generate:
 	@command -v clang-19 >/dev/null && command -v llvm-strip-19 >/dev/null && test -f /usr/include/bpf/bpf_helpers.h || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(GEN_DEBS))
+
+# Debian packages make test compares pktlife with or reads its outputs with:
+# tcpdump (filter expressions), tshark (--pcap) and headless Chromium
+# (-o html), with the fonts its screenshot reference was taken with. With
+# PKTLIFE_REQUIRE_TOOLS set those tests fail, instead of skipping, when a
+# tool is missing.
+TEST_DEBS := tcpdump tshark chromium fonts-dejavu-core
+
+deps-test:
+	@command -v tcpdump >/dev/null && command -v tshark >/dev/null && command -v chromium >/dev/null && test -d /usr/share/fonts/truetype/dejavu || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_DEBS))
 
 deps-vm:
 	@command -v qemu-system-x86_64 >/dev/null && test -x /bin/busybox && command -v xz >/dev/null && test -x /usr/sbin/ip || \

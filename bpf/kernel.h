@@ -54,6 +54,8 @@ struct sk_buff {
 	__u16 network_header;
 	__be16 protocol;
 	unsigned char *head;
+	unsigned char *data;
+	__u32 tail; /* sk_buff_data_t: an offset from head on 64-bit */
 	struct net_device *dev;
 } __attribute__((preserve_access_index));
 

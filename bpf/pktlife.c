@@ -15,8 +15,12 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 volatile const enum pl_hook __pl_hook_type;
 volatile const enum pl_flags __pl_flags_type;
 volatile const enum pl_stat __pl_stat_type;
+volatile const enum pl_filter_kind __pl_filter_kind_type;
+volatile const enum pl_filter_side __pl_filter_side_type;
+volatile const enum pl_filter_end __pl_filter_end_type;
 /* ... and the ring buffers' record, which no map declares. */
 volatile const struct event __pl_event_type;
+volatile const struct capture __pl_capture_type;
 
 /* Set by user space before load. */
 volatile const struct filter cfg = {};
@@ -331,7 +335,65 @@ static __always_inline bool in_net(const __u8 *addr, const volatile __u8 *net,
 	       ((a[2] & m[2]) == n[2]) && ((a[3] & m[3]) == n[3]);
 }
 
-static __always_inline bool match_dir(const __u8 *s, const __u8 *d, __u16 sp, __u16 dp)
+static __always_inline bool side_test(__u8 side, bool s, bool d)
+{
+	switch (side) {
+	case PL_SIDE_SRC:
+		return s;
+	case PL_SIDE_DST:
+		return d;
+	case PL_SIDE_BOTH:
+		return s && d;
+	}
+	return s || d;
+}
+
+/* filter_test runs one test of the expression's program (filter.Insn's
+ * match in Go). */
+static __always_inline bool filter_test(const volatile struct filter_insn *in, const struct tuple *t,
+					__u8 tflags, const __u8 *s, const __u8 *d, __u16 sp, __u16 dp)
+{
+	switch (in->kind) {
+	case PL_FK_FAMILY:
+		return t->family == in->family;
+	case PL_FK_PROTO:
+		return (!in->family || t->family == in->family) && t->proto == in->proto;
+	case PL_FK_NET:
+		if (t->family != in->family)
+			return false;
+		return side_test(in->side, in_net(s, in->addr, in->mask), in_net(d, in->addr, in->mask));
+	case PL_FK_PORT:
+		if (!(tflags & PL_F_L4) || (in->proto && t->proto != in->proto))
+			return false;
+		return side_test(in->side, sp >= in->lo && sp <= in->hi, dp >= in->lo && dp <= in->hi);
+	case PL_FK_TCPFLAGS:
+		if (!(tflags & PL_F_L4) || t->family != 4 || t->proto != IPPROTO_TCP)
+			return false;
+		return ((t->tcp_flags & in->lo) == in->hi) != (in->op == 1);
+	}
+	return false;
+}
+
+/* filter_run runs the expression's program: jumps go forward, so it ends
+ * after at most nprog tests. Not unrolled: one copy of a test, whatever the
+ * program's length. */
+static __always_inline bool filter_run(const struct tuple *t, __u8 tflags, const __u8 *s,
+				       const __u8 *d, __u16 sp, __u16 dp)
+{
+	__u32 pc = 0;
+
+#pragma clang loop unroll(disable)
+	for (int i = 0; i < PL_FILTER_INSNS; i++) {
+		if (pc >= cfg.nprog || pc >= PL_FILTER_INSNS)
+			break;
+		const volatile struct filter_insn *in = &cfg.prog[pc];
+		pc = filter_test(in, t, tflags, s, d, sp, dp) ? in->jt : in->jf;
+	}
+	return pc == PL_FILTER_ACCEPT;
+}
+
+static __always_inline bool match_dir(const struct tuple *t, __u8 tflags, const __u8 *s,
+				      const __u8 *d, __u16 sp, __u16 dp)
 {
 	if (cfg.host) {
 		if (!in_net(s, cfg.src, cfg.src_mask) && !in_net(d, cfg.src, cfg.src_mask))
@@ -351,6 +413,8 @@ static __always_inline bool match_dir(const __u8 *s, const __u8 *d, __u16 sp, __
 		if (cfg.dport && dp != cfg.dport)
 			return false;
 	}
+	if (cfg.nprog && !filter_run(t, tflags, s, d, sp, dp))
+		return false;
 	return true;
 }
 
@@ -364,9 +428,9 @@ static __always_inline bool match_tuple(struct tuple *t, __u8 tflags)
 		return false;
 	if ((cfg.sport || cfg.dport) && !(tflags & PL_F_L4))
 		return false;
-	if (match_dir(t->saddr, t->daddr, t->sport, t->dport))
+	if (match_dir(t, tflags, t->saddr, t->daddr, t->sport, t->dport))
 		return true;
-	return cfg.reply && match_dir(t->daddr, t->saddr, t->dport, t->sport);
+	return cfg.reply && match_dir(t, tflags, t->daddr, t->saddr, t->dport, t->sport);
 }
 
 static __always_inline bool same_side(const __u8 *a, __u16 ap, const __u8 *b, __u16 bp)
@@ -476,6 +540,60 @@ static __always_inline void fill_meta(struct obs *o, const enum obs_src src, str
 	}
 	o->len = BPF_CORE_READ(skb, len);
 	o->mark = BPF_CORE_READ(skb, mark);
+}
+
+/* ---- packet capture (--pcap) ----------------------------------------- */
+
+/* With snaplen set, observe appends a struct capture with the packet's
+ * first snaplen bytes (at most PL_SNAP_MAX) from its network header to each
+ * event. With it 0 the verifier removes every capture path, and events keep
+ * their size. Only observe captures: net_dev_xmit's skb may be freed, and a
+ * tail-call shim never reads the packet. */
+volatile const __u32 snaplen = 0;
+
+/* reserve_obs reserves observe's record: an event, and its capture when
+ * capture is on. */
+static __always_inline struct event *reserve_obs(void)
+{
+	void *rb;
+
+	if (!snaplen)
+		return reserve();
+	rb = ring();
+	if (!rb)
+		return NULL;
+	return bpf_ringbuf_reserve(rb, sizeof(struct event) + sizeof(struct capture), 0);
+}
+
+/* capture copies the packet's bytes from its network header into the
+ * record after e: no more than the packet holds from there, nor than its
+ * linear part holds (the rest is in pages a probe read cannot follow). */
+static __always_inline void capture(struct event *e, struct sk_buff *skb)
+{
+	struct capture *c = (struct capture *)(e + 1);
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	long data = (long)BPF_CORE_READ(skb, data) - (long)head;
+	long nh = BPF_CORE_READ(skb, network_header);
+	long tail = BPF_CORE_READ(skb, tail);
+	long avail = (long)BPF_CORE_READ(skb, len) - (nh - data);
+	long n = snaplen;
+
+	c->len = 0;
+	c->_pad0 = 0;
+	c->_pad1 = 0;
+	if (!head || nh == (__u16)~0U || nh < 0)
+		return;
+	if (tail - nh < avail)
+		avail = tail - nh;
+	if (avail < n)
+		n = avail;
+	if (n <= 0)
+		return;
+	if (n > PL_SNAP_MAX)
+		n = PL_SNAP_MAX;
+	if (bpf_probe_read_kernel(c->data, n, head + nh))
+		return;
+	c->len = n;
 }
 
 /* rate_admit says whether a new packet may be followed now. */
@@ -610,7 +728,7 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 		tr->last_ts = terminal_hook(o->hook) ? 0 : now;
 	}
 
-	struct event *e = reserve();
+	struct event *e = reserve_obs();
 	if (!e) {
 		stat_inc(PL_STAT_LOST);
 		return;
@@ -630,6 +748,8 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 	e->cpu = bpf_get_smp_processor_id();
 	e->_pad0 = 0;
 	e->tuple = o->t;
+	if (snaplen)
+		capture(e, src == OBS_TC ? (struct sk_buff *)ctx : skb);
 	submit(e);
 }
 

@@ -86,8 +86,66 @@ struct event {
 	__u32 _pad1;
 };
 
+/* The first bytes of the packet, from its network header, that observers
+ * append to their event when capture is on (snaplen in pktlife.c, for
+ * --pcap). len is how many of data are the packet's: 0 when the bytes were
+ * out of reach (no network header set, or not in the linear part). */
+#define PL_SNAP_MAX 256
+
+struct capture {
+	__u16 len;
+	__u16 _pad0;
+	__u32 _pad1;
+	__u8 data[PL_SNAP_MAX];
+};
+
+/* A filter expression (pktlife trace 'udp and port 53') is compiled by Go's
+ * filter package into at most PL_FILTER_INSNS tests, each with the
+ * instruction to continue at when it holds (jt) and when not (jf). Jumps
+ * only go forward; a target of PL_FILTER_ACCEPT or more ends the program.
+ * The values of these enums are filter.Kind's and filter.Side's (a test
+ * in trace checks that they agree). */
+#define PL_FILTER_INSNS 16
+
+enum pl_filter_end {
+	PL_FILTER_ACCEPT = 0x80,
+	PL_FILTER_REJECT = 0x81,
+};
+
+enum pl_filter_kind {
+	PL_FK_FAMILY = 1, /* t->family == family */
+	PL_FK_PROTO = 2,  /* t->proto == proto (and family, unless 0) */
+	PL_FK_NET = 3,    /* address on side, of family, & mask == addr */
+	PL_FK_PORT = 4,   /* port on side in [lo, hi]; TCP/UDP/SCTP (or proto) */
+	PL_FK_TCPFLAGS = 5, /* IPv4 TCP, (tcp_flags & lo) == hi, or != with op 1 */
+};
+
+enum pl_filter_side {
+	PL_SIDE_SRC = 1,
+	PL_SIDE_DST = 2,
+	PL_SIDE_EITHER = 3,
+	PL_SIDE_BOTH = 4,
+};
+
+struct filter_insn {
+	__u8 addr[16]; /* already masked */
+	__u8 mask[16];
+	__u16 lo;
+	__u16 hi;
+	__u8 kind;     /* enum pl_filter_kind */
+	__u8 side;     /* enum pl_filter_side */
+	__u8 family;
+	__u8 proto;
+	__u8 jt;
+	__u8 jf;
+	__u8 op;       /* PL_FK_TCPFLAGS: 0 ==, 1 != */
+	__u8 _pad0;
+};
+
 /* The packet filter, set before load as a volatile const so the verifier
- * prunes every test that is switched off. Addresses use the event's layout. */
+ * prunes every test that is switched off. Addresses use the event's layout.
+ * The flags' fields and the expression's program (nprog tests) must both
+ * match. */
 struct filter {
 	__u8 src[16];      /* network, already masked */
 	__u8 src_mask[16];
@@ -104,7 +162,9 @@ struct filter {
 	__u8 port_any;     /* sport matches either side (--port) */
 	__u8 match_dev;    /* packets must first be seen on a device in match_devs */
 	__u8 match_netns;  /* ... in a namespace in match_devs (key ifindex 0) */
-	__u8 _pad0[3];
+	__u8 nprog;        /* tests in prog; 0 = no expression */
+	__u8 _pad0[2];
+	struct filter_insn prog[PL_FILTER_INSNS];
 };
 
 /* Key of the match_devs set: a device, or with ifindex 0 a whole namespace. */

@@ -13,6 +13,14 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type PktlifeCapture struct {
+	_    structs.HostLayout
+	Len  uint16
+	Pad0 uint16
+	Pad1 uint32
+	Data [256]uint8
+}
+
 type PktlifeDevkey struct {
 	_       structs.HostLayout
 	Netns   uint32
@@ -70,8 +78,66 @@ type PktlifeFilter struct {
 	PortAny    uint8
 	MatchDev   uint8
 	MatchNetns uint8
-	Pad0       [3]uint8
+	Nprog      uint8
+	Pad0       [2]uint8
+	Prog       [16]struct {
+		_      structs.HostLayout
+		Addr   [16]uint8
+		Mask   [16]uint8
+		Lo     uint16
+		Hi     uint16
+		Kind   uint8
+		Side   uint8
+		Family uint8
+		Proto  uint8
+		Jt     uint8
+		Jf     uint8
+		Op     uint8
+		Pad0   uint8
+	}
 }
+
+type PktlifeFilterInsn struct {
+	_      structs.HostLayout
+	Addr   [16]uint8
+	Mask   [16]uint8
+	Lo     uint16
+	Hi     uint16
+	Kind   uint8
+	Side   uint8
+	Family uint8
+	Proto  uint8
+	Jt     uint8
+	Jf     uint8
+	Op     uint8
+	Pad0   uint8
+}
+
+type PktlifePlFilterEnd uint32
+
+const (
+	PktlifePlFilterEndPL_FILTER_ACCEPT PktlifePlFilterEnd = 128
+	PktlifePlFilterEndPL_FILTER_REJECT PktlifePlFilterEnd = 129
+)
+
+type PktlifePlFilterKind uint32
+
+const (
+	PktlifePlFilterKindPL_FK_FAMILY   PktlifePlFilterKind = 1
+	PktlifePlFilterKindPL_FK_PROTO    PktlifePlFilterKind = 2
+	PktlifePlFilterKindPL_FK_NET      PktlifePlFilterKind = 3
+	PktlifePlFilterKindPL_FK_PORT     PktlifePlFilterKind = 4
+	PktlifePlFilterKindPL_FK_TCPFLAGS PktlifePlFilterKind = 5
+)
+
+type PktlifePlFilterSide uint32
+
+const (
+	PktlifePlFilterSidePL_SIDE_SRC    PktlifePlFilterSide = 1
+	PktlifePlFilterSidePL_SIDE_DST    PktlifePlFilterSide = 2
+	PktlifePlFilterSidePL_SIDE_EITHER PktlifePlFilterSide = 3
+	PktlifePlFilterSidePL_SIDE_BOTH   PktlifePlFilterSide = 4
+)
 
 type PktlifePlFlags uint32
 
@@ -176,7 +242,11 @@ const (
 	PktlifeProgPlTpNetDevXmit       = "pl_tp_net_dev_xmit"
 	PktlifeProgPlTpNetifReceiveSkb  = "pl_tp_netif_receive_skb"
 	PktlifeProgPlTpNetifRx          = "pl_tp_netif_rx"
+	PktlifeVarPlCaptureType         = "__pl_capture_type"
 	PktlifeVarPlEventType           = "__pl_event_type"
+	PktlifeVarPlFilterEndType       = "__pl_filter_end_type"
+	PktlifeVarPlFilterKindType      = "__pl_filter_kind_type"
+	PktlifeVarPlFilterSideType      = "__pl_filter_side_type"
 	PktlifeVarPlFlagsType           = "__pl_flags_type"
 	PktlifeVarPlHookType            = "__pl_hook_type"
 	PktlifeVarPlStatType            = "__pl_stat_type"
@@ -195,6 +265,7 @@ const (
 	PktlifeVarShimProgId            = "shim_prog_id"
 	PktlifeVarShimSlot              = "shim_slot"
 	PktlifeVarSkipIdleJiffies       = "skip_idle_jiffies"
+	PktlifeVarSnaplen               = "snaplen"
 	PktlifeVarTrackIdleNs           = "track_idle_ns"
 	PktlifeVarWakeEvents            = "wake_events"
 )
@@ -286,27 +357,32 @@ type PktlifeMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type PktlifeVariableSpecs struct {
-	PlEventType     *ebpf.VariableSpec `ebpf:"__pl_event_type"`
-	PlFlagsType     *ebpf.VariableSpec `ebpf:"__pl_flags_type"`
-	PlHookType      *ebpf.VariableSpec `ebpf:"__pl_hook_type"`
-	PlStatType      *ebpf.VariableSpec `ebpf:"__pl_stat_type"`
-	Cfg             *ebpf.VariableSpec `ebpf:"cfg"`
-	HooksOnly       *ebpf.VariableSpec `ebpf:"hooks_only"`
-	KfArg           *ebpf.VariableSpec `ebpf:"kf_arg"`
-	KfDeref         *ebpf.VariableSpec `ebpf:"kf_deref"`
-	KfEntryHook     *ebpf.VariableSpec `ebpf:"kf_entry_hook"`
-	KfExitHook      *ebpf.VariableSpec `ebpf:"kf_exit_hook"`
-	KfHop           *ebpf.VariableSpec `ebpf:"kf_hop"`
-	KfNargs         *ebpf.VariableSpec `ebpf:"kf_nargs"`
-	KfProg          *ebpf.VariableSpec `ebpf:"kf_prog"`
-	RateBurstNs     *ebpf.VariableSpec `ebpf:"rate_burst_ns"`
-	RateIntervalNs  *ebpf.VariableSpec `ebpf:"rate_interval_ns"`
-	ShimMapId       *ebpf.VariableSpec `ebpf:"shim_map_id"`
-	ShimProgId      *ebpf.VariableSpec `ebpf:"shim_prog_id"`
-	ShimSlot        *ebpf.VariableSpec `ebpf:"shim_slot"`
-	SkipIdleJiffies *ebpf.VariableSpec `ebpf:"skip_idle_jiffies"`
-	TrackIdleNs     *ebpf.VariableSpec `ebpf:"track_idle_ns"`
-	WakeEvents      *ebpf.VariableSpec `ebpf:"wake_events"`
+	PlCaptureType    *ebpf.VariableSpec `ebpf:"__pl_capture_type"`
+	PlEventType      *ebpf.VariableSpec `ebpf:"__pl_event_type"`
+	PlFilterEndType  *ebpf.VariableSpec `ebpf:"__pl_filter_end_type"`
+	PlFilterKindType *ebpf.VariableSpec `ebpf:"__pl_filter_kind_type"`
+	PlFilterSideType *ebpf.VariableSpec `ebpf:"__pl_filter_side_type"`
+	PlFlagsType      *ebpf.VariableSpec `ebpf:"__pl_flags_type"`
+	PlHookType       *ebpf.VariableSpec `ebpf:"__pl_hook_type"`
+	PlStatType       *ebpf.VariableSpec `ebpf:"__pl_stat_type"`
+	Cfg              *ebpf.VariableSpec `ebpf:"cfg"`
+	HooksOnly        *ebpf.VariableSpec `ebpf:"hooks_only"`
+	KfArg            *ebpf.VariableSpec `ebpf:"kf_arg"`
+	KfDeref          *ebpf.VariableSpec `ebpf:"kf_deref"`
+	KfEntryHook      *ebpf.VariableSpec `ebpf:"kf_entry_hook"`
+	KfExitHook       *ebpf.VariableSpec `ebpf:"kf_exit_hook"`
+	KfHop            *ebpf.VariableSpec `ebpf:"kf_hop"`
+	KfNargs          *ebpf.VariableSpec `ebpf:"kf_nargs"`
+	KfProg           *ebpf.VariableSpec `ebpf:"kf_prog"`
+	RateBurstNs      *ebpf.VariableSpec `ebpf:"rate_burst_ns"`
+	RateIntervalNs   *ebpf.VariableSpec `ebpf:"rate_interval_ns"`
+	ShimMapId        *ebpf.VariableSpec `ebpf:"shim_map_id"`
+	ShimProgId       *ebpf.VariableSpec `ebpf:"shim_prog_id"`
+	ShimSlot         *ebpf.VariableSpec `ebpf:"shim_slot"`
+	SkipIdleJiffies  *ebpf.VariableSpec `ebpf:"skip_idle_jiffies"`
+	Snaplen          *ebpf.VariableSpec `ebpf:"snaplen"`
+	TrackIdleNs      *ebpf.VariableSpec `ebpf:"track_idle_ns"`
+	WakeEvents       *ebpf.VariableSpec `ebpf:"wake_events"`
 }
 
 // PktlifeObjects contains all objects after they have been loaded into the kernel.
@@ -354,27 +430,32 @@ func (m *PktlifeMaps) Close() error {
 //
 // It can be passed to LoadPktlifeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PktlifeVariables struct {
-	PlEventType     *ebpf.Variable `ebpf:"__pl_event_type"`
-	PlFlagsType     *ebpf.Variable `ebpf:"__pl_flags_type"`
-	PlHookType      *ebpf.Variable `ebpf:"__pl_hook_type"`
-	PlStatType      *ebpf.Variable `ebpf:"__pl_stat_type"`
-	Cfg             *ebpf.Variable `ebpf:"cfg"`
-	HooksOnly       *ebpf.Variable `ebpf:"hooks_only"`
-	KfArg           *ebpf.Variable `ebpf:"kf_arg"`
-	KfDeref         *ebpf.Variable `ebpf:"kf_deref"`
-	KfEntryHook     *ebpf.Variable `ebpf:"kf_entry_hook"`
-	KfExitHook      *ebpf.Variable `ebpf:"kf_exit_hook"`
-	KfHop           *ebpf.Variable `ebpf:"kf_hop"`
-	KfNargs         *ebpf.Variable `ebpf:"kf_nargs"`
-	KfProg          *ebpf.Variable `ebpf:"kf_prog"`
-	RateBurstNs     *ebpf.Variable `ebpf:"rate_burst_ns"`
-	RateIntervalNs  *ebpf.Variable `ebpf:"rate_interval_ns"`
-	ShimMapId       *ebpf.Variable `ebpf:"shim_map_id"`
-	ShimProgId      *ebpf.Variable `ebpf:"shim_prog_id"`
-	ShimSlot        *ebpf.Variable `ebpf:"shim_slot"`
-	SkipIdleJiffies *ebpf.Variable `ebpf:"skip_idle_jiffies"`
-	TrackIdleNs     *ebpf.Variable `ebpf:"track_idle_ns"`
-	WakeEvents      *ebpf.Variable `ebpf:"wake_events"`
+	PlCaptureType    *ebpf.Variable `ebpf:"__pl_capture_type"`
+	PlEventType      *ebpf.Variable `ebpf:"__pl_event_type"`
+	PlFilterEndType  *ebpf.Variable `ebpf:"__pl_filter_end_type"`
+	PlFilterKindType *ebpf.Variable `ebpf:"__pl_filter_kind_type"`
+	PlFilterSideType *ebpf.Variable `ebpf:"__pl_filter_side_type"`
+	PlFlagsType      *ebpf.Variable `ebpf:"__pl_flags_type"`
+	PlHookType       *ebpf.Variable `ebpf:"__pl_hook_type"`
+	PlStatType       *ebpf.Variable `ebpf:"__pl_stat_type"`
+	Cfg              *ebpf.Variable `ebpf:"cfg"`
+	HooksOnly        *ebpf.Variable `ebpf:"hooks_only"`
+	KfArg            *ebpf.Variable `ebpf:"kf_arg"`
+	KfDeref          *ebpf.Variable `ebpf:"kf_deref"`
+	KfEntryHook      *ebpf.Variable `ebpf:"kf_entry_hook"`
+	KfExitHook       *ebpf.Variable `ebpf:"kf_exit_hook"`
+	KfHop            *ebpf.Variable `ebpf:"kf_hop"`
+	KfNargs          *ebpf.Variable `ebpf:"kf_nargs"`
+	KfProg           *ebpf.Variable `ebpf:"kf_prog"`
+	RateBurstNs      *ebpf.Variable `ebpf:"rate_burst_ns"`
+	RateIntervalNs   *ebpf.Variable `ebpf:"rate_interval_ns"`
+	ShimMapId        *ebpf.Variable `ebpf:"shim_map_id"`
+	ShimProgId       *ebpf.Variable `ebpf:"shim_prog_id"`
+	ShimSlot         *ebpf.Variable `ebpf:"shim_slot"`
+	SkipIdleJiffies  *ebpf.Variable `ebpf:"skip_idle_jiffies"`
+	Snaplen          *ebpf.Variable `ebpf:"snaplen"`
+	TrackIdleNs      *ebpf.Variable `ebpf:"track_idle_ns"`
+	WakeEvents       *ebpf.Variable `ebpf:"wake_events"`
 }
 
 // PktlifePrograms contains all programs after they have been loaded into the kernel.

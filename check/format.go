@@ -96,6 +96,7 @@ func formatSetup(s *Setup) *yaml.Node {
 		add(m, "legacy_tc", scalar("true"))
 	}
 	addStr(m, "tail_calls", s.TailCalls)
+	addStr(m, "filter", s.Filter)
 	if s.Timeout > 0 {
 		add(m, "timeout", scalar(FormatDuration(s.Timeout)))
 	}

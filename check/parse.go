@@ -10,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/pktlife/pktlife/filter"
 	"github.com/pktlife/pktlife/trace/tailcall/mode"
 )
 
@@ -91,7 +92,7 @@ func (p *parser) spec(n *yaml.Node, s *Spec) {
 
 func (p *parser) setup(n *yaml.Node, s *Setup) {
 	s.Pos = posOf(n)
-	known := []string{"demo", "netns", "ifaces", "hops", "legacy_tc", "tail_calls", "timeout"}
+	known := []string{"demo", "netns", "ifaces", "hops", "legacy_tc", "tail_calls", "filter", "timeout"}
 	p.mapping(n, "setup", known, func(key string, v *yaml.Node) {
 		switch key {
 		case "demo":
@@ -117,6 +118,11 @@ func (p *parser) setup(n *yaml.Node, s *Setup) {
 			p.str(v, "tail_calls", &s.TailCalls)
 			if s.TailCalls != "" && s.TailCalls != mode.Off && s.TailCalls != mode.Interpose {
 				p.errorf(v, "tail_calls: want %s, got %q", mode.List(mode.Off, mode.Interpose), s.TailCalls)
+			}
+		case "filter":
+			p.str(v, "filter", &s.Filter)
+			if _, err := filter.Compile(s.Filter); err != nil {
+				p.errorf(v, "filter: %v", err)
 			}
 		case "timeout":
 			p.duration(v, "timeout", &s.Timeout)

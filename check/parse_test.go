@@ -105,6 +105,8 @@ func TestParseErrors(t *testing.T) {
 		{"version", "version: 2\nprobes: []\n", `x.yaml:1:10: version: this pktlife reads version 1 specs`},
 		{"drop reason without drop", head + "    expect:\n      fate: delivered\n      drop_reason: X\n", `drop_reason needs fate dropped`},
 		{"tail calls", "setup: {tail_calls: yes}\nprobes: []\n", `x.yaml:1:21: tail_calls: want off or interpose`},
+		{"filter", "setup: {filter: \"udp and\"}\nprobes: []\n", `x.yaml:1:17: filter: parse filter "udp and": missing a primitive at the end`},
+		{"filter refused", "setup:\n  filter: ip[6:2] & 0x1fff = 0\nprobes: []\n", `x.yaml:2:11: filter: parse filter "ip[6:2] & 0x1fff = 0": packet byte offsets (ip[...]) are not supported; of them, only tcp[tcpflags] is at offset 2`},
 		{"listen for icmp", "probes:\n  - {proto: icmp, to: 10.0.0.1, listen: {addr: \"10.0.0.1:1\"}}\n", `listen is for udp and tcp probes`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,6 +165,26 @@ func TestFormatRoundTrip(t *testing.T) {
 				t.Errorf("round trip differs: %s\n%s", d, out)
 			}
 		})
+	}
+}
+
+// TestFilterRoundTrip reads a setup's filter and writes it back.
+func TestFilterRoundTrip(t *testing.T) {
+	const expr = "udp and not (port 9999 or host 10.0.0.1)"
+	s, err := Parse("f.yaml", []byte("setup:\n  filter: "+expr+"\nprobes: []\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Setup.Filter != expr {
+		t.Fatalf("filter %q, want %q", s.Setup.Filter, expr)
+	}
+	out, err := Format(s, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse("out.yaml", out)
+	if err != nil || back.Setup.Filter != expr {
+		t.Fatalf("formatted and read back: %v, filter %q\n%s", err, back.Setup.Filter, out)
 	}
 }
 

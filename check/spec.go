@@ -38,6 +38,10 @@ type Setup struct {
 	LegacyTC bool
 	// TailCalls is "" or "off" (no per-packet chains) or "interpose".
 	TailCalls string
+	// Filter is an expression in tcpdump's syntax (see package filter)
+	// that packets must match besides coming from or going to a probe's
+	// source; "" = no more.
+	Filter string
 	// Timeout bounds the wait for one probe's journeys; 0 = DefaultTimeout.
 	Timeout time.Duration
 	Pos     Pos

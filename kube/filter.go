@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pktlife/pktlife/filter"
 	"github.com/pktlife/pktlife/trace/tailcall/mode"
 )
 
@@ -27,6 +28,10 @@ type Filter struct {
 	Duration  time.Duration
 	TailCalls string // one of mode.All, or "" for the tracer's default
 	MaxRate   int    // new packets followed per second on each node; 0 = no limit
+	// Expr is a filter expression in tcpdump's syntax, passed on as the
+	// node tracer's positional arguments: packets must match it besides
+	// the fields (and what Derive fills in).
+	Expr string
 }
 
 // ParsePrefix reads a CIDR or a single address (which becomes a /32 or /128).
@@ -69,6 +74,9 @@ func (f Filter) Validate() error {
 	if f.Port != 0 && (f.Sport != 0 || f.Dport != 0) {
 		return fmt.Errorf("check filter: %w: --port excludes --sport and --dport", ErrBadFilter)
 	}
+	if _, err := filter.Compile(f.Expr); err != nil {
+		return fmt.Errorf("check filter: %w: %w", ErrBadFilter, err)
+	}
 	return nil
 }
 
@@ -101,9 +109,29 @@ func (f Filter) Derive(pod Endpoint, target *Endpoint) Filter {
 }
 
 // Args is the node pod's command line after the binary name: `trace`, the
-// filter's flags, and --output json.
+// filter's flags, --output json, and the expression after "--".
 func (f Filter) Args() []string {
-	args := []string{"trace"}
+	args := append([]string{"trace"}, f.flagArgs()...)
+	args = append(args, "--output", "json")
+	if f.Expr != "" {
+		args = append(args, "--", f.Expr)
+	}
+	return args
+}
+
+// Describe says the filter as the node tracer's flags and the quoted
+// expression, for people (the node pod's annotation).
+func (f Filter) Describe() string {
+	s := strings.Join(f.flagArgs(), " ")
+	if f.Expr != "" {
+		s = strings.TrimSpace(s + " '" + f.Expr + "'")
+	}
+	return s
+}
+
+// flagArgs are the node tracer's flags for the filter.
+func (f Filter) flagArgs() []string {
+	var args []string
 	add := func(name, v string) { args = append(args, "--"+name, v) }
 	if f.Proto != "" {
 		add("proto", f.Proto)
@@ -145,5 +173,5 @@ func (f Filter) Args() []string {
 	if f.MaxRate > 0 {
 		add("max-rate", strconv.Itoa(f.MaxRate))
 	}
-	return append(args, "--output", "json")
+	return args
 }

@@ -47,6 +47,16 @@ func TestDerive(t *testing.T) {
 	if !slices.Equal(got.Args(), want) {
 		t.Errorf("user filter: args %q, want %q", got.Args(), want)
 	}
+	// An expression goes last, after "--", and combines with the pod's address.
+	got = Filter{Expr: "udp and not port 53"}.Derive(pod, nil)
+	want = []string{"trace", "--host", "10.244.1.5/32", "--output", "json", "--", "udp and not port 53"}
+	if !slices.Equal(got.Args(), want) {
+		t.Errorf("expression: args %q, want %q", got.Args(), want)
+	}
+	if d := got.Describe(); d != "--host 10.244.1.5/32 'udp and not port 53'" {
+		t.Errorf("expression: described as %q", d)
+	}
+	got = user.Derive(pod, svc)
 	got.Ifaces[0] = "changed"
 	if user.Ifaces[0] != "lxc*" {
 		t.Error("Derive shares the user's slices")
@@ -54,12 +64,12 @@ func TestDerive(t *testing.T) {
 }
 
 func TestFilterValidate(t *testing.T) {
-	for _, f := range []Filter{{Proto: "gre"}, {Proto: "256"}, {TailCalls: "always"}, {Count: -1}, {MaxRate: -1}, {Port: 1, Dport: 2}} {
+	for _, f := range []Filter{{Proto: "gre"}, {Proto: "256"}, {TailCalls: "always"}, {Count: -1}, {MaxRate: -1}, {Port: 1, Dport: 2}, {Expr: "udp and"}, {Expr: "ether host 1.2.3.4"}} {
 		if err := f.Validate(); !errors.Is(err, ErrBadFilter) {
 			t.Errorf("Validate(%+v) = %v, want ErrBadFilter", f, err)
 		}
 	}
-	for _, f := range []Filter{{Proto: "icmp", TailCalls: "off", Sport: 1, Dport: 2}, {Proto: "sctp"}, {Proto: "icmpv6"}, {Proto: "47"}} {
+	for _, f := range []Filter{{Proto: "icmp", TailCalls: "off", Sport: 1, Dport: 2}, {Proto: "sctp"}, {Proto: "icmpv6"}, {Proto: "47"}, {Expr: "tcp port 80 or icmp"}} {
 		if err := f.Validate(); err != nil {
 			t.Errorf("Validate(%+v) = %v", f, err)
 		}

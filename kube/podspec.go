@@ -89,7 +89,7 @@ func NodePod(plan *Plan, node string, o PodOptions) *corev1.Pod {
 	p := hostPod(podName(o.Session, node), node, "node-tracer", args, deadline, o)
 	p.Annotations = map[string]string{
 		AnnotTarget: plan.Pod.Namespace + "/" + plan.Pod.Name,
-		AnnotFilter: strings.Join(args[1:len(args)-2], " "),
+		AnnotFilter: plan.Filter.Describe(),
 	}
 	return p
 }

@@ -13,8 +13,16 @@ import (
 // EventSize is the size of one ringbuf record.
 const EventSize = int(unsafe.Sizeof(bpf.PktlifeEvent{}))
 
-// Decode fills ev from one ringbuf record. It allocates nothing and returns
-// false for a record of the wrong size.
+// captureSize is the size of the capture that follows an event when the
+// tracer captures packet bytes (Options.Snaplen).
+const captureSize = int(unsafe.Sizeof(bpf.PktlifeCapture{}))
+
+// MaxSnaplen is the most packet bytes an event can carry (PL_SNAP_MAX).
+const MaxSnaplen = len(bpf.PktlifeCapture{}.Data)
+
+// Decode fills ev from one ringbuf record. It returns false for a record of
+// the wrong size. It allocates nothing unless the record carries packet
+// bytes (Options.Snaplen), which it copies into ev.Packet.
 func Decode(raw []byte, ev *journey.Event) bool {
 	if len(raw) < EventSize {
 		return false
@@ -35,6 +43,12 @@ func Decode(raw []byte, ev *journey.Event) bool {
 		MapID:   k.MapId,
 		Slot:    k.Slot,
 		CB:      k.Cb,
+	}
+	if len(raw) >= EventSize+captureSize {
+		c := (*bpf.PktlifeCapture)(unsafe.Pointer(&raw[EventSize]))
+		if n := min(int(c.Len), len(c.Data)); n > 0 {
+			ev.Packet = string(c.Data[:n])
+		}
 	}
 	t := &k.Tuple
 	if bpf.PktlifePlFlags(k.Flags)&bpf.PktlifePlFlagsPL_F_TUPLE == 0 {

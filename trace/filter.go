@@ -7,13 +7,18 @@ import (
 	"strings"
 
 	"github.com/pktlife/pktlife/bpf"
+	"github.com/pktlife/pktlife/filter"
 	"github.com/pktlife/pktlife/trace/journey"
 )
 
 // Filter selects the packets to follow. The zero Filter matches every IP
 // packet. A packet that matched once is followed by its skb even after NAT
-// changed its tuple.
+// changed its tuple. A packet must match both the fields and Expr; with
+// Reply, a packet whose reverse matches both does too.
 type Filter struct {
+	// Expr is an expression in tcpdump's syntax (see package filter),
+	// compiled into the in-kernel filter; "" = every packet.
+	Expr  string
 	Proto uint8        // IP protocol number; 0 = any
 	Src   netip.Prefix // source network; invalid = any
 	Dst   netip.Prefix // destination network
@@ -79,8 +84,17 @@ func (e *ConflictError) Error() string {
 		strings.ToLower(e.Field), strings.ToLower(strings.Join(e.With, " or ")))
 }
 
-// Validate reports contradictory settings.
+// Validate reports contradictory settings and expressions the in-kernel
+// filter cannot run.
 func (f *Filter) Validate() error {
+	if _, err := filter.Compile(f.Expr); err != nil {
+		return err
+	}
+	return f.validateFields()
+}
+
+// validateFields reports contradictory settings of the fields.
+func (f *Filter) validateFields() error {
 	if f.Host.IsValid() && (f.Src.IsValid() || f.Dst.IsValid()) {
 		return &ConflictError{Field: "Host", With: []string{"Src", "Dst"}}
 	}
@@ -116,8 +130,20 @@ func (f *Filter) validateFamily() error {
 }
 
 // kernel converts the filter to the layout the BPF programs read.
-func (f *Filter) kernel() bpf.PktlifeFilter {
+func (f *Filter) kernel() (bpf.PktlifeFilter, error) {
 	var k bpf.PktlifeFilter
+	prog, err := filter.Compile(f.Expr)
+	if err != nil {
+		return k, err
+	}
+	k.Nprog = uint8(len(prog))
+	for i, in := range prog {
+		k.Prog[i] = bpf.PktlifeFilterInsn{
+			Addr: in.Addr, Mask: in.Mask, Lo: in.Lo, Hi: in.Hi,
+			Kind: uint8(in.Kind), Side: uint8(in.Side), Family: in.Family, Proto: in.Proto,
+			Jt: in.JT, Jf: in.JF, Op: in.Op,
+		}
+	}
 	k.Proto = f.Proto
 	set := func(p netip.Prefix, net, mask *[16]uint8) {
 		a := p.Addr().Unmap()
@@ -164,7 +190,7 @@ func (f *Filter) kernel() bpf.PktlifeFilter {
 	if f.Reply {
 		k.Reply = 1
 	}
-	return k
+	return k, nil
 }
 
 // String describes the filter for people.
@@ -190,6 +216,12 @@ func (f *Filter) String() string {
 	}
 	if f.Dport != 0 {
 		parts = append(parts, fmt.Sprintf("dport %d", f.Dport))
+	}
+	if f.Expr != "" {
+		if len(parts) > 0 {
+			parts = append(parts, "and")
+		}
+		parts = append(parts, "'"+f.Expr+"'")
 	}
 	if f.Reply {
 		parts = append(parts, "and replies")

@@ -91,7 +91,10 @@ func loadObjects(o *Options) (_ *objects, err error) {
 // configure writes the options into the spec's constants, through bpf2go's
 // typed fields.
 func configure(specs *bpf.PktlifeSpecs, o *Options, online, perRing int) error {
-	k := o.Filter.kernel()
+	k, err := o.Filter.kernel()
+	if err != nil {
+		return err
+	}
 	if o.matchDevices {
 		k.MatchDev = 1
 	}
@@ -112,8 +115,17 @@ func configure(specs *bpf.PktlifeSpecs, o *Options, online, perRing int) error {
 	}
 	// Each CPU wakes the reader at every eighth of its ring; the reader
 	// polls besides (read).
-	if err := specs.WakeEvents.Set(uint64(max(perRing/8/(EventSize+8), 1))); err != nil {
+	record := EventSize + 8 // and the ring's header
+	if o.Snaplen > 0 {
+		record += captureSize
+	}
+	if err := specs.WakeEvents.Set(uint64(max(perRing/8/record, 1))); err != nil {
 		return fmt.Errorf("set wakeup threshold: %w", err)
+	}
+	if o.Snaplen > 0 {
+		if err := specs.Snaplen.Set(uint32(o.Snaplen)); err != nil {
+			return fmt.Errorf("set snap length: %w", err)
+		}
 	}
 	if o.HooksOnly {
 		if err := specs.HooksOnly.Set(uint8(1)); err != nil {

@@ -39,6 +39,12 @@ type Options struct {
 	// bounds what tracing a flood costs the node. 0 = no limit.
 	MaxRate int
 
+	// Snaplen, when positive, has every hop that reads the packet capture
+	// its first Snaplen bytes (at most MaxSnaplen) from the network header
+	// into Hop.Packet, for --pcap. 0 captures nothing: events keep their
+	// size and the capture code is removed by the verifier.
+	Snaplen int
+
 	// HooksOnly attaches every hop with observers that return at once:
 	// nothing is parsed or reported. It measures what the hooks alone cost
 	// the datapath (internal/bench).
@@ -82,6 +88,9 @@ func (o *Options) validate() error {
 	}
 	if o.MaxRate < 0 {
 		return fmt.Errorf("invalid max rate %d: want packets per second, 0 for no limit", o.MaxRate)
+	}
+	if o.Snaplen < 0 || o.Snaplen > MaxSnaplen {
+		return fmt.Errorf("invalid snap length %d: want 1 to %d bytes, 0 for no capture", o.Snaplen, MaxSnaplen)
 	}
 	return checkTailCallMode(o.TailCalls)
 }

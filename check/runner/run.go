@@ -136,6 +136,7 @@ func (ss *session) traceOptions() (trace.Options, error) {
 		TailCalls: s.Setup.TailCalls,
 		Idle:      time.Second,
 	}
+	o.Filter.Expr = s.Setup.Filter
 	if ss.opts.TailCalls != "" {
 		o.TailCalls = ss.opts.TailCalls
 	}

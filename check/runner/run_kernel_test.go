@@ -111,3 +111,42 @@ func TestDemoAddressing(t *testing.T) {
 		t.Errorf("service is %s, DemoProbes sends to %s", topo.Service, serviceAddrPort())
 	}
 }
+
+// TestSetupFilter runs the hand-written demo spec with a setup filter
+// that excludes UDP: its UDP probes find no journeys and fail, the others
+// pass, so the expression reached the kernel's filter.
+func TestSetupFilter(t *testing.T) {
+	netnstest.RequireRoot(t)
+	s, err := check.Load("../../testdata/check/demo-handwritten.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range s.Probes {
+		for k := range s.Probes[i].Expect {
+			path := s.Probes[i].Expect[k].Path
+			for m := range path {
+				path[m].Netns = strings.Replace(path[m].Netns, "pktlife-demo-", "pl-chk-", 1)
+			}
+		}
+	}
+	s.Setup.Filter = "not udp"
+	rep := runCheck(t, s, testOptions(t))
+	var udp, other int
+	for i := range rep.Probes {
+		p := &rep.Probes[i]
+		isUDP := s.Probes[i].Proto == "udp"
+		switch {
+		case isUDP && p.Pass():
+			t.Errorf("probe %s passed, but the filter excludes UDP", p.Name)
+		case !isUDP && !p.Pass():
+			t.Errorf("probe %s failed, but the filter lets %s through", p.Name, s.Probes[i].Proto)
+		case isUDP:
+			udp++
+		default:
+			other++
+		}
+	}
+	if udp == 0 || other == 0 {
+		t.Fatalf("%d UDP and %d other probes: the test proves nothing", udp, other)
+	}
+}

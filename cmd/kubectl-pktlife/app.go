@@ -97,6 +97,15 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 	}
 }
 
+func minArgs(n int, what string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) < n {
+			return usageError{fmt.Errorf("check arguments: want %s, got %d arguments", what, len(args))}
+		}
+		return nil
+	}
+}
+
 // usage marks errors that come from what the user typed.
 func usage(err error) error {
 	if errors.Is(err, kube.ErrBadTarget) || errors.Is(err, kube.ErrBadFilter) {

@@ -104,6 +104,13 @@ func TestDryRunGolden(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"hostNetwork": true`) || !strings.Contains(out, `"--host",`) {
 		t.Errorf("-o json: exit %d\n%s", code, out)
 	}
+	// An expression after the pod reaches the node pod's pktlife as its
+	// positional arguments, after "--".
+	code, out, _ = execute(t, cluster(), "trace", "client", "udp", "and", "not", "port", "53", "--dry-run", "-o", "json")
+	if code != 0 || !strings.Contains(out, "\"--\",\n") || !strings.Contains(out, `"udp and not port 53"`) ||
+		!strings.Contains(out, `'udp and not port 53'"`) {
+		t.Errorf("expression: exit %d\n%s", code, out)
+	}
 }
 
 func TestDryRunServer(t *testing.T) {
@@ -151,6 +158,7 @@ func TestErrors(t *testing.T) {
 		{[]string{"trace", "client", "--to", "deploy/x"}, 2, "want pod/NAME, svc/NAME or an IP"},
 		{[]string{"trace", "client", "--proto", "gre"}, 2, "unknown protocol"},
 		{[]string{"trace", "client", "--src", "10.0.0.300"}, 2, "bad filter"},
+		{[]string{"trace", "client", "udp", "and"}, 2, `bad filter: parse filter "udp and": missing a primitive at the end`},
 		{[]string{"trace", "client", "-o", "yaml"}, 2, "-o yaml is not an output of this mode"},
 		{[]string{"trace", "client", "--dry-run=maybe"}, 2, "--dry-run must be none, client or server"},
 		{[]string{"trace", "client", "--bogus"}, 2, "unknown flag: --bogus"},

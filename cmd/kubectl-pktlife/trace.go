@@ -40,12 +40,13 @@ type traceFlags struct {
 	duration              time.Duration
 	tailCalls             string
 	maxRate               int
+	expr                  string // the arguments after the pod, joined by spaces
 }
 
 func (a *app) traceCmd() *cobra.Command {
 	var f traceFlags
 	cmd := &cobra.Command{
-		Use:   "trace POD [--to POD|svc/NAME|IP[:PORT]] [flags]",
+		Use:   "trace POD [--to POD|svc/NAME|IP[:PORT]] [flags] [expression]",
 		Short: "Trace a pod's packets on its node (and on the target pod's node)",
 		Example: `  # everything pod web sends and receives, until Ctrl-C
   kubectl pktlife trace web
@@ -56,11 +57,15 @@ func (a *app) traceCmd() *cobra.Command {
   # web talking to pod cache-0 on another node: both nodes, one timeline
   kubectl pktlife trace web --to pod/cache-0:6379
 
+  # only its DNS queries and answers: a filter expression in tcpdump's syntax
+  kubectl pktlife trace web udp and port 53
+
   # show the node pod for review instead of running it
   kubectl pktlife trace web --to 10.0.0.7:443 --dry-run -o yaml`,
-		Args:              exactArgs(1, "one pod name"),
+		Args:              minArgs(1, "one pod name"),
 		ValidArgsFunction: a.completePods,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			f.expr = strings.Join(args[1:], " ")
 			return a.trace(cmd.Context(), args[0], &f)
 		},
 	}
@@ -105,6 +110,7 @@ func (f *traceFlags) request(ns, pod string) (kube.Request, error) {
 	flt := kube.Filter{
 		Proto: f.proto, Sport: f.sport, Dport: f.dport, Port: f.port, Reply: f.reply,
 		Ifaces: f.ifaces, Netns: f.netns, Count: f.count, Duration: f.duration, TailCalls: f.tailCalls, MaxRate: f.maxRate,
+		Expr: f.expr,
 	}
 	for _, p := range []struct {
 		s   string

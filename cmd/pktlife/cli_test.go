@@ -83,6 +83,9 @@ func TestBadInput(t *testing.T) {
 		{[]string{"trace", "--hops", "no_such_hop"}, "unknown hop"},
 		{[]string{"trace", "-o", "xml"}, "invalid --output"},
 		{[]string{"trace", "--bogus-flag"}, "unknown flag"},
+		{[]string{"trace", "udp", "and"}, `parse filter "udp and": missing a primitive at the end`},
+		{[]string{"trace", "ip[6:2] & 0x1fff = 0"}, "packet byte offsets (ip[...]) are not supported"},
+		{[]string{"trace", "ether host 1.2.3.4"}, `"ether" is not supported`},
 		{[]string{"progs", "--netns", "nope-not-here"}, "no such network namespace"},
 	}
 	for _, c := range cases {

@@ -18,8 +18,8 @@ import (
 )
 
 func newDemoCmd() *cobra.Command {
-	var output string
-	var verbose, legacy bool
+	var out outputFlags
+	var legacy bool
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Build a throwaway pod-to-service topology, send packets and show their journeys",
@@ -30,24 +30,21 @@ drops port 9999 by policy), sends UDP and TCP packets from pod A, traces them
 and prints their journeys. Everything it creates is removed at exit.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
+			if err := out.validate(); err != nil {
 				return err
 			}
 			if err := requireKernel(); err != nil {
 				return err
 			}
-			var out render.Renderer
-			if output == "json" {
-				out = render.NewJSON(os.Stdout)
-			} else {
-				out = render.NewText(os.Stdout, render.Options{Color: render.ColorWanted(os.Stdout), Width: termWidth(os.Stdout), Verbose: verbose})
+			r, err := out.open(os.Stdout, "pktlife demo")
+			if err != nil {
+				return err
 			}
-			defer out.Close()
-			return runDemo(cmd.Context(), out, legacy)
+			err = runDemo(cmd.Context(), r, legacy, out.capture())
+			return errors.Join(err, r.Close())
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
-	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show skb address, CPU, length and mark per hop")
+	out.register(cmd.Flags())
 	cmd.Flags().BoolVar(&legacy, "legacy-tc", false, "attach the demo datapath and pktlife with clsact+cls_bpf instead of tcx")
 	return cmd
 }
@@ -74,7 +71,7 @@ func demoProbes() []demoProbe {
 	}
 }
 
-func runDemo(ctx context.Context, out render.Renderer, legacy bool) (err error) {
+func runDemo(ctx context.Context, out render.Renderer, legacy bool, snaplen int) (err error) {
 	started := time.Now()
 	var undone []string
 	if gone, err := demo.CleanupLeftovers(undoDemoState(&undone)); err == nil && len(gone) > 0 {
@@ -112,6 +109,7 @@ func runDemo(ctx context.Context, out render.Renderer, legacy bool) (err error) 
 		Netns:     nss,
 		LegacyTC:  legacy,
 		TailCalls: trace.TailCallsInterpose,
+		Snaplen:   snaplen,
 		StateDir:  topo.StateDir(), // its own datapath only: no other pktlife to wait for
 	})
 	if err != nil {

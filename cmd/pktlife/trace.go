@@ -25,11 +25,11 @@ type traceFlags struct {
 	proto, src, dst, host string
 	sport, dport, port    int
 	reply                 bool
+	expr                  string // the positional arguments, joined by spaces
 	ifaces, netns, hops   []string
 	count                 int
 	duration              time.Duration
-	output                string
-	verbose               bool
+	out                   outputFlags
 	legacyTC              bool
 	kfuncBackend          string
 	maxInFlight           int
@@ -53,8 +53,7 @@ func (f *traceFlags) register(cmd *cobra.Command) {
 	fl.StringSliceVar(&f.hops, "hops", nil, "hops to attach: default, all, or names from `pktlife hops`")
 	fl.IntVar(&f.count, "count", -1, "stop after this many journeys")
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (e.g. 30s)")
-	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json (NDJSON, one journey per line)")
-	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show skb address, CPU, length and mark per hop")
+	f.out.register(fl)
 	fl.BoolVar(&f.legacyTC, "legacy-tc", false, "attach tc observers with clsact+cls_bpf even where tcx works")
 	fl.StringVar(&f.kfuncBackend, "kfunc-backend", "", "backend for kernel-function hops: fentry, kprobe.multi or kprobe (default: the best that works)")
 	fl.IntVar(&f.maxInFlight, "max-inflight", 65536, "journeys held open at once; past it the oldest is closed as evicted")
@@ -96,6 +95,7 @@ func (f *traceFlags) options() (trace.Options, error) {
 		return o, err
 	}
 	o.Filter.Reply = f.reply
+	o.Filter.Expr = f.expr
 	if err := o.Filter.Validate(); err != nil {
 		return o, usageError{inFlagTerms(err)}
 	}
@@ -105,9 +105,10 @@ func (f *traceFlags) options() (trace.Options, error) {
 	if f.duration < 0 {
 		return o, usagef("invalid --duration %s: want a positive duration", f.duration)
 	}
-	if err := checkOutput(f.output); err != nil {
+	if err := f.out.validate(); err != nil {
 		return o, err
 	}
+	o.Snaplen = f.out.capture()
 	if f.maxInFlight <= 0 {
 		return o, usagef("invalid --max-inflight %d: want a positive number", f.maxInFlight)
 	}
@@ -131,23 +132,20 @@ func (f *traceFlags) options() (trace.Options, error) {
 	return o, nil
 }
 
-func (f *traceFlags) renderer(w *os.File) render.Renderer {
-	if f.output == "json" {
-		return render.NewJSON(w)
-	}
-	return render.NewText(w, render.Options{Color: render.ColorWanted(w), Width: termWidth(w), Verbose: f.verbose})
-}
-
 func newTraceCmd() *cobra.Command {
 	var f traceFlags
 	cmd := &cobra.Command{
-		Use:   "trace [flags]",
+		Use:   "trace [flags] [expression]",
 		Short: "Trace matching packets and print each one's journey",
-		Example: `  pktlife trace --proto udp --dport 53
-  pktlife trace --host 10.244.1.7 --reply --iface 'lxc*' --count 10
-  pktlife trace --dst 10.96.0.0/12 -o json --duration 30s`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Long:  "Trace matching packets and print each one's journey.\n\n" + exprHelp,
+		Example: `  pktlife trace 'udp and dst port 53'
+  pktlife trace host 10.244.1.7 and not port 22 --reply --iface 'lxc*' --count 10
+  pktlife trace --proto udp --dport 53
+  pktlife trace --dst 10.96.0.0/12 -o json --duration 30s
+  pktlife trace 'udp port 53' --pcap dns.pcapng --html dns.html --count 20`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f.expr = strings.Join(args, " ")
 			opts, err := f.options()
 			if err != nil {
 				return err
@@ -164,6 +162,11 @@ func newTraceCmd() *cobra.Command {
 
 func runTrace(ctx context.Context, opts trace.Options, f *traceFlags) error {
 	started := time.Now()
+	out, err := f.out.open(os.Stdout, "pktlife trace: "+opts.Filter.String())
+	if err != nil {
+		return err
+	}
+	defer out.Close()
 	tr, err := trace.New(opts)
 	if err != nil {
 		return classify(err)
@@ -178,8 +181,6 @@ func runTrace(ctx context.Context, opts trace.Options, f *traceFlags) error {
 		ctx, cancel = context.WithTimeout(ctx, f.duration)
 		defer cancel()
 	}
-	out := f.renderer(os.Stdout)
-	defer out.Close()
 	stopStatus := startStatus(ctx, os.Stderr, tr)
 	var n int
 	var werr error

@@ -228,6 +228,9 @@ func (c *Correlator) appendHop(f *flight, ev *Event) {
 		Mark:   ev.Mark,
 		Tuple:  ev.Tuple,
 	}
+	if ev.Packet != "" {
+		h.Packet = []byte(ev.Packet)
+	}
 	if ev.Time > j.Start {
 		h.At = time.Duration(ev.Time - j.Start)
 	}

@@ -169,4 +169,10 @@ type Event struct {
 	Tuple   Tuple  `json:"tuple"`
 	// CB is the skb's cb[] words a tail-call shim found (HookTailCall).
 	CB [5]uint32 `json:"cb,omitzero"`
+	// Packet holds the packet's first bytes from its network header, when
+	// the tracer captures them (trace.Options.Snaplen); empty otherwise, and
+	// for hooks that never read the packet. Only then does decoding
+	// allocate. A string, so that events stay comparable; recorded streams
+	// do not keep it.
+	Packet string `json:"-"`
 }

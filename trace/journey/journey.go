@@ -74,8 +74,12 @@ type Hop struct {
 	Verdict         string        `json:"verdict,omitempty"` // TC_ACT_* name, observed or inferred
 	VerdictInferred bool          `json:"verdict_inferred,omitempty"`
 	VerdictFrom     string        `json:"verdict_from,omitempty"` // the hop an inferred verdict rests on, e.g. "tc-egress lxc-podb"
-	DropReason      string        `json:"drop_reason,omitempty"`  // for kfree_skb
+	DropReason      string        `json:"drop_reason,omitempty"`  // for kfree_skb; on a tc hop, the datapath's own (Cilium's)
 	Ret             *int64        `json:"ret,omitempty"`          // return value (fexit, kretprobe, net_dev_xmit rc)
+	// Packet is the packet's first bytes from its network header, as the
+	// kernel saw them at this hop, when the tracer captured them (for
+	// render/pcapng); not part of the JSON form.
+	Packet []byte `json:"-"`
 
 	// reason is the event's number that the annotate stage names: the drop
 	// reason of a kfree_skb hop, the hop id of a kernel-function hop.
