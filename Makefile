@@ -45,8 +45,9 @@ demo: build
 
 # The README's test command: pure-Go tests and, as root, the kernel tests in
 # throwaway network namespaces. -p 1 keeps kernel tests of different packages
-# from attaching at the same time on a 2-core machine.
-test: deps-test
+# from attaching at the same time on a 2-core machine. The Cilium test bed
+# (internal/ciliumbed) compiles Cilium's BPF sources with clang-19.
+test: deps-test deps-generate
 	$(GO) vet ./...
 	PKTLIFE_REQUIRE_TOOLS=1 $(GO) test -count=1 -p 1 -timeout 30m ./...
 
@@ -87,6 +88,10 @@ deps-generate:
 # PKTLIFE_REQUIRE_TOOLS set those tests fail, instead of skipping, when a
 # tool is missing.
 TEST_DEBS := tcpdump tshark chromium fonts-dejavu-core
+
+deps-test:
+	@command -v tcpdump >/dev/null && command -v tshark >/dev/null && command -v chromium >/dev/null && test -d /usr/share/fonts/truetype/dejavu || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_DEBS))
 
 deps-vm:
 	@command -v qemu-system-x86_64 >/dev/null && test -x /bin/busybox && command -v xz >/dev/null && test -x /usr/sbin/ip || \

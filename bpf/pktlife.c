@@ -930,8 +930,9 @@ struct {
 	__type(value, __u32);
 } pl_shadow SEC(".maps");
 
-/* shim_emit records the jump for an skb pktlife follows. It only reads the
- * packet's metadata and never changes the packet. */
+/* shim_emit records the jump for an skb pktlife follows: its metadata, its
+ * cb[] words and its headers' tuple. It only reads; it never changes the
+ * packet. */
 static __always_inline void shim_emit(struct __sk_buff *ctx)
 {
 	struct sk_buff *skb = (struct sk_buff *)ctx;
@@ -962,7 +963,23 @@ static __always_inline void shim_emit(struct __sk_buff *ctx)
 	e->map_id = shim_map_id;
 	e->slot = shim_slot;
 	e->hook = PL_HOOK_TAIL_CALL;
-	submit_tracked(e, tr);
+	e->cb[0] = ctx->cb[0];
+	e->cb[1] = ctx->cb[1];
+	e->cb[2] = ctx->cb[2];
+	e->cb[3] = ctx->cb[3];
+	e->cb[4] = ctx->cb[4];
+	/* The tuple as the programs before this jump left it, so that a NAT
+	 * is seen at the program that did it. Headers are only read. */
+	__u8 f = parse_tc_fast(&e->tuple, ctx);
+	if (f == 0xff)
+		f = parse_tc(&e->tuple, ctx);
+	if (!(f & PL_F_TUPLE)) {
+		submit_tracked(e, tr);
+		return;
+	}
+	e->flags = PL_F_TRACKED | (f & (PL_F_TUPLE | PL_F_L4));
+	e->cpu = bpf_get_smp_processor_id();
+	submit(e);
 }
 
 SEC("tc")

@@ -79,6 +79,11 @@ struct event {
 	__u16 cpu;
 	__u32 _pad0;
 	struct tuple tuple;
+	/* tail_call: the skb's cb[] words as the jump found them. A datapath
+	 * hands its next program data there (Cilium: a drop's reason, exit
+	 * code, file and line, before its drop-notification program). */
+	__u32 cb[5];
+	__u32 _pad1;
 };
 
 /* The first bytes of the packet, from its network header, that observers

@@ -57,6 +57,8 @@ type PktlifeEvent struct {
 		Pad1     uint16
 		Pad2     uint32
 	}
+	Cb   [5]uint32
+	Pad1 uint32
 }
 
 type PktlifeFilter struct {

@@ -197,8 +197,9 @@ func (p *parser) step(n *yaml.Node, s *Step) bool {
 	if tcOnly && s.Hook != "" && s.Hook != "tc" && !isTCHook(s.Hook) {
 		p.errorf(hookNode, "hook: prog, progs, chain and verdict belong to tc hooks (tc, tc-ingress, tc-egress), not %s", s.Hook)
 	}
-	if s.DropReason != "" && s.Hook != "" && s.Hook != journey.HookKfreeSkb.String() {
-		p.errorf(hookNode, "hook: drop_reason belongs to kfree_skb hops, not %s", s.Hook)
+	// tc hops carry a datapath's own reason (Cilium's), kfree_skb the kernel's.
+	if s.DropReason != "" && s.Hook != "" && s.Hook != journey.HookKfreeSkb.String() && s.Hook != "tc" && !isTCHook(s.Hook) {
+		p.errorf(hookNode, "hook: drop_reason belongs to kfree_skb and tc hops, not %s", s.Hook)
 	}
 	return true
 }

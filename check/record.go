@@ -154,9 +154,14 @@ func stepFromHop(h *journey.Hop, o RecordOptions) Step {
 				s.Chain = append(s.Chain, cs)
 			}
 		}
-		s.Verdict = h.Verdict
+		// "TC_ACT_OK or TC_ACT_REDIRECT" says what pktlife could not
+		// tell apart: no verdict to expect.
+		if h.Verdict != journey.VerdictOKOrRedirect {
+			s.Verdict = h.Verdict
+		}
 	}
-	if h.Hook == journey.HookKfreeSkb && h.DropReason != "" {
+	// kfree_skb's reason, or a datapath's own on its tc hop (Cilium's).
+	if (h.Hook == journey.HookKfreeSkb || h.Hook.IsTC()) && h.DropReason != "" {
 		s.DropReason = escapeGlob(h.DropReason)
 	}
 	return s

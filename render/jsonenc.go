@@ -85,6 +85,17 @@ func (e *jsonEnc) journey(j *journey.Journey) bool {
 			b = e.tuple(b, &n.New)
 			b = append(b, `,"kind":`...)
 			b = appendJSONString(b, n.Kind)
+			if n.ByHop != 0 {
+				b = append(b, `,"by_hop":`...)
+				b = strconv.AppendInt(b, int64(n.ByHop), 10)
+			}
+			if n.Prog != "" {
+				b = append(b, `,"prog":`...)
+				b = appendJSONString(b, n.Prog)
+			}
+			if n.Inferred {
+				b = append(b, `,"inferred":true`...)
+			}
 			b = append(b, '}')
 		}
 		b = append(b, ']')
@@ -181,6 +192,20 @@ func (e *jsonEnc) hop(b []byte, h *journey.Hop) []byte {
 			if tc.Inferred {
 				b = append(b, `,"inferred":true`...)
 			}
+			if tc.CB != ([5]uint32{}) {
+				b = append(b, `,"cb":[`...)
+				for k, w := range tc.CB {
+					if k > 0 {
+						b = append(b, ',')
+					}
+					b = strconv.AppendUint(b, uint64(w), 10)
+				}
+				b = append(b, ']')
+			}
+			if tc.Reason != "" {
+				b = append(b, `,"reason":`...)
+				b = appendJSONString(b, tc.Reason)
+			}
 			b = append(b, '}')
 		}
 		b = append(b, ']')
@@ -191,6 +216,10 @@ func (e *jsonEnc) hop(b []byte, h *journey.Hop) []byte {
 	}
 	if h.VerdictInferred {
 		b = append(b, `,"verdict_inferred":true`...)
+	}
+	if h.VerdictFrom != "" {
+		b = append(b, `,"verdict_from":`...)
+		b = appendJSONString(b, h.VerdictFrom)
 	}
 	if h.DropReason != "" {
 		b = append(b, `,"drop_reason":`...)

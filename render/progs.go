@@ -43,6 +43,7 @@ func WriteProgsTree(w io.Writer, g *progs.Graph, o Options) error {
 	if len(g.Devices) > 0 {
 		t.out.newline()
 		t.emit(progsSummary(g))
+		t.unreached(g)
 		if o.Verbose {
 			t.arrays(g)
 		}
@@ -243,4 +244,20 @@ func progsSummary(g *progs.Graph) line {
 		s += ", and a cycle"
 	}
 	return line{{s, sDim}}
+}
+
+// unreached lists the filled slots no attached program reaches.
+func (t *progsTree) unreached(g *progs.Graph) {
+	if len(g.Unreached) == 0 {
+		return
+	}
+	t.emit(line{{"filled slots no attached program reaches:", sDim}})
+	for _, u := range g.Unreached {
+		name := u.Map
+		if name == "" {
+			name = "map " + strconv.FormatUint(uint64(u.MapID), 10)
+		}
+		t.emit(line{{"  [" + sanitize(name) + "/" + strconv.FormatUint(uint64(u.Slot), 10) + "] ", sDim},
+			{sanitize(u.Prog.Name) + " (id " + strconv.FormatUint(uint64(u.Prog.ID), 10) + ")", sProg}})
+	}
 }

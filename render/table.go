@@ -237,14 +237,21 @@ func (t *Text) row(j *journey.Journey, r *hopRow, c columns, st *tupleState) {
 	if len(h.TailCalls) > 0 {
 		l = tailCallLines(l, h, subline)
 	}
+	madeHere := false // a NAT this hop's programs made: its tuple is the one before
 	if len(j.NAT) > 0 || h.NATFrom != nil {
 		for _, n := range natsAt(j, h) {
+			madeHere = madeHere || n.ByHop == h.Index
 			l = appendNATLine(l[:0], n.Kind, n.Old, n.New)
+			if n.Prog != "" {
+				l.add("  by "+sanitize(n.Prog), sProg)
+			} else if n.ByHop != 0 {
+				l.add("  (inferred)", sDim)
+			}
 			subline(l)
 			st.cur = n.New
 		}
 	}
-	if h.Tuple.Valid() && h.Tuple.Flow() != st.cur.Flow() {
+	if h.Tuple.Valid() && h.Tuple.Flow() != st.cur.Flow() && !madeHere {
 		l = l[:0]
 		l.add("tuple ", sDim)
 		l.addTuple(h.Tuple, nil)
@@ -252,7 +259,7 @@ func (t *Text) row(j *journey.Journey, r *hopRow, c columns, st *tupleState) {
 	}
 	clear(l)
 	t.scratch = l[:0]
-	if h.Tuple.Valid() {
+	if h.Tuple.Valid() && !madeHere {
 		st.cur = h.Tuple
 	}
 	if t.o.Verbose {
@@ -274,7 +281,9 @@ func hopDetail(l line, j *journey.Journey, h *journey.Hop) line {
 	}
 	if h.Verdict != "" {
 		l.add(sanitize(h.Verdict), verdictStyle(h.Verdict))
-		if h.VerdictInferred {
+		if h.VerdictInferred && h.VerdictFrom != "" {
+			l.add(" (inferred: next "+sanitize(h.VerdictFrom)+")", sDim)
+		} else if h.VerdictInferred {
 			l.add(" (inferred)", sDim)
 		}
 	}
@@ -333,6 +342,9 @@ func tailCallLines(buf line, h *journey.Hop, emit func(line)) line {
 			l.add(spaces(pad+2)+fmtDelta(tc.At-prev), sPlain)
 			prev = tc.At
 		}
+		if tc.Reason != "" {
+			l.add("  "+sanitize(tc.Reason), sBad)
+		}
 		emit(l)
 		buf = l
 	}
@@ -355,31 +367,4 @@ func spaces(n int) string {
 		n = len(s)
 	}
 	return s[:n]
-}
-
-// natsAt lists the NATs first seen at hop h: the hop's own NATFrom, named
-// by the journey's NAT list when it has an entry for it, and any entry of
-// that list for this hop that the hop itself does not record.
-func natsAt(j *journey.Journey, h *journey.Hop) []journey.NAT {
-	var out []journey.NAT
-	if h.NATFrom != nil {
-		n := journey.NAT{Hop: h.Index, Old: *h.NATFrom, New: h.Tuple, Kind: natKind(*h.NATFrom, h.Tuple)}
-		for _, jn := range j.NAT {
-			if jn.Hop == h.Index && jn.New.Flow() == h.Tuple.Flow() && jn.Kind != "" {
-				n.Kind = sanitize(jn.Kind)
-			}
-		}
-		out = append(out, n)
-	}
-	for _, jn := range j.NAT {
-		if jn.Hop != h.Index || (h.NATFrom != nil && jn.New.Flow() == h.Tuple.Flow()) {
-			continue
-		}
-		if jn.Kind == "" {
-			jn.Kind = natKind(jn.Old, jn.New)
-		}
-		jn.Kind = sanitize(jn.Kind)
-		out = append(out, jn)
-	}
-	return out
 }

@@ -42,6 +42,7 @@ func Decode(raw []byte, ev *journey.Event) bool {
 		ProgID:  k.ProgId,
 		MapID:   k.MapId,
 		Slot:    k.Slot,
+		CB:      k.Cb,
 	}
 	if len(raw) >= EventSize+captureSize {
 		c := (*bpf.PktlifeCapture)(unsafe.Pointer(&raw[EventSize]))

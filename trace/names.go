@@ -18,6 +18,7 @@ import (
 
 	"github.com/pktlife/pktlife/trace/internal/bpfobj"
 	"github.com/pktlife/pktlife/trace/journey"
+	"github.com/pktlife/pktlife/trace/progs/discover"
 )
 
 // names implements journey.Resolver against the running kernel. It is used
@@ -215,7 +216,7 @@ func (n *names) Map(id uint32) string {
 	var name string
 	if m, err := ebpf.NewMapFromID(ebpf.MapID(id)); err == nil {
 		if info, err := m.Info(); err == nil {
-			name = info.Name
+			name = discover.FullMapName(id, info.Name)
 		}
 		m.Close()
 	}

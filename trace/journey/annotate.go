@@ -30,8 +30,11 @@ func NewAnnotator(res Resolver, extra ...Annotation) *Annotator {
 	steps := []Annotation{
 		names{res},      // devices, programs, reasons, kernel functions
 		dropFate{},      // the journey's drop reason and fate
+		ciliumDrops{},   // Cilium's own drop reasons, from its tail calls
 		verdictByDrop{}, // TC_ACT_SHOT inferred from a tc drop reason
+		verdictByNext{}, // otherwise OK or REDIRECT, from the next hop
 		natChanges{},    // the tuple changes, as a list
+		natByProgram{},  // ... and the tc hop and program that made them
 	}
 	return &Annotator{steps: append(steps, extra...)}
 }

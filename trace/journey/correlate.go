@@ -282,6 +282,13 @@ func (c *Correlator) addSub(ev *Event) {
 	}
 	switch ev.Hook {
 	case HookTailCall:
+		// The shim's tuple is the packet as the chain has it so far: a
+		// NAT inside the chain is known from here on, so that a copy of
+		// the rewritten packet (neigh_probe clones a packet waiting for
+		// ARP, before the packet itself moves on) joins this journey.
+		if ev.Flags&FlagTuple != 0 {
+			c.addKey(f, ev)
+		}
 		at := time.Duration(0)
 		if ev.Time > j.Start {
 			at = time.Duration(ev.Time - j.Start)
@@ -292,6 +299,8 @@ func (c *Correlator) addSub(ev *Event) {
 			Slot:   ev.Slot,
 			Prog:   Prog{ID: ev.ProgID},
 			Missed: ev.ProgID == 0,
+			CB:     ev.CB,
+			Tuple:  ev.Tuple,
 		})
 	case HookProgExit:
 		tc.Verdict = VerdictName(int32(ev.Reason))

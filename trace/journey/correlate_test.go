@@ -265,3 +265,30 @@ func TestFreeOfAnotherPacketAfterDelivery(t *testing.T) {
 		t.Errorf("got %d journeys, want the free in the delivered journey", len(js))
 	}
 }
+
+// TestCloneAfterNATInChain: a tail call's tuple shows a NAT inside the
+// chain; a copy of the rewritten packet freed before the packet's own next
+// hop (neigh_probe's clone while ARP resolves) joins its journey instead of
+// becoming a journey of one consume_skb hop.
+func TestCloneAfterNATInChain(t *testing.T) {
+	var b builder
+	old := tup(17, "10.0.0.1:4000", "10.96.0.10:80", 7)
+	dnat := tup(17, "10.0.0.1:4000", "10.244.2.2:8080", 7)
+	b.add(0xa, HookTCIngress, 2, old, 0)
+	b.add(0xa, HookTailCall, 2, dnat, 0)
+	b.evs[len(b.evs)-1].ProgID, b.evs[len(b.evs)-1].MapID = 9, 3
+	b.add(0xb, HookConsumeSkb, 3, dnat, 0)
+	b.gap(3 * time.Millisecond) // ARP takes longer than the clone window
+	b.add(0xa, HookTCEgress, 3, dnat, 0)
+	b.add(0xa, HookConsumeSkb, 3, dnat, 0)
+	js := run(b.evs, Options{})
+	if len(js) != 1 {
+		for _, j := range js {
+			t.Logf("journey %d: %d hops, %s", j.ID, len(j.Hops), j.Tuple)
+		}
+		t.Fatalf("%d journeys, want 1", len(js))
+	}
+	if len(js[0].Clones) != 1 || js[0].Clones[0] != 0xb {
+		t.Errorf("clones %v, want the clone 0xb", js[0].Clones)
+	}
+}

@@ -167,6 +167,8 @@ type Event struct {
 	MapID   uint32 `json:"map_id,omitempty"`  // prog_array of a tail call
 	Slot    uint32 `json:"slot,omitempty"`    // prog_array slot, or kernel-function hop id
 	Tuple   Tuple  `json:"tuple"`
+	// CB is the skb's cb[] words a tail-call shim found (HookTailCall).
+	CB [5]uint32 `json:"cb,omitzero"`
 	// Packet holds the packet's first bytes from its network header, when
 	// the tracer captures them (trace.Options.Snaplen); empty otherwise, and
 	// for hooks that never read the packet. Only then does decoding

@@ -29,6 +29,13 @@ type TailCall struct {
 	Prog     Prog          `json:"prog"`               // the program jumped to
 	Missed   bool          `json:"missed,omitempty"`   // the slot was empty: execution fell through
 	Inferred bool          `json:"inferred,omitempty"` // from the program graph, not observed per packet
+	// Observed by the shim at the jump: the skb's cb[] words and the
+	// packet's tuple as the programs before the jump left it.
+	CB    [5]uint32 `json:"cb,omitzero"`
+	Tuple Tuple     `json:"-"`
+	// Reason is what a datapath-specific annotation read from CB, e.g.
+	// Cilium's drop reason handed to its drop-notification program.
+	Reason string `json:"reason,omitempty"`
 }
 
 // NAT is a change of the packet's tuple on one skb.
@@ -37,6 +44,13 @@ type NAT struct {
 	Old  Tuple  `json:"old"`
 	New  Tuple  `json:"new"`
 	Kind string `json:"kind"` // "dnat", "snat" or "nat" (both sides)
+	// Where it was done, when a tc hop's programs did it: that hop's index,
+	// and the program, when the tail-call shims saw the tuple change after
+	// it; Inferred when only the hop is known (its programs, or the kernel
+	// after them, rewrote the packet before the next hop saw it).
+	ByHop    int    `json:"by_hop,omitempty"`
+	Prog     string `json:"prog,omitempty"`
+	Inferred bool   `json:"inferred,omitempty"`
 }
 
 // Hop is one place the packet was seen.
@@ -59,8 +73,9 @@ type Hop struct {
 	TailCalls       []TailCall    `json:"tail_calls,omitempty"`
 	Verdict         string        `json:"verdict,omitempty"` // TC_ACT_* name, observed or inferred
 	VerdictInferred bool          `json:"verdict_inferred,omitempty"`
-	DropReason      string        `json:"drop_reason,omitempty"` // for kfree_skb
-	Ret             *int64        `json:"ret,omitempty"`         // return value (fexit, kretprobe, net_dev_xmit rc)
+	VerdictFrom     string        `json:"verdict_from,omitempty"` // the hop an inferred verdict rests on, e.g. "tc-egress lxc-podb"
+	DropReason      string        `json:"drop_reason,omitempty"`  // for kfree_skb; on a tc hop, the datapath's own (Cilium's)
+	Ret             *int64        `json:"ret,omitempty"`          // return value (fexit, kretprobe, net_dev_xmit rc)
 	// Packet is the packet's first bytes from its network header, as the
 	// kernel saw them at this hop, when the tracer captured them (for
 	// render/pcapng); not part of the JSON form.

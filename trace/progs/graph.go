@@ -22,6 +22,18 @@ const (
 // before egress; a program met again is a Ref node that is not expanded.
 type Graph struct {
 	Devices []DeviceProgs `json:"devices"`
+	// Unreached lists the filled slots of the graph's prog_arrays whose
+	// programs no attached program reaches: loaded and ready, but no chain
+	// leads there (a datapath's other direction, a feature switched off).
+	Unreached []UnreachedSlot `json:"unreached,omitempty"`
+}
+
+// UnreachedSlot is a filled prog_array slot outside every chain.
+type UnreachedSlot struct {
+	Map   string `json:"map"`
+	MapID uint32 `json:"map_id"`
+	Slot  uint32 `json:"slot"`
+	Prog  Node   `json:"prog"`
 }
 
 // DeviceProgs is what runs at one device's tc hooks, in execution order:

@@ -71,6 +71,7 @@ func Graph(ctx context.Context, opts Options) (*progs.Graph, error) {
 		}
 		g.Devices = append(g.Devices, d)
 	}
+	g.Unreached = w.unreached()
 	return g, nil
 }
 

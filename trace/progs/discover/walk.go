@@ -22,6 +22,7 @@ type walker struct {
 	// programs is read once and shown the same everywhere; nil for maps of
 	// other types.
 	arrays map[uint32]*arrayContents
+	pins   pinNames // full names of maps whose kernel name was cut
 }
 
 func newWalker(ctx context.Context) *walker {
@@ -120,6 +121,7 @@ func (w *walker) progArrays(mapIDs []ebpf.MapID) ([]arrayContents, error) {
 		a, seen := w.arrays[uint32(id)]
 		if !seen {
 			c, ok, err := readProgArray(uint32(id))
+			c.Name = w.pins.name(c.ID, c.Name)
 			if err != nil {
 				return nil, err
 			}
@@ -206,5 +208,33 @@ func reachedArrays(arrays []arrayContents, cs callSites) []progs.ProgArray {
 		}
 		out = append(out, pa)
 	}
+	return out
+}
+
+// unreached lists the filled slots of every prog_array the walk read whose
+// programs it never reached, by map and slot.
+func (w *walker) unreached() []progs.UnreachedSlot {
+	var out []progs.UnreachedSlot
+	for _, a := range w.arrays {
+		if a == nil {
+			continue
+		}
+		for slot, id := range a.filled {
+			if w.expanded[id] {
+				continue
+			}
+			n, _, err := readProgram(id)
+			if err != nil {
+				n = progs.Node{ID: id, Error: err.Error()}
+			}
+			out = append(out, progs.UnreachedSlot{Map: a.Name, MapID: a.ID, Slot: slot, Prog: n})
+		}
+	}
+	slices.SortFunc(out, func(x, y progs.UnreachedSlot) int {
+		if x.MapID != y.MapID {
+			return int(x.MapID) - int(y.MapID)
+		}
+		return int(x.Slot) - int(y.Slot)
+	})
 	return out
 }

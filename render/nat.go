@@ -1,0 +1,48 @@
+package render
+
+import "github.com/pktlife/pktlife/trace/journey"
+
+// natsAt lists the NATs to show at hop h: those its programs made (ByHop),
+// then, unless shown at the hop that made it, the hop's own NATFrom, named
+// by the journey's NAT list when it has an entry for it, and any entry of
+// that list for this hop that the hop itself does not record.
+func natsAt(j *journey.Journey, h *journey.Hop) []journey.NAT {
+	var out []journey.NAT
+	for _, jn := range j.NAT {
+		if jn.ByHop == h.Index {
+			jn.Kind = sanitize(jn.Kind)
+			out = append(out, jn)
+		}
+	}
+	if h.NATFrom != nil && !natDoneBefore(j, h) {
+		n := journey.NAT{Hop: h.Index, Old: *h.NATFrom, New: h.Tuple, Kind: natKind(*h.NATFrom, h.Tuple)}
+		for _, jn := range j.NAT {
+			if jn.Hop == h.Index && jn.New.Flow() == h.Tuple.Flow() && jn.Kind != "" {
+				n.Kind = sanitize(jn.Kind)
+			}
+		}
+		out = append(out, n)
+	}
+	for _, jn := range j.NAT {
+		if jn.Hop != h.Index || jn.ByHop != 0 || (h.NATFrom != nil && jn.New.Flow() == h.Tuple.Flow()) {
+			continue
+		}
+		if jn.Kind == "" {
+			jn.Kind = natKind(jn.Old, jn.New)
+		}
+		jn.Kind = sanitize(jn.Kind)
+		out = append(out, jn)
+	}
+	return out
+}
+
+// natDoneBefore reports whether the change hop h first saw is shown at the
+// earlier tc hop that made it.
+func natDoneBefore(j *journey.Journey, h *journey.Hop) bool {
+	for _, jn := range j.NAT {
+		if jn.Hop == h.Index && jn.ByHop != 0 && jn.New.Flow() == h.Tuple.Flow() {
+			return true
+		}
+	}
+	return false
+}
