@@ -7,7 +7,8 @@ KUBECTL   := $(BIN)/kubectl-pktlife
 VMEXEC    := $(BIN)/vmexec
 # The plugin's version picks its default node image, ghcr.io/pktlife/pktlife:$(VERSION).
 VERSION   ?= latest
-IMAGE     ?= ghcr.io/pktlife/pktlife:$(VERSION)
+IMAGE_REPO := ghcr.io/pktlife/pktlife
+IMAGE     ?= $(IMAGE_REPO):$(VERSION)
 # arm64 waits for BPF objects generated for it (bpf/gen.go: -target amd64).
 IMAGE_ARCHS ?= amd64
 VM_KERNELS ?= 6.12 6.1
@@ -17,6 +18,8 @@ VM_KILLS  ?= 25
 # Debian packages the generate check and the VM tests need.
 GEN_DEBS  := clang-19 llvm-19 libbpf-dev
 VM_DEBS   := qemu-system-x86 busybox-static iproute2 xz-utils
+# Debian packages the e2e cluster needs (test/e2e/k8s).
+E2E_DEBS  := containerd runc containernetworking-plugins conntrack iptables busybox-static openssl curl iproute2
 # Debian packages make test compares pktlife with or reads its outputs with:
 # tcpdump (filter expressions), tshark (--pcap) and headless Chromium
 # (-o html), with the fonts its screenshot reference was taken with. With
@@ -24,7 +27,7 @@ VM_DEBS   := qemu-system-x86 busybox-static iproute2 xz-utils
 # tool is missing.
 TEST_DEBS := tcpdump tshark chromium fonts-dejavu-core
 
-.PHONY: all build image demo test test-vm bench generate check-generate deps-generate deps-vm deps-test clean
+.PHONY: all build image demo test test-vm test-e2e deps-e2e release-check bench generate check-generate deps-generate deps-vm deps-test clean
 
 all: build
 
@@ -60,6 +63,30 @@ test-vm: deps-vm
 		echo "== VM tests on Debian $$k"; \
 		PKTLIFE_KILLS=$(VM_KILLS) CGO_ENABLED=0 $(GO) test -count=1 -p 1 -timeout 40m -exec "$(CURDIR)/$(VMEXEC) -kernel $$k" ./internal/vm/... ./trace/ ./trace/progs/... || exit 1; \
 	done
+
+# kubectl pktlife against a real one-node cluster (test/e2e): Kubernetes
+# built from the module proxy (cached in ~/.cache/pktlife/k8s; ~12 min
+# cold), containerd from Debian, the node image of make image loaded with
+# ctr. The cluster lives in a temporary directory and is torn down after.
+test-e2e: deps-e2e
+	$(MAKE) image VERSION=e2e
+	PKTLIFE_E2E_IMAGE_TAR=$(CURDIR)/$(BIN)/image/pktlife-oci.tar PKTLIFE_E2E_IMAGE=$(IMAGE_REPO):e2e \
+		$(GO) test -tags e2e -count=1 -v -timeout 45m ./test/e2e/
+
+deps-e2e:
+	@command -v containerd >/dev/null && command -v runc >/dev/null && test -x /usr/lib/cni/bridge && command -v conntrack >/dev/null && \
+		command -v iptables >/dev/null && test -x /bin/busybox && command -v openssl >/dev/null && command -v curl >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(E2E_DEBS))
+
+# The release (.goreleaser.yaml, .github/workflows/release.yml) without
+# publishing anything: the workflow linted, goreleaser's config checked and a
+# snapshot of every archive, checksum and the krew manifest under dist/.
+GORELEASER := $(GO) run github.com/goreleaser/goreleaser/v2@v2.17.0
+ACTIONLINT := $(GO) run github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
+release-check:
+	$(ACTIONLINT) .github/workflows/*.yml
+	$(GORELEASER) check
+	$(GORELEASER) release --snapshot --clean --skip=publish
 
 # Performance (docs/performance.md): Go's benchmarks of decoding,
 # correlation and rendering, then plbench, which floods the demo node

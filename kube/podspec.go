@@ -91,6 +91,8 @@ func NodePod(plan *Plan, node string, o PodOptions) *corev1.Pod {
 		AnnotTarget: plan.Pod.Namespace + "/" + plan.Pod.Name,
 		AnnotFilter: plan.Filter.Describe(),
 	}
+	ctr := &p.Spec.Containers[0]
+	ctr.Args = append(ctr.Args, NetnsLabelArgs(plan.PodNames)...)
 	return p
 }
 

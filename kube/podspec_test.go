@@ -49,7 +49,9 @@ func TestNodePod(t *testing.T) {
 	if ctr.Image != "ghcr.io/pktlife/pktlife:latest" || !slices.Equal(ctr.Command, []string{"pktlife"}) {
 		t.Errorf("image %q command %q", ctr.Image, ctr.Command)
 	}
-	wantArgs := "trace --proto tcp --src 10.244.1.5/32 --dst 10.96.0.20/32 --dport 80 --reply --output json"
+	// The namespace's pods on the node name their network namespaces.
+	wantArgs := "trace --proto tcp --src 10.244.1.5/32 --dst 10.96.0.20/32 --dport 80 --reply --output json" +
+		" --netns-label 10.244.1.5=shop/client --netns-label 10.244.1.9=shop/neighbour"
 	if got := strings.Join(ctr.Args, " "); got != wantArgs {
 		t.Errorf("args %q, want %q", got, wantArgs)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -26,7 +27,10 @@ type Plan struct {
 	Target *Endpoint
 	Filter Filter   // the user's filter with the derived parts filled in
 	Nodes  []string // nodes to trace on, the pod's node first
-	Notes  []string // what the user should know about the plan
+	// PodNames name pods' network namespaces in the node pods' journeys
+	// ("default/web"), by the pods' addresses (see NetnsLabelArgs).
+	PodNames map[netip.Addr]string
+	Notes    []string // what the user should know about the plan
 }
 
 // MultiNode reports whether the plan traces on two nodes.
@@ -58,7 +62,50 @@ func Resolve(ctx context.Context, c kubernetes.Interface, req Request) (*Plan, e
 		}
 	}
 	plan.Filter = req.Filter.Derive(plan.Pod, plan.Target)
+	plan.PodNames = podNames(ctx, c, req.Namespace, plan)
 	return plan, nil
+}
+
+// podNames maps the addresses of the plan's pods, and of the other pods of
+// the namespace on its nodes (a service's backends among them), to
+// "namespace/name". Pods on the host network are left out: their address
+// is the node's. Listing is best effort: without the right to list pods
+// only the plan's own pods are named.
+func podNames(ctx context.Context, c kubernetes.Interface, ns string, plan *Plan) map[netip.Addr]string {
+	out := map[netip.Addr]string{}
+	for _, e := range []*Endpoint{&plan.Pod, plan.Target} {
+		if e != nil && e.Kind == KindPod && !e.HostNetwork {
+			out[e.IP] = e.Namespace + "/" + e.Name
+		}
+	}
+	pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return out
+	}
+	for _, p := range pods.Items {
+		ip, err := netip.ParseAddr(p.Status.PodIP)
+		if err != nil || p.Spec.HostNetwork || !slices.Contains(plan.Nodes, p.Spec.NodeName) {
+			continue
+		}
+		if _, ok := out[ip.Unmap()]; !ok {
+			out[ip.Unmap()] = p.Namespace + "/" + p.Name
+		}
+	}
+	return out
+}
+
+// NetnsLabelArgs are the node tracer's --netns-label flags for names.
+func NetnsLabelArgs(names map[netip.Addr]string) []string {
+	ips := make([]netip.Addr, 0, len(names))
+	for ip := range names {
+		ips = append(ips, ip)
+	}
+	slices.SortFunc(ips, netip.Addr.Compare)
+	var args []string
+	for _, ip := range ips {
+		args = append(args, "--netns-label", ip.String()+"="+names[ip])
+	}
+	return args
 }
 
 func resolveTarget(ctx context.Context, c kubernetes.Interface, ns string, ref TargetRef, from netip.Addr) (Endpoint, []string, error) {
@@ -100,7 +147,7 @@ func resolvePod(ctx context.Context, c kubernetes.Interface, ns, name, port stri
 	if err != nil || p.Spec.NodeName == "" {
 		return Endpoint{}, nil, fmt.Errorf("check pod %s/%s: %w: it has no address or node yet", ns, name, ErrPodNotRunning)
 	}
-	e := Endpoint{Kind: KindPod, Namespace: ns, Name: name, Node: p.Spec.NodeName, IP: ip.Unmap()}
+	e := Endpoint{Kind: KindPod, Namespace: ns, Name: name, Node: p.Spec.NodeName, IP: ip.Unmap(), HostNetwork: p.Spec.HostNetwork}
 	if err := podPort(p, port, &e); err != nil {
 		return Endpoint{}, nil, err
 	}

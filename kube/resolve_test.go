@@ -3,6 +3,8 @@ package kube
 import (
 	"context"
 	"errors"
+	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -102,6 +104,14 @@ func TestResolveHostNetworkNote(t *testing.T) {
 	}
 	if len(plan.Notes) != 1 || !strings.Contains(plan.Notes[0], "host network") {
 		t.Errorf("notes %q, want the host-network note", plan.Notes)
+	}
+	// The node's address names the host, never the pod on its network.
+	want := map[netip.Addr]string{
+		netip.MustParseAddr("10.244.1.5"): "shop/client",
+		netip.MustParseAddr("10.244.1.9"): "shop/neighbour",
+	}
+	if !maps.Equal(plan.PodNames, want) {
+		t.Errorf("pod names %v, want %v", plan.PodNames, want)
 	}
 }
 

@@ -133,6 +133,9 @@ type Endpoint struct {
 	IP        netip.Addr
 	Port      uint16 // 0: any
 	Proto     string // "tcp", "udp", "" when unknown
+	// HostNetwork is set for a pod on the node's network: its address is
+	// the node's.
+	HostNetwork bool
 }
 
 // String describes the endpoint for status lines, e.g.

@@ -3,8 +3,8 @@ package trace
 import (
 	"cmp"
 	"fmt"
+	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,6 +36,8 @@ type names struct {
 	kfuncs    map[uint32]string
 	ownProgs  map[ebpf.ProgramID]bool // pktlife's observers, not listed
 	lastScan  time.Time
+	seen      map[uint32]string     // namespace paths by inode, from the last scan
+	labels    map[netip.Addr]string // names of the namespaces holding these addresses
 }
 
 type hookKey struct {
@@ -52,7 +54,7 @@ var _ journey.Resolver = (*names)(nil)
 
 // newNames returns names that know the namespaces pktlife opened, reading
 // drop reasons from the kernel's BTF in cache.
-func newNames(cache *btf.Cache, opened []*nsHandle) *names {
+func newNames(cache *btf.Cache, opened []*nsHandle, labels map[netip.Addr]string) *names {
 	n := &names{
 		ns:        map[uint32]*nsHandle{},
 		owned:     map[uint32]bool{},
@@ -62,6 +64,8 @@ func newNames(cache *btf.Cache, opened []*nsHandle) *names {
 		hookProgs: map[hookKey]hookProgs{},
 		kfuncs:    map[uint32]string{},
 		ownProgs:  map[ebpf.ProgramID]bool{},
+		seen:      map[uint32]string{},
+		labels:    labels,
 	}
 	n.host, _ = os.Hostname()
 	var ts unix.Timespec
@@ -77,6 +81,7 @@ func newNames(cache *btf.Cache, opened []*nsHandle) *names {
 	for _, h := range opened {
 		if _, ok := n.ns[h.inode]; !ok {
 			n.ns[h.inode] = h
+			n.label(h)
 		}
 	}
 	return n
@@ -134,70 +139,19 @@ func (n *names) Device(netns, ifindex uint32) journey.Device {
 	}
 	h := n.netns(netns)
 	d := key
-	if h != nil {
-		d.NetnsName = h.name
-		if l, err := h.nl.LinkByIndex(int(ifindex)); err == nil {
-			d.Name = l.Attrs().Name
+	if h == nil {
+		// Not cached: the namespace may show up in the next scan.
+		if netns != 0 {
+			d.NetnsName = fmt.Sprintf("netns:%d", netns)
 		}
-	} else if netns != 0 {
-		d.NetnsName = fmt.Sprintf("netns:%d", netns)
+		return d
 	}
-	if ifindex == 0 {
-		d.Name = ""
+	d.NetnsName = h.name
+	if l, err := h.nl.LinkByIndex(int(ifindex)); err == nil && ifindex != 0 {
+		d.Name = l.Attrs().Name
 	}
 	n.devs[key] = d
 	return d
-}
-
-// netns finds a handle for a namespace inode, looking through /run/netns
-// and processes' namespaces at most once a second for ones not yet known.
-func (n *names) netns(inode uint32) *nsHandle {
-	if inode == 0 {
-		return nil
-	}
-	if h, ok := n.ns[inode]; ok {
-		return h
-	}
-	if time.Since(n.lastScan) < time.Second {
-		return nil
-	}
-	n.lastScan = time.Now()
-	var cands []string
-	if ents, err := os.ReadDir("/run/netns"); err == nil {
-		for _, e := range ents {
-			cands = append(cands, filepath.Join("/run/netns", e.Name()))
-		}
-	}
-	if procs, err := filepath.Glob("/proc/[0-9]*/ns/net"); err == nil {
-		cands = append(cands, procs...)
-	}
-	for _, p := range cands {
-		var st unix.Stat_t
-		if unix.Stat(p, &st) != nil || uint32(st.Ino) != inode {
-			continue
-		}
-		h, err := openNetns(p)
-		if err != nil {
-			continue
-		}
-		if strings.HasPrefix(p, "/proc/") {
-			h.name = procNetnsName(p, inode)
-		}
-		n.ns[inode] = h
-		n.owned[inode] = true
-		return h
-	}
-	return nil
-}
-
-// procNetnsName names a namespace found through a process, e.g. "pid:4242(nginx)".
-func procNetnsName(p string, inode uint32) string {
-	pid := strings.Split(strings.TrimPrefix(p, "/proc/"), "/")[0]
-	comm, err := os.ReadFile(filepath.Join("/proc", pid, "comm"))
-	if err != nil {
-		return fmt.Sprintf("netns:%d", inode)
-	}
-	return fmt.Sprintf("pid:%s(%s)", pid, strings.TrimSpace(string(comm)))
 }
 
 func (n *names) Prog(id uint32) journey.Prog {

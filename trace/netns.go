@@ -140,11 +140,16 @@ func netnsDisplayName(path string, inode uint32) string {
 	return fmt.Sprintf("netns:%d", inode)
 }
 
-// hostNetnsInode returns the inode of init's network namespace, or 0.
+// hostNetnsInode returns the inode of the node's network namespace, or 0:
+// init's, or where init cannot be read (a sandbox, a node pod's PID 1 of
+// another owner) that of the kernel thread daemon, which always lives in
+// the initial one.
 func hostNetnsInode() uint32 {
-	var st unix.Stat_t
-	if err := unix.Stat("/proc/1/ns/net", &st); err != nil {
-		return 0
+	for _, p := range []string{"/proc/1/ns/net", "/proc/2/ns/net"} {
+		var st unix.Stat_t
+		if err := unix.Stat(p, &st); err == nil {
+			return uint32(st.Ino)
+		}
 	}
-	return uint32(st.Ino)
+	return 0
 }

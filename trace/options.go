@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"time"
 
@@ -22,6 +23,11 @@ type Options struct {
 	// means every device but loopback. When set, packets must first be seen
 	// on one of them to match.
 	Ifaces []string
+	// NetnsLabels name, in journeys, the network namespaces that hold
+	// these addresses (the kubectl plugin names pods' namespaces
+	// "namespace/pod"). Other namespaces keep their /run/netns name, "host"
+	// or "pid:N(comm)".
+	NetnsLabels map[netip.Addr]string
 	// Hops names the hops to attach (see Hops); empty means the default set.
 	Hops []string
 	// LegacyTC attaches tc observers with clsact+cls_bpf even where tcx works.

@@ -93,7 +93,7 @@ func New(opts Options) (_ *Tracer, err error) {
 	if t.objs, err = loadObjects(&t.opts); err != nil {
 		return nil, err
 	}
-	t.names = newNames(t.objs.btf, t.netns)
+	t.names = newNames(t.objs.btf, t.netns, t.opts.NetnsLabels)
 	if err := t.fillMatch(devs); err != nil {
 		return nil, err
 	}

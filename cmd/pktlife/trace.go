@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"slices"
 	"sort"
@@ -27,6 +28,7 @@ type traceFlags struct {
 	reply                 bool
 	expr                  string // the positional arguments, joined by spaces
 	ifaces, netns, hops   []string
+	netnsLabels           []string
 	count                 int
 	duration              time.Duration
 	out                   outputFlags
@@ -50,6 +52,7 @@ func (f *traceFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.reply, "reply", false, "also follow packets in the reverse direction (replies)")
 	fl.StringArrayVar(&f.ifaces, "iface", nil, "devices to observe at tc (glob, repeatable; default all but lo); packets must first be seen on one")
 	fl.StringArrayVar(&f.netns, "netns", nil, "network namespace (path or /run/netns name, repeatable; default the current one)")
+	fl.StringArrayVar(&f.netnsLabels, "netns-label", nil, "ADDR=NAME: show the network namespace holding address ADDR as NAME (repeatable; the kubectl plugin names pods so)")
 	fl.StringSliceVar(&f.hops, "hops", nil, "hops to attach: default, all, or names from `pktlife hops`")
 	fl.IntVar(&f.count, "count", -1, "stop after this many journeys")
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (e.g. 30s)")
@@ -114,6 +117,9 @@ func (f *traceFlags) options() (trace.Options, error) {
 	}
 	o.Ifaces = f.ifaces
 	o.Netns = f.netns
+	if o.NetnsLabels, err = parseNetnsLabels(f.netnsLabels); err != nil {
+		return o, err
+	}
 	o.Hops = f.hops
 	o.LegacyTC = f.legacyTC
 	switch f.kfuncBackend {
@@ -288,4 +294,21 @@ func reportAttached(w io.Writer, as []trace.Attachment) {
 		}
 		fmt.Fprintf(w, "skipped  %d hops: %s\n         (%s)\n", len(hops), r, strings.Join(hops, ", "))
 	}
+}
+
+// parseNetnsLabels reads --netns-label ADDR=NAME flags.
+func parseNetnsLabels(flags []string) (map[netip.Addr]string, error) {
+	if len(flags) == 0 {
+		return nil, nil
+	}
+	out := make(map[netip.Addr]string, len(flags))
+	for _, f := range flags {
+		a, name, ok := strings.Cut(f, "=")
+		ip, err := netip.ParseAddr(a)
+		if !ok || name == "" || err != nil {
+			return nil, usagef("invalid --netns-label %q: want ADDR=NAME", f)
+		}
+		out[ip.Unmap()] = name
+	}
+	return out, nil
 }
