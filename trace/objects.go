@@ -113,19 +113,8 @@ func configure(specs *bpf.PktlifeSpecs, o *Options, online, perRing int) error {
 			return fmt.Errorf("set track idle: %w", err)
 		}
 	}
-	// Each CPU wakes the reader at every eighth of its ring; the reader
-	// polls besides (read).
-	record := EventSize + 8 // and the ring's header
-	if o.Snaplen > 0 {
-		record += captureSize
-	}
-	if err := specs.WakeEvents.Set(uint64(max(perRing/8/record, 1))); err != nil {
-		return fmt.Errorf("set wakeup threshold: %w", err)
-	}
-	if o.Snaplen > 0 {
-		if err := specs.Snaplen.Set(uint32(o.Snaplen)); err != nil {
-			return fmt.Errorf("set snap length: %w", err)
-		}
+	if err := configureCapture(specs, o, perRing); err != nil {
+		return err
 	}
 	if o.HooksOnly {
 		if err := specs.HooksOnly.Set(uint8(1)); err != nil {
@@ -138,6 +127,26 @@ func configure(specs *bpf.PktlifeSpecs, o *Options, online, perRing int) error {
 		interval := uint64(online) * uint64(time.Second) / uint64(o.MaxRate)
 		if err := specs.RateIntervalNs.Set(max(interval, 1)); err != nil {
 			return fmt.Errorf("set rate limit: %w", err)
+		}
+	}
+	return nil
+}
+
+// configureCapture sets the snap length and the reader's wakeup threshold,
+// which counts the larger records that capture makes.
+func configureCapture(specs *bpf.PktlifeSpecs, o *Options, perRing int) error {
+	// Each CPU wakes the reader at every eighth of its ring; the reader
+	// polls besides (read).
+	record := EventSize + 8 // and the ring's header
+	if o.Snaplen > 0 {
+		record += captureSize
+	}
+	if err := specs.WakeEvents.Set(uint64(max(perRing/8/record, 1))); err != nil {
+		return fmt.Errorf("set wakeup threshold: %w", err)
+	}
+	if o.Snaplen > 0 {
+		if err := specs.Snaplen.Set(uint32(o.Snaplen)); err != nil {
+			return fmt.Errorf("set snap length: %w", err)
 		}
 	}
 	return nil

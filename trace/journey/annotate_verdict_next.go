@@ -31,19 +31,24 @@ func (verdictByNext) Annotate(j *Journey) {
 		if next == nil || (next.Hook == HookKfreeSkb && isTCDrop(next.DropReason)) {
 			continue
 		}
-		h.Verdict, h.VerdictInferred = "TC_ACT_OK", true
+		h.Verdict, h.VerdictInferred = verdictBefore(h, next), true
 		h.VerdictFrom = next.Hook.String() + " " + deviceName(next.Device)
-		if sameDevice(next.Device, h.Device) || next.Device.Ifindex == 0 {
-			continue
-		}
-		toIngress := next.Hook == HookNetifRx || next.Hook == HookNetifReceiveSkb || next.Hook == HookTCIngress
-		switch {
-		case h.Hook == HookTCEgress || toIngress:
-			h.Verdict = "TC_ACT_REDIRECT"
-		case next.Hook != HookSockDeliver && next.Hook != HookKfreeSkb && next.Hook != HookConsumeSkb:
-			h.Verdict = VerdictOKOrRedirect
-		}
 	}
+}
+
+// verdictBefore is the verdict tc hop h's programs gave, judged by next.
+func verdictBefore(h, next *Hop) string {
+	if sameDevice(next.Device, h.Device) || next.Device.Ifindex == 0 {
+		return "TC_ACT_OK"
+	}
+	toIngress := next.Hook == HookNetifRx || next.Hook == HookNetifReceiveSkb || next.Hook == HookTCIngress
+	switch {
+	case h.Hook == HookTCEgress || toIngress:
+		return "TC_ACT_REDIRECT"
+	case next.Hook != HookSockDeliver && next.Hook != HookKfreeSkb && next.Hook != HookConsumeSkb:
+		return VerdictOKOrRedirect
+	}
+	return "TC_ACT_OK"
 }
 
 // nextOfSkb is the first hop after hop i on skb (that ok accepts), or nil.
