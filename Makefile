@@ -10,7 +10,7 @@ VERSION   ?= latest
 IMAGE     ?= ghcr.io/pktlife/pktlife:$(VERSION)
 # arm64 waits for BPF objects generated for it (bpf/gen.go: -target amd64).
 IMAGE_ARCHS ?= amd64
-VM_KERNELS ?= 6.12 6.1
+VM_KERNELS ?= 5.10 6.1 6.12 7.2
 # SIGKILLs per context in the tail-call kill suite inside each VM (TCG is
 # about ten times slower than this machine; make test kills 100 times each).
 VM_KILLS  ?= 25
