@@ -45,6 +45,9 @@ func (b *kfuncBackend) attachKprobes(objs *objects, wanted []kprobeWanted) attac
 	if b.off[MechKprobeMulti] == nil {
 		b.off[MechKprobeMulti] = features.HaveBPFLinkKprobeMulti()
 	}
+	if b.off[MechKprobeMulti] == nil && objs.feat.attachCookie != nil {
+		b.off[MechKprobeMulti] = objs.feat.attachCookie // the hop ids are cookies
+	}
 	groups := map[string][]kprobeWanted{}
 	var order []string
 	for _, w := range wanted {
@@ -114,14 +117,24 @@ func attachKprobeMulti(objs *objects, name string, g []kprobeWanted) (attached, 
 }
 
 // kprobeLoader loads each kprobe program once: it is shared by every hop
-// that reads the same argument. closers holds the programs it loaded.
+// that reads the same argument, the hop's id passed as the attach cookie.
+// Where the kernel has no bpf_get_attach_cookie, it loads the program once
+// per hop instead, the id as a constant. closers holds the programs it
+// loaded.
 type kprobeLoader struct {
 	objs    *objects
-	progs   map[string]*ebpf.Program
+	progs   map[kprobeKey]*ebpf.Program
 	closers []io.Closer
 }
 
-// attach attaches a kprobe for the hop on fn, its id as the cookie.
+// kprobeKey names one loaded kprobe program: hop is 0 where programs are
+// shared.
+type kprobeKey struct {
+	name string
+	hop  uint32
+}
+
+// attach attaches a kprobe for the hop on fn.
 func (kp *kprobeLoader) attach(h HopDef, fn string) ([]io.Closer, error) {
 	if err := kprobesAvailable(); err != nil {
 		return nil, err
@@ -130,18 +143,24 @@ func (kp *kprobeLoader) attach(h HopDef, fn string) ([]io.Closer, error) {
 	if err != nil {
 		return nil, err
 	}
-	prog, ok := kp.progs[name]
+	cookies := kp.objs.feat.attachCookie == nil
+	key, pl, opts := kprobeKey{name: name}, progLoad{}, &link.KprobeOptions{Cookie: uint64(h.kfunc.id)}
+	if !cookies {
+		key.hop, opts = h.kfunc.id, nil
+		pl.set = func(s *bpf.PktlifeSpecs) error { return s.KfHop.Set(h.kfunc.id) }
+	}
+	prog, ok := kp.progs[key]
 	if !ok {
-		if prog, err = kp.objs.load(name, progLoad{}); err != nil {
+		if prog, err = kp.objs.load(name, pl); err != nil {
 			return nil, err
 		}
 		if kp.progs == nil {
-			kp.progs = map[string]*ebpf.Program{}
+			kp.progs = map[kprobeKey]*ebpf.Program{}
 		}
-		kp.progs[name] = prog
+		kp.progs[key] = prog
 		kp.closers = append(kp.closers, prog)
 	}
-	lk, err := link.Kprobe(fn, prog, &link.KprobeOptions{Cookie: uint64(h.kfunc.id)})
+	lk, err := link.Kprobe(fn, prog, opts)
 	if err != nil {
 		return nil, fmt.Errorf("attach kprobe to %s: %w", fn, err)
 	}
