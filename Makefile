@@ -18,7 +18,7 @@ VM_KILLS  ?= 25
 GEN_DEBS  := clang-19 llvm-19 libbpf-dev
 VM_DEBS   := qemu-system-x86 busybox-static iproute2 xz-utils
 
-.PHONY: all build image demo test test-vm bench generate check-generate deps-generate deps-vm clean
+.PHONY: all build image demo test test-vm kernels-doc bench generate check-generate deps-generate deps-vm clean
 
 all: build
 
@@ -46,13 +46,22 @@ test:
 
 # Tests of what this kernel cannot run (kprobes, fentry/fexit, bonding,
 # ipvlan), inside QEMU on Debian's own kernels.
+# Each kernel also reports what it gives pktlife (pktlife hops) into
+# $(BIN)/kernel-facts-K.json, from which `make kernels-doc` writes
+# docs/kernels.md.
 test-vm: deps-vm
 	CGO_ENABLED=0 $(GO) build -o $(VMEXEC) ./internal/vm/vmexec
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/pktlife-vm ./cmd/pktlife
 	for k in $(VM_KERNELS); do ./$(VMEXEC) -prepare -kernel $$k || exit 1; done
 	for k in $(VM_KERNELS); do \
-		echo "== VM tests on Debian $$k"; \
+		echo "== VM tests on Debian $$k"; start=$$(date +%s); \
 		PKTLIFE_KILLS=$(VM_KILLS) CGO_ENABLED=0 $(GO) test -count=1 -p 1 -timeout 40m -exec "$(CURDIR)/$(VMEXEC) -kernel $$k" ./internal/vm/... ./trace/ ./trace/progs/... || exit 1; \
+		./$(VMEXEC) -kernel $$k $(BIN)/pktlife-vm hops -o json --features > $(BIN)/kernel-facts-$$k.json || exit 1; \
+		echo "== Debian $$k: $$(( $$(date +%s) - start ))s"; \
 	done
+
+kernels-doc:
+	$(GO) run ./internal/vm/kerneldoc $(foreach k,$(VM_KERNELS),$(BIN)/kernel-facts-$(k).json) > docs/kernels.md
 
 # Performance (docs/performance.md): Go's benchmarks of decoding,
 # correlation and rendering, then plbench, which floods the demo node
