@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/features"
@@ -62,12 +64,20 @@ func (b *kfuncBackend) attachKprobes(objs *objects, wanted []kprobeWanted) attac
 	for _, name := range order {
 		g := groups[name]
 		if b.off[MechKprobe] == nil && b.off[MechKprobeMulti] == nil && name != "" {
-			multi, err := attachKprobeMulti(objs, name, g)
-			if err == nil {
-				out.add(multi)
-				continue
+			// one function ftrace cannot trace fails the whole link: those
+			// go alone (and are reported), the rest share the link
+			var alone []kprobeWanted
+			g, alone = splitTraceable(g)
+			if len(g) > 0 {
+				multi, err := attachKprobeMulti(objs, name, g)
+				if err == nil {
+					out.add(multi)
+					g = nil
+				} else {
+					b.note(MechKprobeMulti, err)
+				}
 			}
-			b.note(MechKprobeMulti, err)
+			g = append(g, alone...)
 		}
 		for _, w := range g {
 			kerr := b.off[MechKprobe]
@@ -185,3 +195,40 @@ func kprobesAvailable() error {
 	}
 	return errNoKprobes
 }
+
+// splitTraceable separates the functions ftrace lists as traceable
+// (kprobe.multi attaches through ftrace) from the others. Where the list
+// cannot be read, all count as traceable.
+func splitTraceable(g []kprobeWanted) (ok, alone []kprobeWanted) {
+	fns := ftraceFuncs()
+	if fns == nil {
+		return g, nil
+	}
+	for _, w := range g {
+		if fns[w.fn] {
+			ok = append(ok, w)
+		} else {
+			alone = append(alone, w)
+		}
+	}
+	return ok, alone
+}
+
+// ftraceFuncs reads tracefs's available_filter_functions once; nil where
+// it cannot be read (no tracefs, or refused).
+var ftraceFuncs = sync.OnceValue(func() map[string]bool {
+	for _, p := range []string{"/sys/kernel/tracing/available_filter_functions", "/sys/kernel/debug/tracing/available_filter_functions"} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		fns := map[string]bool{}
+		for _, line := range strings.Split(string(b), "\n") {
+			if name, _, _ := strings.Cut(line, " "); name != "" {
+				fns[name] = true
+			}
+		}
+		return fns
+	}
+	return nil
+})

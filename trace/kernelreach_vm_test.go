@@ -1,14 +1,19 @@
 package trace_test
 
 import (
+	"errors"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf/features"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
+	"github.com/pktlife/pktlife/internal/netnstest"
 	"github.com/pktlife/pktlife/internal/vm/vmtest"
 	"github.com/pktlife/pktlife/trace"
+	"github.com/pktlife/pktlife/trace/journey"
 )
 
 // What a kernel offers, told by the kernel itself (sysfs, tracefs, the
@@ -105,5 +110,42 @@ func TestVMKernelFeatures(t *testing.T) {
 		if f.Detail == "" {
 			t.Errorf("%s: no detail", f.Name)
 		}
+	}
+}
+
+// TestVMNetkit: a packet across a netkit pair (kernels from 6.7) shows its
+// tc hops on both devices, where pktlife attaches as on any device. On a
+// kernel without netkit the test skips with the kernel's answer.
+func TestVMNetkit(t *testing.T) {
+	release := vmtest.Require(t)
+	s := netnstest.Suffix()
+	a := netnstest.New(t, "pl-nk-a-"+s)
+	b := netnstest.New(t, "pl-nk-b-"+s)
+	nk := &netlink.Netkit{LinkAttrs: netlink.LinkAttrs{Name: "nka"}, Mode: netlink.NETKIT_MODE_L2,
+		Policy: netlink.NETKIT_POLICY_FORWARD, PeerPolicy: netlink.NETKIT_POLICY_FORWARD}
+	nk.SetPeerAttrs(&netlink.LinkAttrs{Name: "nkb", Namespace: netlink.NsFd(int(podFd(t, b)))})
+	if err := a.Handle().LinkAdd(nk); err != nil {
+		if errors.Is(err, unix.EOPNOTSUPP) || strings.Contains(err.Error(), "not supported") {
+			t.Skipf("%s: no netkit: %v", release, err)
+		}
+		t.Fatalf("add netkit pair: %v", err)
+	}
+	addAddr(t, a, a.Link(t, "nka"), "10.71.0.1/24")
+	addAddr(t, b, b.Link(t, "nkb"), "10.71.0.2/24")
+
+	tr, journeys := start(t, trace.Options{
+		Filter: trace.Filter{Proto: 17, Dport: 9400},
+		Netns:  []string{a.Path, b.Path},
+	})
+	for _, at := range tr.Attached() {
+		if at.Hop == "tc-egress" || at.Hop == "tc-ingress" {
+			t.Logf("%s %s: %s %v", at.Hop, at.Where, at.Mechanism, at.Err)
+		}
+	}
+	sendUDP(t, a, b, "10.71.0.1:0", "10.71.0.2:9400")
+	j := waitJourney(t, journeys, func(j *journey.Journey) bool { return j.Tuple.Dst.Port() == 9400 && j.Fate == journey.FateDelivered })
+	t.Logf("%s netkit: %s", release, hookSeq(j))
+	if hopIndex(j, journey.HookTCEgress, "nka", "") < 0 || hopIndex(j, journey.HookTCIngress, "nkb", "") < 0 {
+		t.Errorf("no tc-egress@nka or tc-ingress@nkb: [%s]", hookSeq(j))
 	}
 }
