@@ -59,7 +59,7 @@ func render(w io.Writer, ks []*facts) error {
 		return "yes", ""
 	})
 	if len(reasons) > 0 {
-		b.WriteString("## ¹ Why not\n\n" + strings.Join(reasons, "\n") + "\n")
+		b.WriteString("## ¹ Why not, or what pktlife does instead\n\n" + strings.Join(reasons, "\n") + "\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
