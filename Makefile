@@ -11,7 +11,7 @@ IMAGE_REPO := ghcr.io/pktlife/pktlife
 IMAGE     ?= $(IMAGE_REPO):$(VERSION)
 # arm64 waits for BPF objects generated for it (bpf/gen.go: -target amd64).
 IMAGE_ARCHS ?= amd64
-VM_KERNELS ?= 6.12 6.1
+VM_KERNELS ?= 5.10 6.1 6.12 7.2
 # SIGKILLs per context in the tail-call kill suite inside each VM (TCG is
 # about ten times slower than this machine; make test kills 100 times each).
 VM_KILLS  ?= 25
@@ -27,7 +27,7 @@ E2E_DEBS  := containerd runc containernetworking-plugins conntrack iptables busy
 # tool is missing.
 TEST_DEBS := tcpdump tshark chromium fonts-dejavu-core
 
-.PHONY: all build image demo test test-vm test-e2e deps-e2e release-check bench generate check-generate deps-generate deps-vm deps-test clean
+.PHONY: all build image demo test test-vm kernels-doc test-e2e deps-e2e release-check bench generate check-generate deps-generate deps-vm deps-test clean
 
 all: build
 
@@ -56,12 +56,18 @@ test: deps-test deps-generate
 
 # Tests of what this kernel cannot run (kprobes, fentry/fexit, bonding,
 # ipvlan), inside QEMU on Debian's own kernels.
+# Each kernel also reports what it gives pktlife (pktlife hops) into
+# $(BIN)/kernel-facts-K.json, from which `make kernels-doc` writes
+# docs/kernels.md.
 test-vm: deps-vm
 	CGO_ENABLED=0 $(GO) build -o $(VMEXEC) ./internal/vm/vmexec
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/pktlife-vm ./cmd/pktlife
 	for k in $(VM_KERNELS); do ./$(VMEXEC) -prepare -kernel $$k || exit 1; done
 	for k in $(VM_KERNELS); do \
-		echo "== VM tests on Debian $$k"; \
+		echo "== VM tests on Debian $$k"; start=$$(date +%s); \
 		PKTLIFE_KILLS=$(VM_KILLS) CGO_ENABLED=0 $(GO) test -count=1 -p 1 -timeout 40m -exec "$(CURDIR)/$(VMEXEC) -kernel $$k" ./internal/vm/... ./trace/ ./trace/progs/... || exit 1; \
+		./$(VMEXEC) -kernel $$k $(BIN)/pktlife-vm hops -o json --features > $(BIN)/kernel-facts-$$k.json || exit 1; \
+		echo "== Debian $$k: $$(( $$(date +%s) - start ))s"; \
 	done
 
 # kubectl pktlife against a real one-node cluster (test/e2e): Kubernetes
@@ -87,6 +93,10 @@ release-check:
 	$(ACTIONLINT) .github/workflows/*.yml
 	$(GORELEASER) check
 	$(GORELEASER) release --snapshot --clean --skip=publish
+
+# docs/kernels.md from the facts the last make test-vm collected.
+kernels-doc:
+	$(GO) run ./internal/vm/kerneldoc $(foreach k,$(VM_KERNELS),$(BIN)/kernel-facts-$(k).json) > docs/kernels.md
 
 # Performance (docs/performance.md): Go's benchmarks of decoding,
 # correlation and rendering, then plbench, which floods the demo node

@@ -852,8 +852,12 @@ PL_TP(net_dev_queue, PL_HOOK_NET_DEV_QUEUE,
       { observe_kernel(SKB(0), NULL, PL_HOOK_NET_DEV_QUEUE, 0, src); })
 PL_TP(net_dev_start_xmit, PL_HOOK_NET_DEV_START_XMIT,
       { observe_kernel(SKB(0), DEV(1), PL_HOOK_NET_DEV_START_XMIT, 0, src); })
+/* kfree_skb's drop reason (third argument) came with 5.17; user space
+ * clears this where the tracepoint's BTF shows two arguments only. */
+volatile const __u8 tp_kfree_reason = 1;
+
 PL_TP(kfree_skb, PL_HOOK_KFREE_SKB,
-      { observe_kernel(SKB(0), NULL, PL_HOOK_KFREE_SKB, (__u32)a[2], src); })
+      { observe_kernel(SKB(0), NULL, PL_HOOK_KFREE_SKB, tp_kfree_reason ? (__u32)a[2] : 0, src); })
 PL_TP(consume_skb, PL_HOOK_CONSUME_SKB,
       { observe_kernel(SKB(0), NULL, PL_HOOK_CONSUME_SKB, 0, src); })
 
@@ -1014,14 +1018,35 @@ volatile const __u32 kf_entry_hook = PL_HOOK_KFUNC;
 volatile const __u32 kf_exit_hook = PL_HOOK_KFUNC_RET;
 volatile const __u32 kf_prog = 0;
 
+/* Set by user space where a feature probe finds no bpf_get_func_arg and
+ * bpf_get_func_ret (kernels before 5.17): the trampoline's argument slots
+ * are then read with bpf_probe_read_kernel at a constant offset from the
+ * context. */
+volatile const __u8 kf_no_func_arg = 0;
+
 /* kf_arg_value reads argument n (1-based) with bpf_get_func_arg, which,
  * unlike a direct ctx load, the verifier allows for any argument type
  * (struct sk_buff ** included). */
-static __always_inline __u64 kf_arg_value(void *ctx, __u32 n)
+static __always_inline __u64 kf_arg_value(__u64 *ctx, __u32 n)
 {
 	__u64 v = 0;
 
-	bpf_get_func_arg(ctx, n - 1, &v);
+	if (kf_no_func_arg)
+		bpf_probe_read_kernel(&v, sizeof(v), ctx + (n - 1));
+	else
+		bpf_get_func_arg(ctx, n - 1, &v);
+	return v;
+}
+
+/* kf_ret_value reads the traced function's return value in fexit. */
+static __always_inline __u64 kf_ret_value(__u64 *ctx)
+{
+	__u64 v = 0;
+
+	if (kf_no_func_arg)
+		bpf_probe_read_kernel(&v, sizeof(v), ctx + kf_nargs);
+	else
+		bpf_get_func_ret(ctx, &v);
 	return v;
 }
 
@@ -1067,9 +1092,18 @@ int pl_fexit(__u64 *ctx)
 
 	if (!skb || !followed(skb))
 		return 0;
-	bpf_get_func_ret(ctx, &ret);
+	ret = kf_ret_value(ctx);
 	observe_kfunc((struct sk_buff *)(long)skb, kf_hop, kf_exit_hook, (__u32)ret);
 	return 0;
+}
+
+/* Set where the kernel has no bpf_get_attach_cookie (before 5.15): each
+ * kprobe program is then loaded per hop, with the hop id in kf_hop. */
+volatile const __u8 kp_no_cookie = 0;
+
+static __always_inline __u32 kp_hop(struct pt_regs *ctx)
+{
+	return kp_no_cookie ? kf_hop : (__u32)bpf_get_attach_cookie(ctx);
 }
 
 /* kprobes are loaded once and attached to many functions; the hop id comes
@@ -1079,7 +1113,7 @@ int pl_fexit(__u64 *ctx)
 	int pl_kprobe_##n##_##deref(struct pt_regs *ctx)                     \
 	{                                                                    \
 		__u64 raw = PT_REGS_PARM##n(ctx);                            \
-		observe_kfunc(kf_skb(raw, deref), (__u32)bpf_get_attach_cookie(ctx), \
+		observe_kfunc(kf_skb(raw, deref), kp_hop(ctx),                \
 			      PL_HOOK_KFUNC, 0);                             \
 		return 0;                                                    \
 	}

@@ -258,7 +258,9 @@ const (
 	PktlifeVarKfExitHook            = "kf_exit_hook"
 	PktlifeVarKfHop                 = "kf_hop"
 	PktlifeVarKfNargs               = "kf_nargs"
+	PktlifeVarKfNoFuncArg           = "kf_no_func_arg"
 	PktlifeVarKfProg                = "kf_prog"
+	PktlifeVarKpNoCookie            = "kp_no_cookie"
 	PktlifeVarRateBurstNs           = "rate_burst_ns"
 	PktlifeVarRateIntervalNs        = "rate_interval_ns"
 	PktlifeVarShimMapId             = "shim_map_id"
@@ -266,6 +268,7 @@ const (
 	PktlifeVarShimSlot              = "shim_slot"
 	PktlifeVarSkipIdleJiffies       = "skip_idle_jiffies"
 	PktlifeVarSnaplen               = "snaplen"
+	PktlifeVarTpKfreeReason         = "tp_kfree_reason"
 	PktlifeVarTrackIdleNs           = "track_idle_ns"
 	PktlifeVarWakeEvents            = "wake_events"
 )
@@ -373,7 +376,9 @@ type PktlifeVariableSpecs struct {
 	KfExitHook       *ebpf.VariableSpec `ebpf:"kf_exit_hook"`
 	KfHop            *ebpf.VariableSpec `ebpf:"kf_hop"`
 	KfNargs          *ebpf.VariableSpec `ebpf:"kf_nargs"`
+	KfNoFuncArg      *ebpf.VariableSpec `ebpf:"kf_no_func_arg"`
 	KfProg           *ebpf.VariableSpec `ebpf:"kf_prog"`
+	KpNoCookie       *ebpf.VariableSpec `ebpf:"kp_no_cookie"`
 	RateBurstNs      *ebpf.VariableSpec `ebpf:"rate_burst_ns"`
 	RateIntervalNs   *ebpf.VariableSpec `ebpf:"rate_interval_ns"`
 	ShimMapId        *ebpf.VariableSpec `ebpf:"shim_map_id"`
@@ -381,6 +386,7 @@ type PktlifeVariableSpecs struct {
 	ShimSlot         *ebpf.VariableSpec `ebpf:"shim_slot"`
 	SkipIdleJiffies  *ebpf.VariableSpec `ebpf:"skip_idle_jiffies"`
 	Snaplen          *ebpf.VariableSpec `ebpf:"snaplen"`
+	TpKfreeReason    *ebpf.VariableSpec `ebpf:"tp_kfree_reason"`
 	TrackIdleNs      *ebpf.VariableSpec `ebpf:"track_idle_ns"`
 	WakeEvents       *ebpf.VariableSpec `ebpf:"wake_events"`
 }
@@ -446,7 +452,9 @@ type PktlifeVariables struct {
 	KfExitHook       *ebpf.Variable `ebpf:"kf_exit_hook"`
 	KfHop            *ebpf.Variable `ebpf:"kf_hop"`
 	KfNargs          *ebpf.Variable `ebpf:"kf_nargs"`
+	KfNoFuncArg      *ebpf.Variable `ebpf:"kf_no_func_arg"`
 	KfProg           *ebpf.Variable `ebpf:"kf_prog"`
+	KpNoCookie       *ebpf.Variable `ebpf:"kp_no_cookie"`
 	RateBurstNs      *ebpf.Variable `ebpf:"rate_burst_ns"`
 	RateIntervalNs   *ebpf.Variable `ebpf:"rate_interval_ns"`
 	ShimMapId        *ebpf.Variable `ebpf:"shim_map_id"`
@@ -454,6 +462,7 @@ type PktlifeVariables struct {
 	ShimSlot         *ebpf.Variable `ebpf:"shim_slot"`
 	SkipIdleJiffies  *ebpf.Variable `ebpf:"skip_idle_jiffies"`
 	Snaplen          *ebpf.Variable `ebpf:"snaplen"`
+	TpKfreeReason    *ebpf.Variable `ebpf:"tp_kfree_reason"`
 	TrackIdleNs      *ebpf.Variable `ebpf:"track_idle_ns"`
 	WakeEvents       *ebpf.Variable `ebpf:"wake_events"`
 }

@@ -53,13 +53,16 @@ func newKfuncBackend(sel string) (*kfuncBackend, error) {
 
 // probe tries fentry, then a kprobe, on the hop's function.
 func (b *kfuncBackend) probe(objs *objects, h HopDef) (string, error) {
-	fn, nargs, err := resolveKfunc(objs.btf, h)
-	if err != nil {
-		return "", err
+	fn, nargs, ferr := resolveKfunc(objs.btf, h)
+	if fn == "" {
+		return "", ferr
 	}
-	closers, ferr := attachFentry(objs, h, fn, nargs)
 	if ferr == nil {
-		return fentryMech(h), closeAll(closers)
+		var closers []io.Closer
+		closers, ferr = attachFentry(objs, h, fn, nargs)
+		if ferr == nil {
+			return fentryMech(h), closeAll(closers)
+		}
 	}
 	kp := kprobeLoader{objs: objs}
 	closers, kerr := kp.attach(h, fn)
@@ -82,12 +85,15 @@ func (b *kfuncBackend) attach(objs *objects, hs []HopDef) attached {
 	var out attached
 	var wanted []kprobeWanted
 	for _, h := range hs {
-		fn, nargs, err := resolveKfunc(objs.btf, h)
-		if err != nil {
-			out.report(h.Name, "", "", err)
+		fn, nargs, berr := resolveKfunc(objs.btf, h)
+		if fn == "" {
+			out.report(h.Name, "", "", berr)
 			continue
 		}
 		ferr := b.off[MechFentry]
+		if ferr == nil && berr != nil {
+			ferr = berr // no BTF for the function: kprobe only
+		}
 		if ferr == nil {
 			var closers []io.Closer
 			closers, ferr = attachFentry(objs, h, fn, nargs)
@@ -125,8 +131,14 @@ func fentryMech(h HopDef) string {
 // errNoKfunc is returned for a hop whose functions this kernel lacks.
 var errNoKfunc = errors.New("kernel function not found (renamed, inlined, or its module not loaded)")
 
+// errNoFuncBTF is returned (with the function name) for a function the
+// kernel has but its BTF does not describe: fentry needs BTF, a kprobe not.
+var errNoFuncBTF = errors.New("no BTF for the function")
+
 // resolveKfunc finds which of the hop's functions the kernel has, in vmlinux
-// or a loaded module, and its parameter count.
+// or a loaded module, and its parameter count. A function that only
+// /proc/kallsyms knows (a module's, where the kernel has no module BTF) is
+// returned with an error that rules out fentry.
 func resolveKfunc(cache *btf.Cache, h HopDef) (name string, nargs int, err error) {
 	for _, fn := range h.kfunc.funcs {
 		f, err := findFunc(cache, fn)
@@ -138,6 +150,23 @@ func resolveKfunc(cache *btf.Cache, h HopDef) (name string, nargs int, err error
 			continue
 		}
 		return fn, len(proto.Params), nil
+	}
+	syms, err := kallsyms()
+	if err != nil {
+		return "", 0, errNoKfunc
+	}
+	for _, fn := range h.kfunc.funcs {
+		mod, ok := syms[fn]
+		if !ok {
+			continue
+		}
+		if mod == "" {
+			return fn, 0, fmt.Errorf("%w %s in vmlinux", errNoFuncBTF, fn)
+		}
+		if _, err := os.Stat("/sys/kernel/btf/" + mod); err != nil {
+			return fn, 0, fmt.Errorf("%w %s: module %s has no BTF (this kernel has no module BTF)", errNoFuncBTF, fn, mod)
+		}
+		return fn, 0, fmt.Errorf("%w %s in module %s", errNoFuncBTF, fn, mod)
 	}
 	return "", 0, errNoKfunc
 }

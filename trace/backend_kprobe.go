@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/features"
@@ -45,6 +47,9 @@ func (b *kfuncBackend) attachKprobes(objs *objects, wanted []kprobeWanted) attac
 	if b.off[MechKprobeMulti] == nil {
 		b.off[MechKprobeMulti] = features.HaveBPFLinkKprobeMulti()
 	}
+	if b.off[MechKprobeMulti] == nil && objs.feat.attachCookie != nil {
+		b.off[MechKprobeMulti] = objs.feat.attachCookie // the hop ids are cookies
+	}
 	groups := map[string][]kprobeWanted{}
 	var order []string
 	for _, w := range wanted {
@@ -59,12 +64,20 @@ func (b *kfuncBackend) attachKprobes(objs *objects, wanted []kprobeWanted) attac
 	for _, name := range order {
 		g := groups[name]
 		if b.off[MechKprobe] == nil && b.off[MechKprobeMulti] == nil && name != "" {
-			multi, err := attachKprobeMulti(objs, name, g)
-			if err == nil {
-				out.add(multi)
-				continue
+			// one function ftrace cannot trace fails the whole link: those
+			// go alone (and are reported), the rest share the link
+			var alone []kprobeWanted
+			g, alone = splitTraceable(g)
+			if len(g) > 0 {
+				multi, err := attachKprobeMulti(objs, name, g)
+				if err == nil {
+					out.add(multi)
+					g = nil
+				} else {
+					b.note(MechKprobeMulti, err)
+				}
 			}
-			b.note(MechKprobeMulti, err)
+			g = append(g, alone...)
 		}
 		for _, w := range g {
 			kerr := b.off[MechKprobe]
@@ -114,14 +127,24 @@ func attachKprobeMulti(objs *objects, name string, g []kprobeWanted) (attached, 
 }
 
 // kprobeLoader loads each kprobe program once: it is shared by every hop
-// that reads the same argument. closers holds the programs it loaded.
+// that reads the same argument, the hop's id passed as the attach cookie.
+// Where the kernel has no bpf_get_attach_cookie, it loads the program once
+// per hop instead, the id as a constant. closers holds the programs it
+// loaded.
 type kprobeLoader struct {
 	objs    *objects
-	progs   map[string]*ebpf.Program
+	progs   map[kprobeKey]*ebpf.Program
 	closers []io.Closer
 }
 
-// attach attaches a kprobe for the hop on fn, its id as the cookie.
+// kprobeKey names one loaded kprobe program: hop is 0 where programs are
+// shared.
+type kprobeKey struct {
+	name string
+	hop  uint32
+}
+
+// attach attaches a kprobe for the hop on fn.
 func (kp *kprobeLoader) attach(h HopDef, fn string) ([]io.Closer, error) {
 	if err := kprobesAvailable(); err != nil {
 		return nil, err
@@ -130,18 +153,24 @@ func (kp *kprobeLoader) attach(h HopDef, fn string) ([]io.Closer, error) {
 	if err != nil {
 		return nil, err
 	}
-	prog, ok := kp.progs[name]
+	cookies := kp.objs.feat.attachCookie == nil
+	key, pl, opts := kprobeKey{name: name}, progLoad{}, &link.KprobeOptions{Cookie: uint64(h.kfunc.id)}
+	if !cookies {
+		key.hop, opts = h.kfunc.id, nil
+		pl.set = func(s *bpf.PktlifeSpecs) error { return s.KfHop.Set(h.kfunc.id) }
+	}
+	prog, ok := kp.progs[key]
 	if !ok {
-		if prog, err = kp.objs.load(name, progLoad{}); err != nil {
+		if prog, err = kp.objs.load(name, pl); err != nil {
 			return nil, err
 		}
 		if kp.progs == nil {
-			kp.progs = map[string]*ebpf.Program{}
+			kp.progs = map[kprobeKey]*ebpf.Program{}
 		}
-		kp.progs[name] = prog
+		kp.progs[key] = prog
 		kp.closers = append(kp.closers, prog)
 	}
-	lk, err := link.Kprobe(fn, prog, &link.KprobeOptions{Cookie: uint64(h.kfunc.id)})
+	lk, err := link.Kprobe(fn, prog, opts)
 	if err != nil {
 		return nil, fmt.Errorf("attach kprobe to %s: %w", fn, err)
 	}
@@ -166,3 +195,40 @@ func kprobesAvailable() error {
 	}
 	return errNoKprobes
 }
+
+// splitTraceable separates the functions ftrace lists as traceable
+// (kprobe.multi attaches through ftrace) from the others. Where the list
+// cannot be read, all count as traceable.
+func splitTraceable(g []kprobeWanted) (ok, alone []kprobeWanted) {
+	fns := ftraceFuncs()
+	if fns == nil {
+		return g, nil
+	}
+	for _, w := range g {
+		if fns[w.fn] {
+			ok = append(ok, w)
+		} else {
+			alone = append(alone, w)
+		}
+	}
+	return ok, alone
+}
+
+// ftraceFuncs reads tracefs's available_filter_functions once; nil where
+// it cannot be read (no tracefs, or refused).
+var ftraceFuncs = sync.OnceValue(func() map[string]bool {
+	for _, p := range []string{"/sys/kernel/tracing/available_filter_functions", "/sys/kernel/debug/tracing/available_filter_functions"} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		fns := map[string]bool{}
+		for _, line := range strings.Split(string(b), "\n") {
+			if name, _, _ := strings.Cut(line, " "); name != "" {
+				fns[name] = true
+			}
+		}
+		return fns
+	}
+	return nil
+})

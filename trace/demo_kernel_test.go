@@ -283,10 +283,15 @@ func testDemoJourneys(t *testing.T, legacy bool) {
 	denied := findJourney(t, js, "denied UDP", func(j *journey.Journey) bool {
 		return j.Tuple.Dst.Port() == demo.DenyPort
 	})
-	if denied.Fate != journey.FateDropped || denied.DropReason != "TC_INGRESS" {
-		t.Errorf("denied: fate %s reason %q, want dropped TC_INGRESS", denied.Fate, denied.DropReason)
+	wantReason := "TC_INGRESS"
+	if !kfreeHasReason() { // before 5.17: a drop without reason, so no verdict inferred from it
+		wantReason = ""
+		t.Logf("kfree_skb passes no drop reason on this kernel: no reason, no inferred TC_ACT_SHOT")
 	}
-	if i := hopIndex(denied, journey.HookTCIngress, demo.PodANodeIf, "node"); i < 0 || denied.Hops[i].Verdict != "TC_ACT_SHOT" {
+	if denied.Fate != journey.FateDropped || denied.DropReason != wantReason {
+		t.Errorf("denied: fate %s reason %q, want dropped %q", denied.Fate, denied.DropReason, wantReason)
+	}
+	if i := hopIndex(denied, journey.HookTCIngress, demo.PodANodeIf, "node"); wantReason != "" && (i < 0 || denied.Hops[i].Verdict != "TC_ACT_SHOT") {
 		t.Errorf("denied: no TC_ACT_SHOT verdict at %s ingress: [%s]", demo.PodANodeIf, hookSeq(denied))
 	}
 	if last := denied.Last(); last.Hook != journey.HookKfreeSkb || last.Device.Name != demo.PodANodeIf {

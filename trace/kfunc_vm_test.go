@@ -69,28 +69,6 @@ func assertKfuncOrder(t *testing.T, j *journey.Journey, steps ...[2]string) {
 	}
 }
 
-func requireAttached(t *testing.T, tr *trace.Tracer, backend string, hops ...string) {
-	t.Helper()
-	got := map[string]trace.Attachment{}
-	for _, a := range tr.Attached() {
-		got[a.Hop] = a
-	}
-	for _, h := range hops {
-		a, ok := got[h]
-		if !ok || a.Err != nil {
-			t.Fatalf("hop %s did not attach: %+v", h, a)
-		}
-		want := backend
-		if backend == trace.MechKprobeMulti && !strings.HasPrefix(vmtest.Release(), "6.12") {
-			// Debian's 6.1 has no kprobe.multi: pktlife falls back to kprobes
-			want = trace.MechKprobe
-		}
-		if a.Mechanism != want && !(backend == trace.MechFentry && a.Mechanism == trace.MechFentry+"+fexit") {
-			t.Errorf("hop %s attached with %s, want %s", h, a.Mechanism, want)
-		}
-	}
-}
-
 func addLink(t *testing.T, ns *netnstest.NS, l netlink.Link) netlink.Link {
 	t.Helper()
 	if err := ns.Handle().LinkAdd(l); err != nil {
@@ -169,7 +147,10 @@ func TestVMKfuncThroughBond(t *testing.T) {
 				KfuncBackend: backend,
 			})
 			attach := time.Since(began)
-			requireAttached(t, tr, backend, "bond_start_xmit", "bond_handle_frame", "dev_queue_xmit", "ip_rcv", "ip_local_deliver", "veth_xmit")
+			reported := requireAttached(t, tr, backend, "bond_start_xmit", "bond_handle_frame", "dev_queue_xmit", "ip_rcv", "ip_local_deliver", "veth_xmit")
+			if len(reported) > 0 {
+				t.Skipf("%s: fentry impossible on module functions here, reported: %v", release, reported)
+			}
 			sendUDP(t, node, peer, "10.50.0.1:0", "10.50.0.2:9100")
 			j := waitJourney(t, journeys, func(j *journey.Journey) bool { return j.Tuple.Dst.Port() == 9100 && j.Fate == journey.FateDelivered })
 			t.Logf("%s %s attach %s: %s", release, backend, attach, kfuncSeq(j))
@@ -207,7 +188,7 @@ func TestVMKfuncThroughIpvlan(t *testing.T) {
 		Netns:  []string{pod.Path, node.Path, peer.Path},
 		Hops:   []string{"all"},
 	})
-	requireAttached(t, tr, trace.MechFentry, "ipvlan_queue_xmit")
+	requireAttached(t, tr, "", "ipvlan_queue_xmit")
 	sendUDP(t, pod, peer, "10.60.0.5:0", "10.60.0.2:9200")
 	j := waitJourney(t, journeys, func(j *journey.Journey) bool { return j.Tuple.Dst.Port() == 9200 && j.Fate == journey.FateDelivered })
 	t.Logf("ipvlan: %s", kfuncSeq(j))
@@ -282,7 +263,7 @@ func TestVMLegacyTCAndTCX(t *testing.T) {
 		Netns:  []string{a.Path, b.Path},
 		Hops:   []string{"all"},
 	})
-	requireAttached(t, tr, trace.MechFentry, "tcf_classify", "cls_bpf_classify")
+	requireAttached(t, tr, "", "tcf_classify", "cls_bpf_classify")
 	cli := a.DialUDP(t, "", "10.99.0.2:9302")
 	cli.Write([]byte("drop me"))
 	j := waitJourney(t, journeys, func(j *journey.Journey) bool { return j.Tuple.Dst.Port() == 9302 && len(j.Hops) > 3 })
@@ -301,6 +282,10 @@ func TestVMLegacyTCAndTCX(t *testing.T) {
 			t.Errorf("%s on va, where the program runs by tcx: [%s]", h.Kfunc, kfuncSeq(j))
 		}
 	}
+	if !moduleHasBTF("cls_bpf") { // cls_bpf_classify by kprobe: no return value
+		t.Logf("%s: cls_bpf has no BTF: no fexit, no verdict from cls_bpf_classify to check", release)
+		return
+	}
 	if !slices.Contains(rets, 2) {
 		t.Errorf("cls_bpf_classify on vb returned %v, want a 2 (TC_ACT_SHOT): [%s]", rets, kfuncSeq(j))
 	}
@@ -315,7 +300,13 @@ func TestVMHopsReport(t *testing.T) {
 	}
 	for _, h := range hs {
 		switch h.Name {
-		case "ip_rcv", "dev_queue_xmit", "veth_xmit":
+		case "veth_xmit":
+			if want := trace.MechFentry; (!h.Supported || h.Mechanism != want) && moduleHasBTF("veth") {
+				t.Errorf("%s: supported %v by %q (%s), want %s", h.Name, h.Supported, h.Mechanism, h.Reason, want)
+			} else if !moduleHasBTF("veth") && (!h.Supported || h.Mechanism != trace.MechKprobe) {
+				t.Errorf("%s: supported %v by %q (%s), want kprobe (veth has no BTF)", h.Name, h.Supported, h.Mechanism, h.Reason)
+			}
+		case "ip_rcv", "dev_queue_xmit":
 			if !h.Supported || h.Mechanism != trace.MechFentry {
 				t.Errorf("%s: supported %v by %q (%s), want fentry", h.Name, h.Supported, h.Mechanism, h.Reason)
 			}

@@ -117,6 +117,9 @@ func (n *names) DropReason(r uint32) string {
 	if s, ok := n.reasons[r]; ok {
 		return s
 	}
+	if r == 0 && len(n.reasons) == 0 {
+		return "" // a kernel without drop reasons (before 5.17): none given
+	}
 	if sub := r >> 16; sub != 0 {
 		return fmt.Sprintf("SUBSYS_%d_%d", sub, r&0xffff)
 	}

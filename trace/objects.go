@@ -30,6 +30,8 @@ type objects struct {
 	// program load (each would decode it again), kernel-function lookups
 	// and drop-reason names.
 	btf *btf.Cache
+	// feat is what the kernel has of the facilities pktlife adapts to.
+	feat kernelFeatures
 }
 
 // loadObjects prepares the spec with the filter and sizes and creates the
@@ -56,11 +58,15 @@ func loadObjects(o *Options) (_ *objects, err error) {
 	if err := configure(&specs, o, len(online), perRing); err != nil {
 		return nil, err
 	}
+	feat := probeFeatures(cache)
+	if err := feat.set(&specs); err != nil {
+		return nil, err
+	}
 	specs.Rings.MaxEntries = uint32(ncpu)
 	specs.Rings.InnerMap.MaxEntries = uint32(perRing)
 	specs.Tracked.MaxEntries = uint32(o.MaxTracked)
 
-	obj := &objects{spec: spec, btf: cache}
+	obj := &objects{spec: spec, btf: cache, feat: feat}
 	if err := spec.LoadAndAssign(&obj.maps, nil); err != nil {
 		return nil, fmt.Errorf("create BPF maps: %w", err)
 	}

@@ -7,12 +7,14 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/pktlife/pktlife/trace"
 )
 
 func newHopsCmd() *cobra.Command {
 	var output string
+	var features bool
 	cmd := &cobra.Command{
 		Use:   "hops",
 		Short: "List every hop pktlife knows and whether this kernel supports it",
@@ -32,6 +34,12 @@ the purpose), not by kernel version.`,
 			if err != nil {
 				return fmt.Errorf("probe hops: %w", err)
 			}
+			var feats []trace.Feature
+			if features || output == "text" {
+				if feats, err = trace.ProbeFeatures(); err != nil {
+					return fmt.Errorf("probe kernel features: %w", err)
+				}
+			}
 			if output == "json" {
 				type row struct {
 					Name      string `json:"name"`
@@ -43,8 +51,18 @@ the purpose), not by kernel version.`,
 					What      string `json:"what"`
 				}
 				enc := json.NewEncoder(os.Stdout)
+				if features {
+					if err := enc.Encode(row{Name: kernelRelease(), Kind: "kernel", Supported: true, What: "this kernel's release"}); err != nil {
+						return err
+					}
+				}
 				for _, h := range hs {
 					if err := enc.Encode(row{h.Name, h.Kind, h.Default, h.Supported, h.Mechanism, h.Reason, h.What}); err != nil {
+						return err
+					}
+				}
+				for _, f := range feats {
+					if err := enc.Encode(row{Name: f.Name, Kind: "feature", Supported: f.Available, What: f.Detail}); err != nil {
 						return err
 					}
 				}
@@ -71,9 +89,27 @@ the purpose), not by kernel version.`,
 					fmt.Fprintf(os.Stdout, "  %s: %s\n", h.Name, h.Reason)
 				}
 			}
+			fmt.Fprintln(os.Stdout, "\nKernel features (probed):")
+			for _, f := range feats {
+				sup := "yes"
+				if !f.Available {
+					sup = "no "
+				}
+				fmt.Fprintf(os.Stdout, "  %-26s %s  %s\n", f.Name, sup, f.Detail)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().BoolVar(&features, "features", false, "with -o json: also the kernel's release and features (rows of kind kernel and feature)")
 	return cmd
+}
+
+// kernelRelease is uname -r.
+func kernelRelease() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "unknown"
+	}
+	return unix.ByteSliceToString(u.Release[:])
 }

@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strings"
 	"syscall"
-	"time"
 )
 
 // ErrNoKernel is returned when no Debian package provides the wanted kernel.
@@ -27,14 +26,29 @@ type Kernel struct {
 	Dir     string // root of the unpacked package
 }
 
-// Vmlinuz is the path of the kernel image.
+// Vmlinuz is the path of the kernel image: boot/vmlinuz-RELEASE in the
+// packages up to 6.x, usr/lib/modules/RELEASE/vmlinuz in sid's split
+// linux-binary-RELEASE package (7.x).
 func (k *Kernel) Vmlinuz() string {
-	return filepath.Join(k.Dir, "boot", "vmlinuz-"+k.Release)
+	return firstExisting(filepath.Join(k.Dir, "boot", "vmlinuz-"+k.Release),
+		filepath.Join(k.Dir, "usr", "lib", "modules", k.Release, "vmlinuz"))
 }
 
-// ModulesDir is the path of the kernel's module tree.
+// ModulesDir is the path of the kernel's module tree: lib/modules/RELEASE,
+// or usr/lib/modules/RELEASE in the packages that moved it (7.x).
 func (k *Kernel) ModulesDir() string {
-	return filepath.Join(k.Dir, "lib", "modules", k.Release)
+	return firstExisting(filepath.Join(k.Dir, "lib", "modules", k.Release),
+		filepath.Join(k.Dir, "usr", "lib", "modules", k.Release))
+}
+
+// firstExisting returns the first path that exists, else the first.
+func firstExisting(paths ...string) string {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return paths[0]
 }
 
 // DefaultCacheDir is $PKTLIFE_VM_CACHE, else
@@ -60,11 +74,13 @@ func imageRE(series string) *regexp.Regexp {
 		`(\.[0-9]+)(-[0-9]+)?(\+deb[0-9]+)?-amd64$`)
 }
 
-// FetchKernel resolves want — a series such as "6.12" or "6.1", or an exact
-// release such as "6.12.117+deb12-amd64" — to Debian's newest image package
-// that apt knows, and unpacks it under cacheDir unless it is there already.
-// When apt knows no such package it runs apt-get update once (as root); when
-// apt cannot help at all it falls back to the newest cached kernel of the
+// FetchKernel resolves want — a series such as "6.12", "6.1", "5.10" or
+// "7.2", or an exact release such as "6.12.117+deb12-amd64" — to Debian's
+// newest image package that apt knows, and unpacks it under cacheDir unless
+// it is there already. The system's apt sources are asked first, then
+// pktlife's private ones (bullseye, sid; see privateSuites), each updated
+// once when it knows no such package (the system's only as root). When apt
+// cannot help at all it falls back to the newest cached kernel of the
 // series. Progress goes to log.
 func FetchKernel(ctx context.Context, cacheDir, want string, log io.Writer) (*Kernel, error) {
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
@@ -75,10 +91,16 @@ func FetchKernel(ctx context.Context, cacheDir, want string, log io.Writer) (*Ke
 		return nil, err
 	}
 	defer unlock()
+	private, err := privateApt(cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	sources := []*aptSource{systemApt, private}
 
 	var pkg, version string
+	var src *aptSource
 	if seriesRE.MatchString(want) {
-		pkg, version, err = newestImageCached(ctx, cacheDir, want, log)
+		pkg, version, src, err = newestImageCached(ctx, cacheDir, want, sources, log)
 		if err != nil {
 			if k, cerr := newestCached(cacheDir, want); cerr == nil {
 				fmt.Fprintf(log, "vmexec: %v; using cached %s\n", err, k.Release)
@@ -91,11 +113,16 @@ func FetchKernel(ctx context.Context, cacheDir, want string, log io.Writer) (*Ke
 		if k, err := cachedKernel(cacheDir, want); err == nil {
 			return k, nil
 		}
-		c, err := candidates(ctx, []string{pkg})
-		if err != nil {
-			return nil, err
+		for _, s := range sources {
+			c, err := candidates(ctx, s, []string{pkg})
+			if err != nil {
+				return nil, err
+			}
+			if version, src = c[pkg], s; version != "" {
+				break
+			}
 		}
-		if version = c[pkg]; version == "" {
+		if version == "" {
 			return nil, fmt.Errorf("find package %s: %w", pkg, ErrNoKernel)
 		}
 	}
@@ -103,44 +130,80 @@ func FetchKernel(ctx context.Context, cacheDir, want string, log io.Writer) (*Ke
 	if k, err := cachedKernel(cacheDir, release); err == nil && k.Version == version {
 		return k, nil
 	}
-	return download(ctx, cacheDir, pkg, version, release, log)
+	k, err := download(ctx, cacheDir, src, pkg, version, release, log)
+	if !errors.Is(err, errDownload) || !src.private || !seriesRE.MatchString(want) {
+		return k, err
+	}
+	// sid drops superseded kernels from the archive: refresh and retry once.
+	os.Remove(filepath.Join(cacheDir, "series-"+want))
+	if uerr := src.update(ctx, log); uerr != nil {
+		return nil, err
+	}
+	if pkg, version, err = newestImage(ctx, src, want, false, log); err != nil {
+		return nil, err
+	}
+	return download(ctx, cacheDir, src, pkg, version, strings.TrimPrefix(pkg, "linux-image-"), log)
 }
 
-// newestImageCached is newestImage, remembered until apt's package lists
-// change (apt-cache takes a second or two per call).
-func newestImageCached(ctx context.Context, cacheDir, series string, log io.Writer) (pkg, version string, err error) {
+// newestImageCached is newestImage, remembered until the apt sources'
+// package lists change (apt-cache takes a second or two per call).
+func newestImageCached(ctx context.Context, cacheDir, series string, sources []*aptSource, log io.Writer) (pkg, version string, src *aptSource, err error) {
 	memo := filepath.Join(cacheDir, "series-"+series)
-	stamp := "none"
-	if st, err := os.Stat(aptListsDir); err == nil {
-		stamp = st.ModTime().UTC().Format(time.RFC3339Nano)
+	stamp := func() string {
+		var s []string
+		for _, a := range sources {
+			s = append(s, a.stamp())
+		}
+		return strings.Join(s, ",")
 	}
 	if b, err := os.ReadFile(memo); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 3 && f[2] == stamp {
-			return f[0], f[1], nil
+		f := strings.Fields(string(b))
+		if len(f) == 4 && f[2] == stamp() {
+			for _, a := range sources {
+				if a.private == (f[3] == "private") && !a.stale() {
+					return f[0], f[1], a, nil
+				}
+			}
 		}
 	}
-	pkg, version, err = newestImage(ctx, series, log)
-	if err != nil {
-		return "", "", err
+	// First what the lists know, then each source again after apt-get
+	// update: a private series does not update the system's lists.
+	for _, update := range []bool{false, true} {
+		for _, a := range sources {
+			if pkg, version, err = newestImage(ctx, a, series, update, log); err == nil {
+				src = a
+				break
+			}
+		}
+		if src != nil {
+			break
+		}
 	}
-	if st, err := os.Stat(aptListsDir); err == nil { // apt-get update may have run
-		stamp = st.ModTime().UTC().Format(time.RFC3339Nano)
+	if src == nil {
+		return "", "", nil, err
 	}
-	if err := os.WriteFile(memo, []byte(pkg+" "+version+" "+stamp+"\n"), 0o644); err != nil {
-		return "", "", fmt.Errorf("remember %s kernel: %w", series, err)
+	kind := "system"
+	if src.private {
+		kind = "private"
 	}
-	return pkg, version, nil
+	if err := os.WriteFile(memo, []byte(pkg+" "+version+" "+stamp()+" "+kind+"\n"), 0o644); err != nil {
+		return "", "", nil, fmt.Errorf("remember %s kernel: %w", series, err)
+	}
+	return pkg, version, src, nil
 }
 
-// aptListsDir changes its modification time when apt-get update replaces
-// the package lists.
-const aptListsDir = "/var/lib/apt/lists"
-
-// newestImage asks apt for the series' image packages and picks the one
-// with the highest candidate version.
-func newestImage(ctx context.Context, series string, log io.Writer) (pkg, version string, err error) {
+// newestImage asks one apt source for the series' image packages and picks
+// the one with the highest candidate version. A private source's stale
+// lists are updated first; with update, lists that know no such package are
+// updated once.
+func newestImage(ctx context.Context, a *aptSource, series string, update bool, log io.Writer) (pkg, version string, err error) {
+	if a.stale() {
+		if err := a.update(ctx, log); err != nil {
+			return "", "", err
+		}
+	}
 	for attempt := 0; ; attempt++ {
-		out, err := command(ctx, "", "apt-cache", "pkgnames", "linux-image-"+series)
+		out, err := command(ctx, "", "apt-cache", a.cmd("pkgnames", "linux-image-"+series)...)
 		if err != nil {
 			return "", "", err
 		}
@@ -152,7 +215,7 @@ func newestImage(ctx context.Context, series string, log io.Writer) (pkg, versio
 			}
 		}
 		if len(names) > 0 {
-			c, err := candidates(ctx, names)
+			c, err := candidates(ctx, a, names)
 			if err != nil {
 				return "", "", err
 			}
@@ -165,37 +228,13 @@ func newestImage(ctx context.Context, series string, log io.Writer) (pkg, versio
 				return pkg, version, nil
 			}
 		}
-		if attempt > 0 || os.Geteuid() != 0 {
+		if attempt > 0 || !update || (!a.private && os.Geteuid() != 0) {
 			return "", "", fmt.Errorf("find linux-image-%s.*-amd64 with apt-cache: %w", series, ErrNoKernel)
 		}
-		fmt.Fprintf(log, "vmexec: apt knows no linux-image-%s package; running apt-get update\n", series)
-		if _, err := command(ctx, "", "apt-get", "update"); err != nil {
+		if err := a.update(ctx, log); err != nil {
 			return "", "", err
 		}
 	}
-}
-
-// candidates returns apt's candidate version of each package ("" when it
-// has none).
-func candidates(ctx context.Context, pkgs []string) (map[string]string, error) {
-	out, err := command(ctx, "", "apt-cache", append([]string{"policy"}, pkgs...)...)
-	if err != nil {
-		return nil, err
-	}
-	c := make(map[string]string)
-	var cur string
-	for _, line := range strings.Split(out, "\n") {
-		if line != "" && line[0] != ' ' && strings.HasSuffix(line, ":") {
-			cur = strings.TrimSuffix(line, ":")
-			continue
-		}
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Candidate:"); ok && cur != "" {
-			if v = strings.TrimSpace(v); v != "(none)" {
-				c[cur] = v
-			}
-		}
-	}
-	return c, nil
 }
 
 func cachedKernel(cacheDir, release string) (*Kernel, error) {
@@ -232,27 +271,22 @@ func newestCached(cacheDir, series string) (*Kernel, error) {
 
 // download fetches pkg=version with apt-get download, unpacks it with
 // dpkg-deb and moves it into place in one rename.
-func download(ctx context.Context, cacheDir, pkg, version, release string, log io.Writer) (*Kernel, error) {
+func download(ctx context.Context, cacheDir string, src *aptSource, pkg, version, release string, log io.Writer) (*Kernel, error) {
 	tmp, err := os.MkdirTemp(cacheDir, ".fetch-")
 	if err != nil {
 		return nil, fmt.Errorf("create fetch directory: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 
-	fmt.Fprintf(log, "vmexec: downloading %s %s\n", pkg, version)
-	if _, err := command(ctx, tmp, "apt-get", "download", pkg+"="+version); err != nil {
-		return nil, err
-	}
-	debs, _ := filepath.Glob(filepath.Join(tmp, "*.deb"))
-	if len(debs) != 1 {
-		return nil, fmt.Errorf("download %s: expected one .deb, found %d", pkg, len(debs))
-	}
 	root := filepath.Join(tmp, "root")
-	if _, err := command(ctx, "", "dpkg-deb", "-x", debs[0], root); err != nil {
+	parts, err := fetchDeb(ctx, tmp, root, src, pkg, version, log)
+	if err != nil {
 		return nil, err
 	}
-	if err := os.Remove(debs[0]); err != nil {
-		return nil, fmt.Errorf("remove %s: %w", debs[0], err)
+	for _, p := range kernelParts(parts, release) {
+		if _, err := fetchDeb(ctx, tmp, root, src, p[0], p[1], log); err != nil {
+			return nil, err
+		}
 	}
 	k := &Kernel{Release: release, Package: pkg, Version: version, Dir: root}
 	if _, err := os.Stat(k.Vmlinuz()); err != nil {

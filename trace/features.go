@@ -1,0 +1,274 @@
+package trace
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
+	"golang.org/x/sys/unix"
+
+	"github.com/pktlife/pktlife/bpf"
+)
+
+// kernelFeatures are the kernel facilities pktlife's one compiled object
+// adapts to. Each is found by a probe (the kernel's BTF, a helper probe, a
+// test map), never by the kernel's version; a missing one selects another
+// code path through a constant, or turns a mechanism off with its reason.
+type kernelFeatures struct {
+	// funcArg: tracing programs may call bpf_get_func_arg and
+	// bpf_get_func_ret (5.17). Without them fentry/fexit read the
+	// trampoline's argument slots with bpf_probe_read_kernel.
+	funcArg bool
+	// attachCookie: kprobes may call bpf_get_attach_cookie (5.15). Without
+	// it each kprobe is loaded per hop with the hop's id as a constant, and
+	// kprobe.multi (which needs cookies) is off.
+	attachCookie error
+	// kfreeReason: the kfree_skb tracepoint passes a drop reason (5.17).
+	kfreeReason bool
+}
+
+// probeFeatures probes what objects.load needs to know before loading.
+func probeFeatures(cache *btf.Cache) kernelFeatures {
+	f := kernelFeatures{
+		funcArg:      kernelHasHelper(cache, "BPF_FUNC_get_func_arg"),
+		attachCookie: haveHelper(ebpf.Kprobe, asm.FnGetAttachCookie, "bpf_get_attach_cookie"),
+		kfreeReason:  tracepointArgs(cache, "kfree_skb") >= 3,
+	}
+	return f
+}
+
+// set writes the features into the spec's constants.
+func (f kernelFeatures) set(specs *bpf.PktlifeSpecs) error {
+	b := func(v bool) uint8 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	for _, s := range []struct {
+		spec *ebpf.VariableSpec
+		val  uint8
+	}{
+		{specs.KfNoFuncArg, b(!f.funcArg)},
+		{specs.KpNoCookie, b(f.attachCookie != nil)},
+		{specs.TpKfreeReason, b(f.kfreeReason)},
+	} {
+		if err := s.spec.Set(s.val); err != nil {
+			return fmt.Errorf("set %s: %w", s.spec.Name, err)
+		}
+	}
+	return nil
+}
+
+// kernelHasHelper says whether the kernel's enum bpf_func_id names the
+// helper: a kernel knows exactly the helpers its own BTF lists. Used for
+// tracing helpers, which cilium/ebpf's helper probes do not cover.
+func kernelHasHelper(cache *btf.Cache, name string) bool {
+	spec, err := cache.Kernel()
+	if err != nil {
+		return false
+	}
+	var e *btf.Enum
+	if err := spec.TypeByName("bpf_func_id", &e); err != nil {
+		return false
+	}
+	for _, v := range e.Values {
+		if v.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// haveHelper probes whether programs of type pt may call helper.
+func haveHelper(pt ebpf.ProgramType, helper asm.BuiltinFunc, name string) error {
+	err := features.HaveProgramHelper(pt, helper)
+	if errors.Is(err, ebpf.ErrNotSupported) {
+		return fmt.Errorf("this kernel has no %s for %s programs: %w", name, pt, err)
+	}
+	return err
+}
+
+// tracepointArgs returns how many arguments a tracepoint passes, from the
+// kernel's btf_trace_<name> typedef (its first parameter is the context),
+// or 0 when the kernel's BTF does not say.
+func tracepointArgs(cache *btf.Cache, name string) int {
+	spec, err := cache.Kernel()
+	if err != nil {
+		return 0
+	}
+	var td *btf.Typedef
+	if err := spec.TypeByName("btf_trace_"+name, &td); err != nil {
+		return 0
+	}
+	ptr, ok := td.Type.(*btf.Pointer)
+	if !ok {
+		return 0
+	}
+	proto, ok := ptr.Target.(*btf.FuncProto)
+	if !ok || len(proto.Params) == 0 {
+		return 0
+	}
+	return len(proto.Params) - 1
+}
+
+// kallsyms says whether the kernel has a function, and in which module
+// ("" for vmlinux), from /proc/kallsyms: kprobes need no BTF.
+var kallsyms = sync.OnceValues(func() (map[string]string, error) {
+	f, err := os.Open("/proc/kallsyms")
+	if err != nil {
+		return nil, fmt.Errorf("read kernel symbols: %w", err)
+	}
+	defer f.Close()
+	syms := make(map[string]string)
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) < 3 || (fs[1] != "t" && fs[1] != "T") {
+			continue
+		}
+		mod := ""
+		if len(fs) > 3 {
+			mod = strings.Trim(fs[3], "[]")
+		}
+		if _, ok := syms[fs[2]]; !ok {
+			syms[fs[2]] = mod
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read kernel symbols: %w", err)
+	}
+	return syms, nil
+})
+
+// Feature is one kernel facility pktlife adapts to, as `pktlife hops`
+// reports it.
+type Feature struct {
+	Name      string
+	Available bool
+	Detail    string // what pktlife does with it, or instead of it
+}
+
+// ProbeFeatures reports the kernel facilities pktlife's programs adapt to,
+// each found by probing the running kernel.
+func ProbeFeatures() ([]Feature, error) {
+	cache := btf.NewCache()
+	if _, err := cache.Kernel(); err != nil {
+		return nil, fmt.Errorf("%w: %w", errNoKernelBTF, err)
+	}
+	f := probeFeatures(cache)
+	multi := features.HaveBPFLinkKprobeMulti()
+	mod := moduleBTF()
+	ring := haveRingInMap()
+	passive := haveFentryOnBPF()
+	interpose := features.HaveMapType(ebpf.ProgramArray)
+	return []Feature{
+		{"bpf_get_func_arg", f.funcArg, pick(f.funcArg, "fentry/fexit read arguments and return value with the helpers",
+			"fentry/fexit read the trampoline's argument slots with bpf_probe_read_kernel")},
+		{"bpf_get_attach_cookie", f.attachCookie == nil, pick(f.attachCookie == nil, "one kprobe program per argument, the hop as cookie",
+			"one kprobe program per hop, the hop as a constant")},
+		{"kprobe.multi", multi == nil, pick(multi == nil, "kernel-function hops share one link per argument",
+			"one kprobe link per hop")},
+		{"module BTF", mod == nil, pick(mod == nil, "fentry on module functions (bonding, ipvlan, veth)",
+			"module functions by kprobe only: "+errString(mod))},
+		{"kfree_skb reason", f.kfreeReason, pick(f.kfreeReason, "drops carry the kernel's reason",
+			"drops carry no reason (the tracepoint passes none)")},
+		{"ringbuf in array of maps", ring == nil, pick(ring == nil, "one ring buffer per CPU", errString(ring))},
+		{"tail calls: interpose", interpose == nil, pick(interpose == nil, "shims in prog_array slots: exact per-packet chains",
+			errString(interpose))},
+		{"tail calls: passive", passive == nil, pick(passive == nil, "fentry/fexit on tc entry programs, chains inferred (the default)",
+			"no fentry on BPF programs: "+errString(passive))},
+	}, nil
+}
+
+func pick(ok bool, yes, no string) string {
+	if ok {
+		return yes
+	}
+	return no
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// haveRingInMap creates an array of maps with a ring buffer inside, as
+// loadObjects does.
+func haveRingInMap() error {
+	inner := &ebpf.MapSpec{Type: ebpf.RingBuf, MaxEntries: 4096}
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.ArrayOfMaps, KeySize: 4, ValueSize: 4, MaxEntries: 1, InnerMap: inner})
+	if err != nil {
+		return fmt.Errorf("this kernel takes no ring buffer inside an array of maps: %w", err)
+	}
+	return m.Close()
+}
+
+// moduleBTF says whether loaded modules come with BTF: a module listed in
+// /proc/modules without /sys/kernel/btf/<module> means they do not.
+func moduleBTF() error {
+	b, err := os.ReadFile("/proc/modules")
+	if err != nil {
+		return fmt.Errorf("no loadable modules: %w", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	for _, l := range lines {
+		name, _, _ := strings.Cut(l, " ")
+		if name == "" {
+			continue
+		}
+		if _, err := os.Stat("/sys/kernel/btf/" + name); err != nil {
+			return fmt.Errorf("module %s has no BTF (this kernel has no module BTF)", name)
+		}
+		return nil
+	}
+	return errors.New("no module loaded to tell")
+}
+
+// haveFentryOnBPF loads an fentry program on a tc program of its own, as
+// passive tail-call tracing does on the datapath's entry programs.
+func haveFentryOnBPF() error {
+	ret0 := asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}
+	// fentry needs its target's BTF: give the probe's tc program some
+	fn := &btf.Func{Name: "pl_probe_tc", Linkage: btf.GlobalFunc, Type: &btf.FuncProto{
+		Return: &btf.Int{Name: "int", Size: 4, Encoding: btf.Signed},
+		Params: []btf.FuncParam{{Name: "skb", Type: &btf.Pointer{Target: &btf.Void{}}}},
+	}}
+	insns := slices.Clone(ret0)
+	insns[0] = btf.WithFuncMetadata(insns[0].WithSymbol(fn.Name), fn)
+	tc, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "pl_probe_tc", Type: ebpf.SchedCLS, License: "GPL", Instructions: insns})
+	if err != nil {
+		return fmt.Errorf("load tc program: %w", err)
+	}
+	defer tc.Close()
+	fe, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.Tracing, AttachType: ebpf.AttachTraceFEntry, AttachTarget: tc, AttachTo: "pl_probe_tc",
+		License: "GPL", Instructions: ret0,
+	})
+	if errors.Is(err, unix.EPERM) {
+		return errors.New("refused by this kernel (EPERM)")
+	}
+	if err != nil {
+		return shortErr(err)
+	}
+	return fe.Close()
+}
+
+// shortErr keeps a verifier error to its first line.
+func shortErr(err error) error {
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		return ve.Cause
+	}
+	return err
+}
