@@ -64,39 +64,50 @@ func (b *kfuncBackend) attachKprobes(objs *objects, wanted []kprobeWanted) attac
 	for _, name := range order {
 		g := groups[name]
 		if b.off[MechKprobe] == nil && b.off[MechKprobeMulti] == nil && name != "" {
-			// one function ftrace cannot trace fails the whole link: those
-			// go alone (and are reported), the rest share the link
-			var alone []kprobeWanted
-			g, alone = splitTraceable(g)
-			if len(g) > 0 {
-				multi, err := attachKprobeMulti(objs, name, g)
-				if err == nil {
-					out.add(multi)
-					g = nil
-				} else {
-					b.note(MechKprobeMulti, err)
-				}
-			}
-			g = append(g, alone...)
+			g = b.attachMulti(objs, name, g, &out)
 		}
 		for _, w := range g {
-			kerr := b.off[MechKprobe]
-			if kerr == nil {
-				var closers []io.Closer
-				closers, kerr = kp.attach(w.h, w.fn)
-				b.note(MechKprobe, kerr)
-				if kerr == nil {
-					out.closers = append(out.closers, closers...)
-					out.report(w.h.Name, w.fn, MechKprobe, nil)
-					continue
-				}
-			}
-			out.report(w.h.Name, w.fn, "", &errNoKfuncBackend{w.ferr, kerr})
+			b.attachSingle(&kp, w, &out)
 		}
 	}
 	// the shared programs go first: closed after every link that uses them
 	out.closers = append(kp.closers, out.closers...)
 	return out
+}
+
+// attachMulti attaches group g of program name by one kprobe.multi link
+// and returns the hops left to attach one by one. One function ftrace
+// cannot trace fails the whole link: those go alone (and are reported),
+// the rest share the link.
+func (b *kfuncBackend) attachMulti(objs *objects, name string, g []kprobeWanted, out *attached) []kprobeWanted {
+	g, alone := splitTraceable(g)
+	if len(g) > 0 {
+		multi, err := attachKprobeMulti(objs, name, g)
+		if err == nil {
+			out.add(multi)
+			g = nil
+		} else {
+			b.note(MechKprobeMulti, err)
+		}
+	}
+	return append(g, alone...)
+}
+
+// attachSingle attaches one hop by a kprobe of its own, or reports why
+// neither fentry nor kprobe could take it.
+func (b *kfuncBackend) attachSingle(kp *kprobeLoader, w kprobeWanted, out *attached) {
+	kerr := b.off[MechKprobe]
+	if kerr == nil {
+		var closers []io.Closer
+		closers, kerr = kp.attach(w.h, w.fn)
+		b.note(MechKprobe, kerr)
+		if kerr == nil {
+			out.closers = append(out.closers, closers...)
+			out.report(w.h.Name, w.fn, MechKprobe, nil)
+			return
+		}
+	}
+	out.report(w.h.Name, w.fn, "", &errNoKfuncBackend{w.ferr, kerr})
 }
 
 // attachKprobeMulti attaches one kprobe program to all the group's
