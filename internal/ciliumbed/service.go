@@ -9,7 +9,7 @@ import (
 // writes it: the service's master entry (slot 0, the backend count), the
 // backend's slot, the backend, and the reverse NAT entry, all with the
 // service's ID as rev_nat_index. Protocol 0 (any) matches every release's
-// lookup.
+// lookup. The backend's ID is the service's: one backend per service.
 func (b *Bed) AddService(id uint16, vip, backend netip.AddrPort) error {
 	svcs := b.Map("test_cilium_lb4_services", "cilium_lb4_services")
 	backends := b.Map("test_cilium_lb4_backends", "cilium_lb4_backends")
@@ -21,7 +21,7 @@ func (b *Bed) AddService(id uint16, vip, backend netip.AddrPort) error {
 	key := func(slot uint16) Fields {
 		return Fields{"address": vaddr, "dport": vip.Port(), "backend_slot": slot}
 	}
-	const backendID = 1
+	backendID := uint32(id)
 	steps := []struct {
 		m          string
 		key, value Fields

@@ -59,6 +59,10 @@ type Program struct {
 // program without debug messages.
 var LXC = Program{File: "bpf_lxc.c", Defines: []string{"SKIP_DEBUG", "ENABLE_IPV4"}}
 
+// Host is bpf_host.c in the same option set (HOST_OPTIONS starts with
+// LXC_OPTIONS): the node's program for its host and external devices.
+var Host = Program{File: "bpf_host.c", Defines: []string{"SKIP_DEBUG", "ENABLE_IPV4"}}
+
 // clangFlags are those of Cilium's bpf/Makefile.bpf (FLAGS and CLANG_FLAGS,
 // with the warnings the build turns into errors left as warnings: clang-19
 // knows warnings Cilium's clang did not) and the -mcpu each release's
