@@ -52,13 +52,16 @@ test: deps-test deps-generate
 	PKTLIFE_REQUIRE_TOOLS=1 $(GO) test -count=1 -p 1 -timeout 30m ./...
 
 # Tests of what this kernel cannot run (kprobes, fentry/fexit, bonding,
-# ipvlan), inside QEMU on Debian's own kernels.
-test-vm: deps-vm
+# ipvlan), inside QEMU on Debian's own kernels. The Cilium test bed's
+# objects are compiled here into trace/testdata/cilium, which the VM gets
+# as /work/testdata/cilium (it has no go tool or clang).
+test-vm: deps-vm deps-generate
 	CGO_ENABLED=0 $(GO) build -o $(VMEXEC) ./internal/vm/vmexec
+	PKTLIFE_CILIUM_CACHE=$(CURDIR)/trace/testdata/cilium $(GO) run ./internal/ciliumbed/ciliumobj
 	for k in $(VM_KERNELS); do ./$(VMEXEC) -prepare -kernel $$k || exit 1; done
 	for k in $(VM_KERNELS); do \
 		echo "== VM tests on Debian $$k"; \
-		PKTLIFE_KILLS=$(VM_KILLS) CGO_ENABLED=0 $(GO) test -count=1 -p 1 -timeout 40m -exec "$(CURDIR)/$(VMEXEC) -kernel $$k" ./internal/vm/... ./trace/ ./trace/progs/... || exit 1; \
+		PKTLIFE_KILLS=$(VM_KILLS) PKTLIFE_CILIUM_CACHE=testdata/cilium CGO_ENABLED=0 $(GO) test -count=1 -p 1 -timeout 40m -exec "$(CURDIR)/$(VMEXEC) -kernel $$k" ./internal/vm/... ./trace/ ./trace/progs/... || exit 1; \
 	done
 
 # Performance (docs/performance.md): Go's benchmarks of decoding,

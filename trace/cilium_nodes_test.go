@@ -159,7 +159,7 @@ func (n *ciliumNodes) loadHost(t *testing.T, obj, nsPath string, h *netlink.Hand
 	bed, err := ciliumbed.Load(obj, ciliumbed.Options{
 		NetnsPath:  nsPath,
 		Ifindex:    l.Attrs().Index,
-		Legacy:     n.version == ciliumbed.V114,
+		Legacy:     ciliumLegacy(t, n.version),
 		EndpointIP: ip,
 		EndpointID: ciliumHostEP,
 		DeviceMAC:  [6]byte(l.Attrs().HardwareAddr),
@@ -188,7 +188,7 @@ func TestCiliumNodes(t *testing.T) {
 			tr := newInterposer(t, stateDir(t), trace.Options{
 				Filter:   trace.Filter{Proto: 17, Host: netip.PrefixFrom(n.topo.PodA.IP(), 32)},
 				Netns:    netns,
-				LegacyTC: v == ciliumbed.V114,
+				LegacyTC: ciliumLegacy(t, v),
 			})
 			c := collect(t, tr)
 			udpFrom(t, n.topo.PodA.Path, n.client(40003), remoteVIP, []byte("to the remote service"), false)

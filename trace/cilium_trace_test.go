@@ -40,7 +40,7 @@ func TestCiliumTrace(t *testing.T) {
 			tr := newInterposer(t, dir, trace.Options{
 				Filter:   trace.Filter{Proto: 17, Host: netip.PrefixFrom(e.topo.PodA.IP(), 32)},
 				Netns:    netns,
-				LegacyTC: v == ciliumbed.V114,
+				LegacyTC: ciliumLegacy(t, v),
 			})
 			c := collect(t, tr)
 			udpFrom(t, e.topo.PodA.Path, e.client(40001), e.topo.Service, []byte("to service"), false)

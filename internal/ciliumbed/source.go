@@ -88,8 +88,17 @@ func clangFlags(src, version string, p Program) []string {
 // Clang is the compiler, as the project's Makefile uses it.
 var Clang = "clang-19"
 
-// CacheDir is where compiled objects are kept: ~/.cache/pktlife/cilium.
+// EnvCache, when set, names the directory of compiled objects instead of
+// the user's cache: the VM tests read the objects compiled on the host
+// from there (see the Makefile's test-vm).
+const EnvCache = "PKTLIFE_CILIUM_CACHE"
+
+// CacheDir is where compiled objects are kept: $PKTLIFE_CILIUM_CACHE or
+// ~/.cache/pktlife/cilium.
 func CacheDir() (string, error) {
+	if d := os.Getenv(EnvCache); d != "" {
+		return d, nil
+	}
 	d, err := os.UserCacheDir()
 	if err != nil {
 		return "", fmt.Errorf("find cache dir: %w", err)
@@ -99,23 +108,26 @@ func CacheDir() (string, error) {
 
 // Compile returns the object of p at version, compiling it into the cache
 // when no object with the same flags is there. It reports whether it
-// compiled.
+// compiled. A cached object is found without the sources (the object's
+// name does not depend on where they are): the VM has neither the go
+// tool nor clang.
 func Compile(version string, p Program) (obj string, compiled bool, err error) {
-	src, err := Source(version)
-	if err != nil {
-		return "", false, err
-	}
 	cache, err := CacheDir()
 	if err != nil {
 		return "", false, err
 	}
-	args := clangFlags(src, version, p)
-	sum := sha256.Sum256([]byte(Clang + " " + strings.Join(args, " ") + " " + p.File))
+	key := clangFlags("SRC", version, p)
+	sum := sha256.Sum256([]byte(Clang + " " + strings.Join(key, " ") + " " + p.File))
 	dir := filepath.Join(cache, version)
 	obj = filepath.Join(dir, strings.TrimSuffix(p.File, ".c")+"-"+hex.EncodeToString(sum[:6])+".o")
 	if _, err := os.Stat(obj); err == nil {
 		return obj, false, nil
 	}
+	src, err := Source(version)
+	if err != nil {
+		return "", false, err
+	}
+	args := clangFlags(src, version, p)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", false, fmt.Errorf("create cache dir: %w", err)
 	}
