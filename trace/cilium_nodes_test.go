@@ -12,6 +12,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/pktlife/pktlife/demo"
 	"github.com/pktlife/pktlife/internal/ciliumbed"
@@ -34,6 +35,8 @@ var (
 	extDevice    = "eth0"
 	podCNodeIf   = "lxc-podc"
 	ciliumHostEP = uint16(1) // the host endpoint's ID
+	podCEndpoint = uint16(43)
+	podCIdentity = uint32(23456)
 )
 
 // ciliumNodes is ciliumEnv plus a second node, bpf_host on both nodes'
@@ -77,6 +80,11 @@ func newCiliumNodes(t *testing.T, version string) *ciliumNodes {
 	}
 	n.loadHost(t, obj, e.topo.Node.Path, node1, node1Ext.Addr())
 	n.loadHost(t, obj, n.node2.Path, n.node2.Handle(), node2Ext.Addr())
+	n.loadPodC(t)
+	// Pod A may send to pod C's denied port; pod C's policy refuses it.
+	if err := e.bed.AllowEgress(17, demo.DenyPort); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.bed.AddService(2, remoteVIP, n.backend()); err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +106,7 @@ func nsHandle(t *testing.T, path string) *netlink.Handle {
 		t.Fatalf("open %s: %v", path, err)
 	}
 	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		t.Fatalf("netlink in %s: %v", path, err)
 	}
@@ -176,6 +184,40 @@ func (n *ciliumNodes) loadHost(t *testing.T, obj, nsPath string, h *netlink.Hand
 	})
 }
 
+// loadPodC attaches bpf_lxc's to-container side on pod C's lxc device
+// (its egress, towards the pod), with a policy that lets pod C receive
+// the service's port.
+func (n *ciliumNodes) loadPodC(t *testing.T) {
+	t.Helper()
+	obj, _, err := ciliumbed.Compile(n.version, ciliumbed.LXC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := n.node2.Link(t, podCNodeIf)
+	bed, err := ciliumbed.Load(obj, ciliumbed.Options{
+		NetnsPath:  n.node2.Path,
+		Ifindex:    l.Attrs().Index,
+		Legacy:     ciliumLegacy(t, n.version),
+		EndpointIP: podCAddr.Addr(),
+		EndpointID: podCEndpoint,
+		Identity:   podCIdentity,
+		DeviceMAC:  [6]byte(l.Attrs().HardwareAddr),
+		PinDir:     bpffs(t),
+		Entries:    []ciliumbed.Entry{{Prog: "cil_to_container", Egress: true}},
+	})
+	if err != nil {
+		t.Fatalf("load cilium %s bpf_lxc on %s: %v", n.version, podCNodeIf, err)
+	}
+	t.Cleanup(func() {
+		if err := bed.Close(); err != nil {
+			t.Errorf("close pod C's bpf_lxc: %v", err)
+		}
+	})
+	if err := bed.AllowIngress(17, demo.BackendPort); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestCiliumNodes: pod A on node 1 sends to a service whose backend is
 // pod C on node 2. bpf_lxc translates it on pod A's lxc, bpf_host sees it
 // leave node 1's external device and enter node 2's, pod C receives it
@@ -204,6 +246,14 @@ func TestCiliumNodes(t *testing.T) {
 			})
 			t.Logf("service packet to node 2:\n%s", rendered(j))
 			n.checkPath(t, j)
+
+			deny := netip.AddrPortFrom(podCAddr.Addr(), demo.DenyPort)
+			udpFrom(t, n.topo.PodA.Path, n.client(40004), deny, []byte("denied on node 2"), false)
+			drop := c.wait(t, "denied on node 2", func(j *journey.Journey) bool {
+				return j.Tuple.Src == n.client(40004) && j.Tuple.Dst == deny
+			})
+			t.Logf("packet pod C's policy denies:\n%s", rendered(drop))
+			n.checkIngressDrop(t, drop)
 		})
 	}
 }
@@ -211,7 +261,8 @@ func TestCiliumNodes(t *testing.T) {
 // checkPath checks the tc hops in order: pod A's lxc (DNAT by
 // tail_handle_ipv4), node 1's external device on the way out
 // (cil_to_netdev), node 2's on the way in (cil_from_netdev and its
-// tail_handle_ipv4_from_netdev), then pod C's device on node 2.
+// tail_handle_ipv4_from_netdev), then pod C's lxc on node 2
+// (cil_to_container → tail_ipv4_to_endpoint, where its policy lets it in).
 func (n *ciliumNodes) checkPath(t *testing.T, j *journey.Journey) {
 	t.Helper()
 	want := []struct {
@@ -221,6 +272,7 @@ func (n *ciliumNodes) checkPath(t *testing.T, j *journey.Journey) {
 		{journey.HookTCIngress, n.topo.PodA.NodeIfName, "cil_from_container", "tail_handle_ipv4"},
 		{journey.HookTCEgress, extDevice, "cil_to_netdev", ""},
 		{journey.HookTCIngress, extDevice, "cil_from_netdev", "tail_handle_ipv4_from_netdev"},
+		{journey.HookTCEgress, podCNodeIf, "cil_to_container", "tail_ipv4_to_endpoint"},
 	}
 	i := 0
 	for _, h := range j.Hops {
@@ -245,13 +297,36 @@ func (n *ciliumNodes) checkPath(t *testing.T, j *journey.Journey) {
 	if i < len(want) {
 		t.Errorf("journey lacks %s %s (and what follows):\n%s", want[i].hook, want[i].dev, describe(j))
 	}
-	if !slices.ContainsFunc(j.Hops, func(h journey.Hop) bool { return h.Device.Name == podCNodeIf }) {
-		t.Errorf("journey never reaches %s on node 2:\n%s", podCNodeIf, describe(j))
-	}
 	if len(j.NAT) != 1 || j.NAT[0].Kind != "dnat" || j.NAT[0].New.Dst != n.backend() || j.NAT[0].Prog != "tail_handle_ipv4" {
 		t.Errorf("NAT %+v, want one DNAT to %s by tail_handle_ipv4", j.NAT, n.backend())
 	}
 	if j.Fate != journey.FateDelivered {
 		t.Errorf("fate %s, want delivered", j.Fate)
+	}
+}
+
+// checkIngressDrop checks a packet that crossed both nodes and that pod C's
+// ingress policy dropped: Cilium's reason and the verdict on the tc hop
+// of pod C's lxc, the journey dropped.
+func (n *ciliumNodes) checkIngressDrop(t *testing.T, j *journey.Journey) {
+	t.Helper()
+	i := slices.IndexFunc(j.Hops, func(h journey.Hop) bool {
+		return h.Hook == journey.HookTCEgress && h.Device.Name == podCNodeIf
+	})
+	if i < 0 {
+		t.Errorf("denied packet: no tc-egress hop on %s:\n%s", podCNodeIf, describe(j))
+		return
+	}
+	h := j.Hops[i]
+	if h.DropReason != "Policy denied (133)" || h.Verdict != "TC_ACT_SHOT" {
+		t.Errorf("denied packet at %s: reason %q, verdict %q; want Policy denied (133), TC_ACT_SHOT", podCNodeIf, h.DropReason, h.Verdict)
+	}
+	if !slices.ContainsFunc(j.Hops[:i], func(h journey.Hop) bool {
+		return h.Hook == journey.HookTCIngress && h.Device.Name == extDevice
+	}) {
+		t.Errorf("denied packet: no tc-ingress on node 2's %s before the drop:\n%s", extDevice, describe(j))
+	}
+	if j.Fate != journey.FateDropped {
+		t.Errorf("denied packet: fate %s, want dropped", j.Fate)
 	}
 }

@@ -44,22 +44,35 @@ func (b *Bed) AddService(id uint16, vip, backend netip.AddrPort) error {
 // releases look up after the identity's own entry. Everything else the
 // endpoint sends is denied: Cilium drops it with "Policy denied".
 func (b *Bed) AllowEgress(proto uint8, port uint16) error {
+	if err := b.allow(1, proto, port); err != nil {
+		return fmt.Errorf("allow egress: %w", err)
+	}
+	return nil
+}
+
+// AllowIngress lets the endpoint receive proto at port from anyone, as
+// AllowEgress lets it send.
+func (b *Bed) AllowIngress(proto uint8, port uint16) error {
+	if err := b.allow(0, proto, port); err != nil {
+		return fmt.Errorf("allow ingress: %w", err)
+	}
+	return nil
+}
+
+func (b *Bed) allow(egress uint8, proto uint8, port uint16) error {
 	m := b.Map("test_cilium_policy_", "cilium_policy_v2")
 	if m == "" {
-		return fmt.Errorf("allow egress: the object has no policy map")
+		return fmt.Errorf("the object has no policy map")
 	}
 	key := Fields{
 		"lpm_key.prefixlen": 64, // sec_label, egress, protocol, dport: a full match
 		"sec_label":         0,
-		"egress":            1,
+		"egress":            egress,
 		"protocol":          proto,
 		"dport":             BE16(port), // network order, though 1.14 types it __u16
 	}
 	// 1.18 says how much of protocol and port the entry matches (8+16
 	// bits); 1.14 has no such field and wildcard flags left off instead.
 	value := Fields{"?lpm_prefix_length": 24}
-	if err := b.Put(m, key, value); err != nil {
-		return fmt.Errorf("allow egress: %w", err)
-	}
-	return nil
+	return b.Put(m, key, value)
 }
