@@ -242,7 +242,7 @@ func TestCiliumNodes(t *testing.T) {
 				t.Errorf("pod C got a datagram from %s, want %s", d.From, n.client(40003))
 			}
 			j := c.wait(t, "to the remote service", func(j *journey.Journey) bool {
-				return j.Tuple.Src == n.client(40003) && j.Tuple.Dst == remoteVIP
+				return j.Tuple.Src == n.client(40003) && j.Tuple.Dst == remoteVIP && !strayConsume(t, j)
 			})
 			t.Logf("service packet to node 2:\n%s", rendered(j))
 			n.checkPath(t, j)
