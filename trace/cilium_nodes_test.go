@@ -3,10 +3,12 @@ package trace_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -216,6 +218,11 @@ func (n *ciliumNodes) loadPodC(t *testing.T) {
 	if err := bed.AllowIngress(17, demo.BackendPort); err != nil {
 		t.Fatal(err)
 	}
+	// Node 2's ipcache knows pod A by its identity, as the agent learns
+	// remote endpoints from the cluster.
+	if err := bed.AddIdentity(netip.PrefixFrom(n.topo.PodA.IP(), 32), ciliumIdentity); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestCiliumNodes: pod A on node 1 sends to a service whose backend is
@@ -325,6 +332,9 @@ func (n *ciliumNodes) checkIngressDrop(t *testing.T, j *journey.Journey) {
 		return h.Hook == journey.HookTCIngress && h.Device.Name == extDevice
 	}) {
 		t.Errorf("denied packet: no tc-ingress on node 2's %s before the drop:\n%s", extDevice, describe(j))
+	}
+	if r, want := lastJumpReason(j), fmt.Sprintf("identity %d → %d", ciliumIdentity, podCIdentity); !strings.Contains(r, want) {
+		t.Errorf("denied packet: drop notification %q, want %s (pod A's identity from node 2's ipcache)", r, want)
 	}
 	if j.Fate != journey.FateDropped {
 		t.Errorf("denied packet: fate %s, want dropped", j.Fate)

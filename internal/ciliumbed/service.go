@@ -76,3 +76,22 @@ func (b *Bed) allow(egress uint8, proto uint8, port uint16) error {
 	value := Fields{"?lpm_prefix_length": 24}
 	return b.Put(m, key, value)
 }
+
+// AddIdentity maps prefix to a security identity in the bed's ipcache, as
+// the agent writes a remote pod's address: an IPv4 key (family 1) whose
+// prefix length counts the 32 bits before the address.
+func (b *Bed) AddIdentity(prefix netip.Prefix, identity uint32) error {
+	m := b.Map("test_cilium_ipcache", "cilium_ipcache")
+	if m == "" {
+		return fmt.Errorf("add identity: the object has no ipcache")
+	}
+	key := Fields{
+		"lpm_key.prefixlen": 32 + prefix.Bits(),
+		"family":            1,
+		"ip4":               prefix.Addr().As4(),
+	}
+	if err := b.Put(m, key, Fields{"sec_identity": identity}); err != nil {
+		return fmt.Errorf("add identity %s: %w", prefix, err)
+	}
+	return nil
+}
