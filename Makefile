@@ -55,17 +55,20 @@ test: deps-test deps-generate
 	PKTLIFE_REQUIRE_TOOLS=1 $(GO) test -count=1 -p 1 -timeout 30m ./...
 
 # Tests of what this kernel cannot run (kprobes, fentry/fexit, bonding,
-# ipvlan), inside QEMU on Debian's own kernels.
-# Each kernel also reports what it gives pktlife (pktlife hops) into
+# ipvlan), inside QEMU on Debian's own kernels. The Cilium test bed's
+# objects are compiled here into trace/testdata/cilium, which the VM gets
+# as /work/testdata/cilium (it has no go tool or clang). Each kernel also
+# reports what it gives pktlife (pktlife hops) into
 # $(BIN)/kernel-facts-K.json, from which `make kernels-doc` writes
 # docs/kernels.md.
-test-vm: deps-vm
+test-vm: deps-vm deps-generate
 	CGO_ENABLED=0 $(GO) build -o $(VMEXEC) ./internal/vm/vmexec
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/pktlife-vm ./cmd/pktlife
+	PKTLIFE_CILIUM_CACHE=$(CURDIR)/trace/testdata/cilium $(GO) run ./internal/ciliumbed/ciliumobj
 	for k in $(VM_KERNELS); do ./$(VMEXEC) -prepare -kernel $$k || exit 1; done
 	for k in $(VM_KERNELS); do \
 		echo "== VM tests on Debian $$k"; start=$$(date +%s); \
-		PKTLIFE_KILLS=$(VM_KILLS) CGO_ENABLED=0 $(GO) test -count=1 -p 1 -timeout 40m -exec "$(CURDIR)/$(VMEXEC) -kernel $$k" ./internal/vm/... ./trace/ ./trace/progs/... || exit 1; \
+		PKTLIFE_KILLS=$(VM_KILLS) PKTLIFE_CILIUM_CACHE=testdata/cilium CGO_ENABLED=0 $(GO) test -count=1 -p 1 -timeout 40m -exec "$(CURDIR)/$(VMEXEC) -kernel $$k" ./internal/vm/... ./trace/ ./trace/progs/... || exit 1; \
 		./$(VMEXEC) -kernel $$k $(BIN)/pktlife-vm hops -o json --features > $(BIN)/kernel-facts-$$k.json || exit 1; \
 		echo "== Debian $$k: $$(( $$(date +%s) - start ))s"; \
 	done

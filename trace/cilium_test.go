@@ -64,7 +64,7 @@ func newCiliumEnv(t *testing.T, version string) *ciliumEnv {
 	e.bed, err = ciliumbed.Load(obj, ciliumbed.Options{
 		NetnsPath:  topo.Node.Path,
 		Ifindex:    topo.PodA.NodeIfindex,
-		Legacy:     version == ciliumbed.V114,
+		Legacy:     ciliumLegacy(t, version),
 		EndpointIP: topo.PodA.IP(),
 		EndpointID: ciliumEndpointID,
 		Identity:   ciliumIdentity,
@@ -225,4 +225,19 @@ func bpffs(t *testing.T) string {
 		}
 	})
 	return dir
+}
+
+// ciliumLegacy says whether the agent would attach with clsact + cls_bpf:
+// always for 1.14, and for current releases on kernels without tcx
+// (before 6.6, e.g. Debian's 6.1 in the VM).
+func ciliumLegacy(t *testing.T, version string) bool {
+	t.Helper()
+	if version == ciliumbed.V114 {
+		return true
+	}
+	v, err := netnstest.KernelVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.Less(netnstest.Version{6, 6, 0})
 }

@@ -40,7 +40,7 @@ func TestCiliumTrace(t *testing.T) {
 			tr := newInterposer(t, dir, trace.Options{
 				Filter:   trace.Filter{Proto: 17, Host: netip.PrefixFrom(e.topo.PodA.IP(), 32)},
 				Netns:    netns,
-				LegacyTC: v == ciliumbed.V114,
+				LegacyTC: ciliumLegacy(t, v),
 			})
 			c := collect(t, tr)
 			udpFrom(t, e.topo.PodA.Path, e.client(40001), e.topo.Service, []byte("to service"), false)
@@ -50,7 +50,7 @@ func TestCiliumTrace(t *testing.T) {
 			deny := netip.AddrPortFrom(e.topo.PodB.IP(), demo.DenyPort)
 			udpFrom(t, e.topo.PodA.Path, e.client(40002), deny, []byte("denied"), false)
 			svc := c.wait(t, "to the service", func(j *journey.Journey) bool {
-				return j.Tuple.Src == e.client(40001) && j.Tuple.Dst == e.topo.Service
+				return j.Tuple.Src == e.client(40001) && j.Tuple.Dst == e.topo.Service && !strayConsume(t, j)
 			})
 			t.Logf("service packet:\n%s", rendered(svc))
 			drop := c.wait(t, "denied", func(j *journey.Journey) bool {
@@ -61,8 +61,14 @@ func TestCiliumTrace(t *testing.T) {
 			w := ciliumWants[v]
 			// Cilium passes the service packet to the stack (no
 			// ENABLE_ROUTING in this configuration); the node forwards
-			// it, which pktlife cannot tell from a redirect.
-			checkCiliumHop(t, "service packet", svc, e, w.chain, "", journey.VerdictOKOrRedirect, true)
+			// it, which pktlife cannot tell from a redirect here. Where
+			// kernel functions are traced (the VM), the ip_rcv that
+			// follows says TC_ACT_OK.
+			okVerdict := journey.VerdictOKOrRedirect
+			if slices.ContainsFunc(svc.Hops, func(h journey.Hop) bool { return h.Hook == journey.HookKfunc }) {
+				okVerdict = "TC_ACT_OK"
+			}
+			checkCiliumHop(t, "service packet", svc, e, w.chain, "", okVerdict, true)
 			// The drop notification returns the exit code Cilium
 			// handed it: observed.
 			checkCiliumHop(t, "denied packet", drop, e, append(w.chain, w.drop), "Policy denied (133)", "TC_ACT_SHOT", false)
@@ -80,6 +86,19 @@ func TestCiliumTrace(t *testing.T) {
 			}
 		})
 	}
+}
+
+// strayConsume reports (and logs) a journey of a single consume_skb hop
+// in pod A with the packet's tuple: in the VM the first packet of a fresh
+// pod A leaves one besides its real journey, every run; the issue saw it
+// once on this machine. Its cause is not established yet (issue 14 lists
+// it); it is not the packet's journey, so the tests wait for that one.
+func strayConsume(t *testing.T, j *journey.Journey) bool {
+	if len(j.Hops) == 1 && j.Hops[0].Hook == journey.HookConsumeSkb {
+		t.Logf("stray one-hop journey skipped:\n%s", rendered(j))
+		return true
+	}
+	return false
 }
 
 // ciliumStep is one jump of a Cilium chain: slot and program.
@@ -178,7 +197,7 @@ probes:
     from: poda
     to: 10.244.2.2:9999
     expect:
-      path: [..., {hook: tc-ingress, dev: lxc-poda, verdict: shot, drop_reason: "Policy denied (133)"}, {hook: kfree_skb, drop_reason: TC_INGRESS}]
+      path: [..., {hook: tc-ingress, dev: lxc-poda, verdict: shot, drop_reason: "Policy denied (133)"}, ..., {hook: kfree_skb, drop_reason: TC_INGRESS}]
       fate: dropped
       drop_reason: "Policy denied*"
 `

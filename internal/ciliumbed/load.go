@@ -29,7 +29,21 @@ type Options struct {
 	// their full names, as the agent pins its maps (it pins in
 	// /sys/fs/bpf/tc/globals). Empty: nothing is pinned.
 	PinDir string
+	// Entries are the programs attached to the device; none means
+	// cil_from_container at its ingress (bpf_lxc on an lxc device).
+	Entries []Entry
 }
+
+// Entry is one entry program and the side of the device it runs on.
+type Entry struct {
+	Prog   string
+	Egress bool
+}
+
+// Netdev is bpf_host's pair on an external device, as the agent attaches
+// it on each of the node's devices: from-netdev at ingress, to-netdev at
+// egress.
+var Netdev = []Entry{{Prog: "cil_from_netdev"}, {Prog: "cil_to_netdev", Egress: true}}
 
 // TailCall is one slot the bed filled, as cilium-agent fills it.
 type TailCall struct {
@@ -98,15 +112,22 @@ func Load(obj string, opts Options) (_ *Bed, err error) {
 		}
 	}
 	b.TailCalls = calls
-	prog := b.Coll.Programs["cil_from_container"]
-	if prog == nil {
-		return nil, errors.New("load collection: no cil_from_container")
+	entries := opts.Entries
+	if len(entries) == 0 {
+		entries = []Entry{{Prog: "cil_from_container"}}
 	}
-	a, err := demo.AttachTC(demo.TCHook{NetnsPath: opts.NetnsPath, Ifindex: opts.Ifindex, Legacy: opts.Legacy}, prog, "cil_from_container")
-	if err != nil {
-		return nil, err
+	for _, e := range entries {
+		prog := b.Coll.Programs[e.Prog]
+		if prog == nil {
+			return nil, fmt.Errorf("load collection: no %s", e.Prog)
+		}
+		h := demo.TCHook{NetnsPath: opts.NetnsPath, Ifindex: opts.Ifindex, Egress: e.Egress, Legacy: opts.Legacy}
+		a, err := demo.AttachTC(h, prog, e.Prog)
+		if err != nil {
+			return nil, err
+		}
+		b.attached = append(b.attached, a)
 	}
-	b.attached = append(b.attached, a)
 	return b, nil
 }
 
@@ -148,7 +169,8 @@ func configure(spec *ebpf.CollectionSpec, opts Options) error {
 			}
 			done = true
 		}
-		if !done && !strings.HasPrefix(s.names[0], "?") {
+		// bpf_host has no endpoint of its own in current releases.
+		if !done && !strings.HasPrefix(s.names[0], "?") && len(opts.Entries) == 0 {
 			return fmt.Errorf("configure endpoint: none of %v in the object", s.names)
 		}
 	}

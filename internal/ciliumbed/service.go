@@ -9,7 +9,7 @@ import (
 // writes it: the service's master entry (slot 0, the backend count), the
 // backend's slot, the backend, and the reverse NAT entry, all with the
 // service's ID as rev_nat_index. Protocol 0 (any) matches every release's
-// lookup.
+// lookup. The backend's ID is the service's: one backend per service.
 func (b *Bed) AddService(id uint16, vip, backend netip.AddrPort) error {
 	svcs := b.Map("test_cilium_lb4_services", "cilium_lb4_services")
 	backends := b.Map("test_cilium_lb4_backends", "cilium_lb4_backends")
@@ -21,7 +21,7 @@ func (b *Bed) AddService(id uint16, vip, backend netip.AddrPort) error {
 	key := func(slot uint16) Fields {
 		return Fields{"address": vaddr, "dport": vip.Port(), "backend_slot": slot}
 	}
-	const backendID = 1
+	backendID := uint32(id)
 	steps := []struct {
 		m          string
 		key, value Fields
@@ -44,22 +44,54 @@ func (b *Bed) AddService(id uint16, vip, backend netip.AddrPort) error {
 // releases look up after the identity's own entry. Everything else the
 // endpoint sends is denied: Cilium drops it with "Policy denied".
 func (b *Bed) AllowEgress(proto uint8, port uint16) error {
+	if err := b.allow(1, proto, port); err != nil {
+		return fmt.Errorf("allow egress: %w", err)
+	}
+	return nil
+}
+
+// AllowIngress lets the endpoint receive proto at port from anyone, as
+// AllowEgress lets it send.
+func (b *Bed) AllowIngress(proto uint8, port uint16) error {
+	if err := b.allow(0, proto, port); err != nil {
+		return fmt.Errorf("allow ingress: %w", err)
+	}
+	return nil
+}
+
+func (b *Bed) allow(egress uint8, proto uint8, port uint16) error {
 	m := b.Map("test_cilium_policy_", "cilium_policy_v2")
 	if m == "" {
-		return fmt.Errorf("allow egress: the object has no policy map")
+		return fmt.Errorf("the object has no policy map")
 	}
 	key := Fields{
 		"lpm_key.prefixlen": 64, // sec_label, egress, protocol, dport: a full match
 		"sec_label":         0,
-		"egress":            1,
+		"egress":            egress,
 		"protocol":          proto,
 		"dport":             BE16(port), // network order, though 1.14 types it __u16
 	}
 	// 1.18 says how much of protocol and port the entry matches (8+16
 	// bits); 1.14 has no such field and wildcard flags left off instead.
 	value := Fields{"?lpm_prefix_length": 24}
-	if err := b.Put(m, key, value); err != nil {
-		return fmt.Errorf("allow egress: %w", err)
+	return b.Put(m, key, value)
+}
+
+// AddIdentity maps prefix to a security identity in the bed's ipcache, as
+// the agent writes a remote pod's address: an IPv4 key (family 1) whose
+// prefix length counts the 32 bits before the address.
+func (b *Bed) AddIdentity(prefix netip.Prefix, identity uint32) error {
+	m := b.Map("test_cilium_ipcache", "cilium_ipcache")
+	if m == "" {
+		return fmt.Errorf("add identity: the object has no ipcache")
+	}
+	key := Fields{
+		"lpm_key.prefixlen": 32 + prefix.Bits(),
+		"family":            1,
+		"ip4":               prefix.Addr().As4(),
+	}
+	if err := b.Put(m, key, Fields{"sec_identity": identity}); err != nil {
+		return fmt.Errorf("add identity %s: %w", prefix, err)
 	}
 	return nil
 }

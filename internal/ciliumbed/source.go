@@ -59,6 +59,10 @@ type Program struct {
 // program without debug messages.
 var LXC = Program{File: "bpf_lxc.c", Defines: []string{"SKIP_DEBUG", "ENABLE_IPV4"}}
 
+// Host is bpf_host.c in the same option set (HOST_OPTIONS starts with
+// LXC_OPTIONS): the node's program for its host and external devices.
+var Host = Program{File: "bpf_host.c", Defines: []string{"SKIP_DEBUG", "ENABLE_IPV4"}}
+
 // clangFlags are those of Cilium's bpf/Makefile.bpf (FLAGS and CLANG_FLAGS,
 // with the warnings the build turns into errors left as warnings: clang-19
 // knows warnings Cilium's clang did not) and the -mcpu each release's
@@ -84,8 +88,17 @@ func clangFlags(src, version string, p Program) []string {
 // Clang is the compiler, as the project's Makefile uses it.
 var Clang = "clang-19"
 
-// CacheDir is where compiled objects are kept: ~/.cache/pktlife/cilium.
+// EnvCache, when set, names the directory of compiled objects instead of
+// the user's cache: the VM tests read the objects compiled on the host
+// from there (see the Makefile's test-vm).
+const EnvCache = "PKTLIFE_CILIUM_CACHE"
+
+// CacheDir is where compiled objects are kept: $PKTLIFE_CILIUM_CACHE or
+// ~/.cache/pktlife/cilium.
 func CacheDir() (string, error) {
+	if d := os.Getenv(EnvCache); d != "" {
+		return d, nil
+	}
 	d, err := os.UserCacheDir()
 	if err != nil {
 		return "", fmt.Errorf("find cache dir: %w", err)
@@ -95,23 +108,26 @@ func CacheDir() (string, error) {
 
 // Compile returns the object of p at version, compiling it into the cache
 // when no object with the same flags is there. It reports whether it
-// compiled.
+// compiled. A cached object is found without the sources (the object's
+// name does not depend on where they are): the VM has neither the go
+// tool nor clang.
 func Compile(version string, p Program) (obj string, compiled bool, err error) {
-	src, err := Source(version)
-	if err != nil {
-		return "", false, err
-	}
 	cache, err := CacheDir()
 	if err != nil {
 		return "", false, err
 	}
-	args := clangFlags(src, version, p)
-	sum := sha256.Sum256([]byte(Clang + " " + strings.Join(args, " ") + " " + p.File))
+	key := clangFlags("SRC", version, p)
+	sum := sha256.Sum256([]byte(Clang + " " + strings.Join(key, " ") + " " + p.File))
 	dir := filepath.Join(cache, version)
 	obj = filepath.Join(dir, strings.TrimSuffix(p.File, ".c")+"-"+hex.EncodeToString(sum[:6])+".o")
 	if _, err := os.Stat(obj); err == nil {
 		return obj, false, nil
 	}
+	src, err := Source(version)
+	if err != nil {
+		return "", false, err
+	}
+	args := clangFlags(src, version, p)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", false, fmt.Errorf("create cache dir: %w", err)
 	}

@@ -65,7 +65,10 @@ func parseVersion(s string) (Version, error) {
 	s, _, _ = strings.Cut(s, "-")
 	parts := strings.SplitN(s, ".", 3)
 	for i, p := range parts {
-		p = strings.TrimRightFunc(p, func(r rune) bool { return r < '0' || r > '9' })
+		// The leading digits: "118+deb12" is 118.
+		if end := strings.IndexFunc(p, func(r rune) bool { return r < '0' || r > '9' }); end >= 0 {
+			p = p[:end]
+		}
 		n, err := strconv.Atoi(p)
 		if err != nil {
 			return Version{}, fmt.Errorf("parse kernel version %q: %w", s, err)

@@ -9,6 +9,7 @@ func TestParseVersion(t *testing.T) {
 		"6.6":              {6, 6, 0},
 		"5.10.0-35-amd64":  {5, 10, 0},
 		"7.2.0+debian-rc1": {7, 2, 0},
+		"6.12.118+deb12":   {6, 12, 118},
 	} {
 		got, err := parseVersion(in)
 		if err != nil || got != want {
