@@ -36,7 +36,10 @@ type Stats struct {
 	Journeys uint64 // journeys emitted
 	Evicted  uint64 // journeys closed because MaxInFlight was reached
 	Orphans  uint64 // sub-hop events (tail calls) with no journey to attach to
-	InFlight int    // journeys open now
+	// LateFrees counts frees of delivered skbs seen after their journey
+	// closed (late.go): part of that journey, not a journey of their own.
+	LateFrees uint64
+	InFlight  int // journeys open now
 }
 
 // Correlator groups events into journeys by numbers and time alone: skb
@@ -57,6 +60,7 @@ type Correlator struct {
 	// grow in order.
 	closing timers
 	deliver timers
+	late    lateFrees
 	nextID  uint64
 	stats   Stats
 	// hopHint8 is a running average of hops per journey: a new journey's
@@ -138,6 +142,10 @@ func (c *Correlator) Add(ev *Event) {
 			c.finish(f, why)
 		}
 		f = nil
+	}
+	if f == nil && c.late.take(ev) {
+		c.stats.LateFrees++
+		return
 	}
 	if f == nil {
 		f = c.cloneOf(ev)
@@ -325,9 +333,11 @@ func (c *Correlator) Expire(now uint64) {
 			break
 		}
 		if live && f.delivered && !f.freed {
+			c.rememberDelivered(f)
 			c.finishAll(f, EndDelivered)
 		}
 	}
+	c.late.expire(now)
 	idle := uint64(c.opts.Idle)
 	for c.head != nil && c.head.last+idle < now {
 		if c.head.freed {
@@ -335,6 +345,21 @@ func (c *Correlator) Expire(now uint64) {
 			continue
 		}
 		c.finishAll(c.head, EndIdle)
+	}
+}
+
+// rememberDelivered keeps f's live skbs, whose frees may show up after
+// DeliverGrace closed f, for Idle.
+func (c *Correlator) rememberDelivered(f *flight) {
+	var flow Tuple
+	if last := f.j.Last(); last != nil && last.Tuple.Valid() {
+		flow = last.Tuple.Flow()
+	}
+	until := f.last + uint64(c.opts.Idle)
+	for _, skb := range append([]Ptr{f.j.Skb}, f.j.Clones...) {
+		if c.bySkb[skb] == f {
+			c.late.remember(skb, flow, until)
+		}
 	}
 }
 

@@ -292,3 +292,38 @@ func TestCloneAfterNATInChain(t *testing.T) {
 		t.Errorf("clones %v, want the clone 0xb", js[0].Clones)
 	}
 }
+
+// TestLateFreeAfterDeliverGrace: the application reads a delivered
+// datagram after DeliverGrace closed its journey; the free the kernel then
+// shows is counted as late, not emitted as a journey of one consume_skb
+// hop. Another packet reusing the address, and a free after Idle, still
+// make journeys of their own.
+func TestLateFreeAfterDeliverGrace(t *testing.T) {
+	var out []*Journey
+	c := New(Options{Idle: time.Second, DeliverGrace: 10 * time.Millisecond, Emit: func(j *Journey) { out = append(out, j) }})
+	ms := uint64(time.Millisecond)
+	c.Add(&Event{Time: 1 * ms, Skb: 1, Hook: HookTCIngress, Tuple: fwd})
+	c.Add(&Event{Time: 2 * ms, Skb: 1, Hook: HookSockDeliver, Tuple: fwd})
+	c.Add(&Event{Time: 3 * ms, Skb: 2, Hook: HookSockDeliver, Tuple: other})
+	c.Add(&Event{Time: 4 * ms, Skb: 3, Hook: HookSockDeliver, Tuple: fwd})
+	c.Expire(20 * ms)
+	if len(out) != 3 {
+		t.Fatalf("%d journeys after the grace, want 3", len(out))
+	}
+	c.Add(&Event{Time: 50 * ms, Skb: 1, Hook: HookConsumeSkb, Tuple: fwd})                      // late free: counted
+	c.Add(&Event{Time: 60 * ms, Skb: 2, Hook: HookConsumeSkb, Tuple: fwd})                      // another packet on skb 2
+	c.Add(&Event{Time: 70 * ms, Skb: 1, Hook: HookConsumeSkb, Tuple: fwd})                      // forgotten after one free
+	c.Add(&Event{Time: 3*ms + uint64(2*time.Second), Skb: 3, Hook: HookConsumeSkb, Tuple: fwd}) // after Idle
+	c.Flush()
+	if got := c.Stats().LateFrees; got != 1 {
+		t.Errorf("late frees %d, want 1", got)
+	}
+	if len(out) != 6 {
+		t.Fatalf("%d journeys, want the 3 delivered and 3 of the frees that were not late", len(out))
+	}
+	for _, j := range out[3:] {
+		if hooks(j) != "consume_skb" {
+			t.Errorf("journey of skb %s: %s, want one consume_skb hop", j.Skb, hooks(j))
+		}
+	}
+}
