@@ -10,7 +10,11 @@ import (
 // carries the same packet, found by its packet key (flow and IPv4 ID), and
 // joins the journey of the first skb seen with it.
 
-// cloneOf finds the journey of which ev's skb is a copy.
+// cloneOf finds the journey of which ev's skb is a copy: one with the same
+// packet key whose skbs are not all freed, or were freed within
+// CloneWindow. A copy made while the packet waits (neigh_probe clones a
+// packet queued for ARP, which on a slow machine takes milliseconds) is
+// still the packet's.
 func (c *Correlator) cloneOf(ev *Event) *flight {
 	k, ok := keyOf(ev)
 	if !ok {
@@ -20,7 +24,7 @@ func (c *Correlator) cloneOf(ev *Event) *flight {
 	if f == nil || f.j.Last() == nil {
 		return nil
 	}
-	if ev.Time-f.last > uint64(c.opts.CloneWindow) && ev.Time > f.last {
+	if f.freed && ev.Time-f.last > uint64(c.opts.CloneWindow) && ev.Time > f.last {
 		return nil
 	}
 	return f

@@ -12,9 +12,10 @@ type Options struct {
 	// MaxInFlight caps the journeys held open; past it the least recently
 	// active one is closed as evicted. Zero means 65536.
 	MaxInFlight int
-	// CloneWindow is how close in time a second skb carrying the same packet
-	// (same flow and IPv4 ID) must appear to be taken as its clone or copy.
-	// Zero means 1 ms.
+	// CloneWindow is how soon after the last skb of a journey was freed a
+	// second skb carrying the same packet (same flow and IPv4 ID) is still
+	// taken as its clone or copy; while one of its skbs lives, a copy joins
+	// it at any time. Zero means 1 ms.
 	CloneWindow time.Duration
 	// DeliverGrace closes a journey this long after the packet was handed to
 	// a local socket, when the kernel shows no free of its skb (UDP's fast

@@ -305,15 +305,16 @@ func TestLateFreeAfterDeliverGrace(t *testing.T) {
 	c.Add(&Event{Time: 1 * ms, Skb: 1, Hook: HookTCIngress, Tuple: fwd})
 	c.Add(&Event{Time: 2 * ms, Skb: 1, Hook: HookSockDeliver, Tuple: fwd})
 	c.Add(&Event{Time: 3 * ms, Skb: 2, Hook: HookSockDeliver, Tuple: other})
-	c.Add(&Event{Time: 4 * ms, Skb: 3, Hook: HookSockDeliver, Tuple: fwd})
+	next := tup(17, "10.0.0.1:4000", "10.0.0.2:53", 8) // the flow's next datagram
+	c.Add(&Event{Time: 4 * ms, Skb: 3, Hook: HookSockDeliver, Tuple: next})
 	c.Expire(20 * ms)
 	if len(out) != 3 {
 		t.Fatalf("%d journeys after the grace, want 3", len(out))
 	}
-	c.Add(&Event{Time: 50 * ms, Skb: 1, Hook: HookConsumeSkb, Tuple: fwd})                      // late free: counted
-	c.Add(&Event{Time: 60 * ms, Skb: 2, Hook: HookConsumeSkb, Tuple: fwd})                      // another packet on skb 2
-	c.Add(&Event{Time: 70 * ms, Skb: 1, Hook: HookConsumeSkb, Tuple: fwd})                      // forgotten after one free
-	c.Add(&Event{Time: 3*ms + uint64(2*time.Second), Skb: 3, Hook: HookConsumeSkb, Tuple: fwd}) // after Idle
+	c.Add(&Event{Time: 50 * ms, Skb: 1, Hook: HookConsumeSkb, Tuple: fwd})                       // late free: counted
+	c.Add(&Event{Time: 60 * ms, Skb: 2, Hook: HookConsumeSkb, Tuple: fwd})                       // another packet on skb 2
+	c.Add(&Event{Time: 70 * ms, Skb: 1, Hook: HookConsumeSkb, Tuple: fwd})                       // forgotten after one free
+	c.Add(&Event{Time: 3*ms + uint64(2*time.Second), Skb: 3, Hook: HookConsumeSkb, Tuple: next}) // after Idle
 	c.Flush()
 	if got := c.Stats().LateFrees; got != 1 {
 		t.Errorf("late frees %d, want 1", got)
@@ -325,5 +326,36 @@ func TestLateFreeAfterDeliverGrace(t *testing.T) {
 		if hooks(j) != "consume_skb" {
 			t.Errorf("journey of skb %s: %s, want one consume_skb hop", j.Skb, hooks(j))
 		}
+	}
+}
+
+// TestCopyWhileWaitingForARP: a packet queued for neighbour resolution is
+// cloned by neigh_probe and the clone freed, milliseconds after the
+// packet's last hop (a slow VM); the packet's skb still lives, so the
+// clone is its copy, not a journey of one consume_skb hop.
+func TestCopyWhileWaitingForARP(t *testing.T) {
+	var b builder
+	b.add(0x1, HookSockSend, 2, fwd, 0)
+	b.gap(5 * time.Millisecond)
+	b.add(0x2, HookConsumeSkb, 2, fwd, 0) // neigh_probe's clone
+	b.gap(5 * time.Millisecond)
+	b.add(0x1, HookTCEgress, 2, fwd, 0) // ARP answered: the packet goes on
+	b.add(0x1, HookSockDeliver, 3, fwd, 0)
+	js := run(b.evs, Options{})
+	if len(js) != 1 || hooks(js[0]) != "sock_send,consume_skb,tc-egress,sock_deliver" {
+		var got []string
+		for _, j := range js {
+			got = append(got, hooks(j))
+		}
+		t.Fatalf("journeys %q, want one with the clone's free in it", got)
+	}
+	// after the packet's skbs are all freed, the window still applies
+	var c builder
+	c.add(0x1, HookSockSend, 2, fwd, 0)
+	c.add(0x1, HookConsumeSkb, 2, fwd, 0)
+	c.gap(5 * time.Millisecond)
+	c.add(0x2, HookConsumeSkb, 2, fwd, 0)
+	if js := run(c.evs, Options{}); len(js) != 2 {
+		t.Errorf("%d journeys, want a free 5 ms after the packet's own free in a journey of its own", len(js))
 	}
 }
