@@ -17,10 +17,13 @@ func (dropFate) Annotate(j *Journey) {
 			delivered = true
 		case HookKfreeSkb:
 			// After delivery to a socket an unspecified free is the socket
-			// letting go of it (TCP frees pure ACKs this way), not a drop.
-			if !(delivered && h.reason <= dropNotSpecified) {
-				j.DropReason = h.DropReason
+			// letting go of it (TCP frees pure ACKs this way), not a drop:
+			// the hop shows a plain free.
+			if delivered && h.reason <= dropNotSpecified {
+				h.DropReason = ""
+				continue
 			}
+			j.DropReason = h.DropReason
 		}
 	}
 	j.Fate = fate(j, delivered)
