@@ -1,0 +1,154 @@
+package trace_test
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"runtime"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/pktlife/pktlife/internal/netnstest"
+	"github.com/pktlife/pktlife/trace"
+	"github.com/pktlife/pktlife/trace/journey"
+)
+
+// bridged builds a node like the kubectl plugin's: pods a (10.97.0.2) and
+// b (10.97.0.3) whose veths' node sides ha and hb are ports of a bridge in
+// the node namespace n, where the tracer runs (tc on the node's devices
+// only, as in a hostNetwork pod).
+func bridged(t *testing.T) (n, a, b *netnstest.NS) {
+	t.Helper()
+	netnstest.RequireRoot(t)
+	s := netnstest.Suffix()
+	n = netnstest.New(t, "pl-n-"+s)
+	a = netnstest.New(t, "pl-a-"+s)
+	b = netnstest.New(t, "pl-b-"+s)
+	netnstest.Veth(t, n, "ha", netip.Prefix{}, a, "ea", netip.MustParsePrefix("10.97.0.2/24"))
+	netnstest.Veth(t, n, "hb", netip.Prefix{}, b, "eb", netip.MustParsePrefix("10.97.0.3/24"))
+	nl := n.Handle()
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br0"}}
+	if err := nl.LinkAdd(br); err != nil {
+		t.Fatalf("add bridge: %v", err)
+	}
+	for _, port := range []string{"ha", "hb"} {
+		if err := nl.LinkSetMaster(n.Link(t, port), br); err != nil {
+			t.Fatalf("bridge port %s: %v", port, err)
+		}
+	}
+	if err := nl.LinkSetUp(n.Link(t, "br0")); err != nil {
+		t.Fatalf("up br0: %v", err)
+	}
+	return n, a, b
+}
+
+// TestTraceStartBacklog sends packets as soon as the tracer is attached,
+// before its reader's first round, with the reader starting late and both
+// CPUs busy; then more once it has run a while. Seen on a cluster node:
+// packets right after `tracing` lost their tc and net_dev_* hops. Here a
+// packet sent at the start must have the same hops as one sent later.
+func TestTraceStartBacklog(t *testing.T) {
+	n, a, b := bridged(t)
+	const port = 7795
+	srv := b.ListenUDP(t, "10.97.0.3:7795")
+	early := a.DialUDP(t, "", "10.97.0.3:7795")
+	late := a.DialUDP(t, "", "10.97.0.3:7795")
+	buf := make([]byte, 64)
+	send := func(c *net.UDPConn, count int) {
+		t.Helper()
+		for i := range count {
+			if _, err := c.Write([]byte{byte(i)}); err != nil {
+				t.Fatal(err)
+			}
+			srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, _, err := srv.ReadFrom(buf); err != nil {
+				t.Fatalf("server read: %v", err)
+			}
+		}
+	}
+	// Neighbours and the bridge's forwarding table known before tracing: a
+	// packet waiting for ARP has a copy, a flooded one more skbs.
+	send(early, 1)
+	send(late, 1)
+
+	var tr *trace.Tracer
+	err := n.Do(func() (err error) {
+		tr, err = trace.New(trace.Options{Filter: trace.Filter{Proto: 17, Dport: port}})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("new tracer: %v", err)
+	}
+	defer tr.Close()
+
+	const count = 5
+	stop := spin(runtime.NumCPU())
+	send(early, count)
+	time.Sleep(300 * time.Millisecond) // the reader starts late: a backlog
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan *journey.Journey, 256)
+	done := make(chan error, 1)
+	go func() { done <- tr.Run(ctx, func(j *journey.Journey) bool { out <- j; return true }) }()
+	time.Sleep(200 * time.Millisecond)
+	stop()
+	time.Sleep(time.Second)
+	send(late, count)
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	close(out)
+
+	byPort := map[uint16][]string{}
+	for j := range out {
+		seq := hopSet(j)
+		t.Logf("journey %d %s: %d hops, %s: %s", j.ID, j.Tuple, len(j.Hops), j.End, hookSeq(j))
+		byPort[j.Tuple.Src.Port()] = append(byPort[j.Tuple.Src.Port()], seq)
+	}
+	lateJs := byPort[uint16(late.LocalAddr().(*net.UDPAddr).Port)]
+	earlyJs := byPort[uint16(early.LocalAddr().(*net.UDPAddr).Port)]
+	if len(lateJs) != count || len(earlyJs) != count {
+		t.Fatalf("%d journeys of early packets and %d of late ones, want %d each", len(earlyJs), len(lateJs), count)
+	}
+	want := lateJs[0]
+	for _, h := range []string{"sock_send@ea", "net_dev_queue@ea", "tc-ingress@ha", "tc-egress@hb", "net_dev_start_xmit@hb", "sock_deliver@eb"} {
+		if !strings.Contains(want, h) {
+			t.Fatalf("late packet's journey has no %s: %s", h, want)
+		}
+	}
+	for i, j := range slices.Concat(earlyJs, lateJs) {
+		if j != want {
+			t.Errorf("journey %d hops\n  %s\nwant (a late packet's)\n  %s", i, j, want)
+		}
+	}
+}
+
+// hopSet is a journey's hops as hook@device, sorted: the same packet path
+// gives the same set whatever order CPUs interleave them in.
+func hopSet(j *journey.Journey) string {
+	var s []string
+	for _, h := range j.Hops {
+		s = append(s, h.Hook.String()+"@"+h.Device.Name)
+	}
+	slices.Sort(s)
+	return strings.Join(s, " ")
+}
+
+// spin keeps n threads busy until the returned function is called.
+func spin(n int) (stop func()) {
+	var done atomic.Bool
+	for range n {
+		go func() {
+			runtime.LockOSThread()
+			for !done.Load() {
+			}
+		}()
+	}
+	return func() { done.Store(true) }
+}
