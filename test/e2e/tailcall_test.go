@@ -121,4 +121,3 @@ func hostVeth(t *testing.T, addr netip.Addr) int {
 	t.Fatalf("no pod network namespace holds %s (%d in /run/netns)", addr, len(paths))
 	return 0
 }
-

@@ -162,6 +162,16 @@ func (c *Correlator) Add(ev *Event) {
 	}
 	c.touch(f, ev.Time)
 	c.appendHop(f, ev)
+	c.arm(f, ev)
+	for len(c.bySkb) > c.opts.MaxInFlight && c.head != nil {
+		c.stats.Evicted++
+		c.finishAll(c.head, EndEvicted)
+	}
+}
+
+// arm starts the timers a free or a delivery sets: f closes CloneWindow
+// after its last skb was freed, or DeliverGrace after delivery.
+func (c *Correlator) arm(f *flight, ev *Event) {
 	switch ev.Hook {
 	case HookKfreeSkb, HookConsumeSkb:
 		c.dropSkb(f, ev.Skb)
@@ -171,10 +181,6 @@ func (c *Correlator) Add(ev *Event) {
 		}
 	case HookSockDeliver:
 		c.deliver.push(f, ev.Time+uint64(c.opts.DeliverGrace))
-	}
-	for len(c.bySkb) > c.opts.MaxInFlight && c.head != nil {
-		c.stats.Evicted++
-		c.finishAll(c.head, EndEvicted)
 	}
 }
 
@@ -268,55 +274,6 @@ func (c *Correlator) appendHop(f *flight, ev *Event) {
 	j.Hops = append(j.Hops, h)
 }
 
-// addSub attaches a tail call or program entry/exit to the last tc hop of
-// the skb's journey.
-func (c *Correlator) addSub(ev *Event) {
-	f := c.bySkb[ev.Skb]
-	if f == nil {
-		c.stats.Orphans++
-		return
-	}
-	c.touch(f, ev.Time)
-	j := f.j
-	var tc *Hop
-	for i := len(j.Hops) - 1; i >= 0; i-- {
-		if j.Hops[i].Hook.IsTC() {
-			tc = &j.Hops[i]
-			break
-		}
-	}
-	if tc == nil {
-		c.stats.Orphans++
-		return
-	}
-	switch ev.Hook {
-	case HookTailCall:
-		// The shim's tuple is the packet as the chain has it so far: a
-		// NAT inside the chain is known from here on, so that a copy of
-		// the rewritten packet (neigh_probe clones a packet waiting for
-		// ARP, before the packet itself moves on) joins this journey.
-		if ev.Flags&FlagTuple != 0 {
-			c.addKey(f, ev)
-		}
-		at := time.Duration(0)
-		if ev.Time > j.Start {
-			at = time.Duration(ev.Time - j.Start)
-		}
-		tc.TailCalls = append(tc.TailCalls, TailCall{
-			At:     at,
-			MapID:  ev.MapID,
-			Slot:   ev.Slot,
-			Prog:   Prog{ID: ev.ProgID},
-			Missed: ev.ProgID == 0,
-			CB:     ev.CB,
-			Tuple:  ev.Tuple,
-		})
-	case HookProgExit:
-		tc.Verdict = VerdictName(int32(ev.Reason))
-		tc.VerdictInferred = false
-	}
-}
-
 // Expire closes journeys idle since before now-Idle (kernel time).
 func (c *Correlator) Expire(now uint64) {
 	for {
@@ -346,21 +303,6 @@ func (c *Correlator) Expire(now uint64) {
 			continue
 		}
 		c.finishAll(c.head, EndIdle)
-	}
-}
-
-// rememberDelivered keeps f's live skbs, whose frees may show up after
-// DeliverGrace closed f, for Idle.
-func (c *Correlator) rememberDelivered(f *flight) {
-	var flow Tuple
-	if last := f.j.Last(); last != nil && last.Tuple.Valid() {
-		flow = last.Tuple.Flow()
-	}
-	until := f.last + uint64(c.opts.Idle)
-	for _, skb := range append([]Ptr{f.j.Skb}, f.j.Clones...) {
-		if c.bySkb[skb] == f {
-			c.late.remember(skb, flow, until)
-		}
 	}
 }
 

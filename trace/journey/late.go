@@ -64,3 +64,18 @@ func (l *lateFrees) expire(now uint64) {
 		}
 	}
 }
+
+// rememberDelivered keeps f's live skbs, whose frees may show up after
+// DeliverGrace closed f, for Idle.
+func (c *Correlator) rememberDelivered(f *flight) {
+	var flow Tuple
+	if last := f.j.Last(); last != nil && last.Tuple.Valid() {
+		flow = last.Tuple.Flow()
+	}
+	until := f.last + uint64(c.opts.Idle)
+	for _, skb := range append([]Ptr{f.j.Skb}, f.j.Clones...) {
+		if c.bySkb[skb] == f {
+			c.late.remember(skb, flow, until)
+		}
+	}
+}
