@@ -294,9 +294,9 @@ func layoutRow(j *journey.Journey, i, y int, hj *htmlJourney, ln htmlLane) htmlR
 		r.Drop = true
 		detail = append(detail, "✗ drop "+reasonName(h.DropReason))
 	}
-	if h.NATFrom != nil {
+	if nats := natTexts(j, h); len(nats) > 0 {
 		r.NAT = true
-		detail = append(detail, plainLine(natLine(natKind(*h.NATFrom, h.Tuple), *h.NATFrom, h.Tuple)))
+		detail = append(detail, nats...)
 	}
 	if h.Ret != nil && h.Hook != journey.HookKfreeSkb {
 		detail = append(detail, "ret "+strconv.FormatInt(*h.Ret, 10))

@@ -62,9 +62,7 @@ func hopTip(j *journey.Journey, h *journey.Hop) string {
 	if h.DropReason != "" {
 		lines = append(lines, "drop reason "+sanitize(h.DropReason))
 	}
-	if h.NATFrom != nil {
-		lines = append(lines, plainLine(natLine(natKind(*h.NATFrom, h.Tuple), *h.NATFrom, h.Tuple)))
-	}
+	lines = append(lines, natTexts(j, h)...)
 	for _, p := range h.Progs {
 		lines = append(lines, "prog "+progLabel(p))
 	}

@@ -46,3 +46,23 @@ func natDoneBefore(j *journey.Journey, h *journey.Hop) bool {
 	}
 	return false
 }
+
+// natTexts are the NATs to show at hop h (natsAt) as plain lines, each
+// with the program that made it, or "(inferred)" when only the hop whose
+// programs made it is known: for the pcapng comments and the HTML page.
+func natTexts(j *journey.Journey, h *journey.Hop) []string {
+	if len(j.NAT) == 0 && h.NATFrom == nil {
+		return nil
+	}
+	var out []string
+	for _, n := range natsAt(j, h) {
+		s := plainLine(natLine(n.Kind, n.Old, n.New))
+		if n.Prog != "" {
+			s += " by " + sanitize(n.Prog)
+		} else if n.ByHop != 0 {
+			s += " (inferred)"
+		}
+		out = append(out, s)
+	}
+	return out
+}

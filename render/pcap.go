@@ -186,8 +186,8 @@ func hopComment(j *journey.Journey, h *journey.Hop, from int) string {
 			c.WriteString(tailCallText(tc))
 		}
 	}
-	if h.NATFrom != nil {
-		c.WriteString("; " + plainLine(natLine(natKind(*h.NATFrom, h.Tuple), *h.NATFrom, h.Tuple)))
+	for _, n := range natTexts(j, h) {
+		c.WriteString("; " + n)
 	}
 	switch {
 	case from == 0 && len(h.Packet) == 0:
