@@ -191,7 +191,7 @@ func lastJumpReason(j *journey.Journey) string {
 // journey's, and a spec expecting another reason fails.
 func checkCiliumSpec(t *testing.T, j *journey.Journey) {
 	t.Helper()
-	const spec = `version: 1
+	spec := `version: 1
 setup: {demo: true}
 probes:
   - name: denied
@@ -203,6 +203,10 @@ probes:
       fate: dropped
       drop_reason: "Policy denied*"
 `
+	if !kfreeHasReason() {
+		// before 5.17 the kernel's free carries no reason (docs/kernels.md)
+		spec = strings.Replace(spec, "{hook: kfree_skb, drop_reason: TC_INGRESS}", "{hook: kfree_skb}", 1)
+	}
 	s, err := check.Parse("cilium.yaml", []byte(spec))
 	if err != nil {
 		t.Fatalf("parse spec: %v", err)

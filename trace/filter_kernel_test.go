@@ -229,7 +229,9 @@ func TestFilterVerifierCost(t *testing.T) {
 		}
 		n, ok := info.VerifiedInstructions()
 		if !ok {
-			t.Fatalf("%s: the kernel does not say how many instructions it verified", name)
+			// bpf_prog_info.verified_insns came in 5.16; the program
+			// loaded, so it is within this kernel's limit
+			t.Skipf("%s loaded, but this kernel does not report how many instructions it verified (5.16 and later do)", name)
 		}
 		t.Logf("%s: %d instructions verified", name, n)
 		if n > 400_000 {

@@ -110,6 +110,8 @@ func writeOwner(d Dir, o Owner) error {
 	if err := m.Put(uint32(0), val); err != nil {
 		return fmt.Errorf("write owner record: %w", err)
 	}
+	// bpffs cannot rename a pin over another: a reader may find no record
+	// between these two, and ownerOf waits for it
 	os.Remove(d.join(ownerPin))
 	if err := m.Pin(d.join(ownerPin)); err != nil {
 		return fmt.Errorf("pin owner record in %s: %w", d.Node, err)
@@ -117,12 +119,19 @@ func writeOwner(d Dir, o Owner) error {
 	return nil
 }
 
-// ownerOf names the holder of d's lock, for the busy error.
+// ownerOf names the holder of d's lock, for the busy error. A holder that
+// has just taken the lock writes its record right after: ownerOf waits for
+// it a little before calling the owner unknown.
 func ownerOf(d Dir) string {
-	if o, ok := readOwner(d); ok {
-		return o.String()
+	for i := 0; ; i++ {
+		if o, ok := readOwner(d); ok {
+			return o.String()
+		}
+		if i == 20 {
+			return "its owner is unknown"
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return "its owner is unknown"
 }
 
 // readOwner reads d's owner record: the live holder's, or the last dead
