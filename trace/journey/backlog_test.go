@@ -2,7 +2,6 @@ package journey
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -16,15 +15,7 @@ import (
 // must make the same journeys: timeouts run on event time, never on how
 // late the events are read.
 func TestBacklogSameAsLive(t *testing.T) {
-	f, err := os.Open("../../testdata/streams/demo.ndjson")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	names, evs, err := ReadStream(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	names, evs := demoStream(t)
 	if len(evs) == 0 {
 		t.Fatal("empty stream")
 	}

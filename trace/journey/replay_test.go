@@ -16,15 +16,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // datapath on a real kernel (see trace/demo_kernel_test.go, PKTLIFE_RECORD)
 // and compares the journeys with a golden file.
 func TestReplayDemo(t *testing.T) {
-	f, err := os.Open("../../testdata/streams/demo.ndjson")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	names, evs, err := ReadStream(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	names, evs := demoStream(t)
 	js := run(evs, Options{Resolver: names})
 
 	var dnat, snat, dropped, delivered int
@@ -110,4 +102,19 @@ func TestStreamRoundTrip(t *testing.T) {
 	if _, _, err := ReadStream(strings.NewReader(`{"names":{}}` + "\n{bad")); err == nil || !strings.Contains(err.Error(), "line 2") {
 		t.Errorf("want an error naming line 2, got %v", err)
 	}
+}
+
+// demoStream reads the event stream recorded from the demo datapath.
+func demoStream(t *testing.T) (*Static, []Event) {
+	t.Helper()
+	f, err := os.Open("../../testdata/streams/demo.ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	names, evs, err := ReadStream(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names, evs
 }
