@@ -103,6 +103,21 @@ struct {
 	__type(value, __u64);
 } rate_tat SEC(".maps");
 
+/* Packets over the rate limit, remembered where they cost least to
+ * recognise: a slot of a plain array chosen by the skb's address (an
+ * inlined lookup, not a hash), so that a skipped packet costs each later hop
+ * what a packet that does not match costs. Written at the packet's first
+ * hop; a free clears it. Two skipped packets sharing a slot at once is rare
+ * (a packet crosses the node in microseconds): the older one's later hops
+ * then take it for a new packet, which the rate limit decides again. Sized
+ * on the spec: 1 without a rate limit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PL_SKIP_SLOTS);
+	__type(key, __u32);
+	__type(value, struct skipped_pkt);
+} skipped SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
@@ -445,8 +460,28 @@ static __always_inline __u64 *count_slot(void)
 	return bpf_map_lookup_elem(&tracked_count, &zero);
 }
 
+/* skip_slot returns the skipped array's slot for an skb address. skbs come
+ * from slab caches of 256-byte (and larger) objects: the bits above 8 tell
+ * them apart. A tc or cgroup program's skb is its context, a pointer the
+ * verifier lets no arithmetic touch; its low half, copied with a 32-bit
+ * move, is a plain number (for programs allowed to see addresses, as every
+ * pktlife program is: events carry them). */
+static __always_inline struct skipped_pkt *skip_slot(__u64 skb)
+{
+	__u64 lo;
+
+	/* a 32-bit move (w1 = w1): the verifier makes an unknown number of it */
+	asm volatile("r1 = %[skb]\n\tw1 = w1\n\t%[lo] = r1" : [lo] "=r"(lo) : [skb] "r"(skb) : "r1");
+	__u32 idx = ((lo >> 8) ^ (lo >> 21)) & (PL_SKIP_SLOTS - 1);
+
+	return bpf_map_lookup_elem(&skipped, &idx);
+}
+
 /* followed returns the entry of an skb pktlife follows and reports: tracked,
- * not freed (last_ts 0) and not skipped by the rate limit; NULL otherwise. */
+ * not freed (last_ts 0) and not skipped by the rate limit; NULL otherwise.
+ * Its callers read no tuple: the address decides, and the address of a
+ * packet skipped at an earlier hop is cheaper to recognise than a tracked
+ * one (a packet is admitted only after its address's slot is cleared). */
 static __always_inline struct track *followed(__u64 skb)
 {
 	__u64 *cnt = count_slot();
@@ -454,8 +489,14 @@ static __always_inline struct track *followed(__u64 skb)
 
 	if (!cnt || !*cnt)
 		return NULL;
+	if (rate_interval_ns) {
+		struct skipped_pkt *s = skip_slot(skb);
+
+		if (s && s->skb == skb)
+			return NULL;
+	}
 	tr = bpf_map_lookup_elem(&tracked, &skb);
-	if (!tr || !tr->last_ts || tr->skip)
+	if (!tr || !tr->last_ts)
 		return NULL;
 	return tr;
 }
@@ -621,10 +662,91 @@ static __always_inline bool terminal_hook(__u8 hook)
 	return hook == PL_HOOK_KFREE_SKB || hook == PL_HOOK_CONSUME_SKB;
 }
 
+/* same_packet says whether a packet seen now (t) is the one last seen at
+ * its skb address (was), given that the address is still fresh. IPv4
+ * packets of one socket carry consecutive IDs, and NAT keeps them: another
+ * ID is another packet, even of the same flow. Otherwise the packet is the
+ * same when both sides are, or when NAT rewrote one of them (*nat). */
+static __always_inline bool same_packet(const struct obs *o, const struct tuple *was, bool *nat)
+{
+	const struct tuple *t = &o->t;
+	bool same_src, same_dst;
+
+	*nat = false;
+	if (o->tflags & PL_T_NOTIP)
+		return false; /* not an IP packet: another skb at the address */
+	if (t->ip_id && was->ip_id && t->ip_id != was->ip_id)
+		return false;
+	if (!(o->tflags & PL_F_TUPLE))
+		return true; /* headers out of reach: the address decides */
+	same_src = same_side(t->saddr, t->sport, was->saddr, was->sport);
+	same_dst = same_side(t->daddr, t->dport, was->daddr, was->dport);
+	if (same_src && same_dst)
+		return true;
+	*nat = (same_src || same_dst) && t->proto == was->proto;
+	return *nat;
+}
+
+/* was_skipped says whether o is a packet the rate limit skipped at an
+ * earlier hop; it keeps the slot fresh, and clears it at the packet's
+ * free. A load of jiffies, no clock. */
+static __always_inline bool was_skipped(struct obs *o)
+{
+	struct skipped_pkt *s;
+	__u64 j;
+	bool nat;
+
+	if (!rate_interval_ns)
+		return false;
+	s = skip_slot(o->skb);
+	if (!s || s->skb != o->skb)
+		return false;
+	j = bpf_jiffies64();
+	if (j - s->jiffies > skip_idle_jiffies || !same_packet(o, &s->tuple, &nat)) {
+		s->skb = 0; /* the address carries another packet now */
+		return false;
+	}
+	if (terminal_hook(o->hook)) {
+		s->skb = 0;
+		return true;
+	}
+	s->jiffies = j;
+	if (nat)
+		s->tuple = o->t;
+	return true;
+}
+
+/* skip remembers a packet the rate limit does not admit. */
+static __always_inline void skip(struct obs *o)
+{
+	struct skipped_pkt *s = skip_slot(o->skb);
+
+	stat_inc(PL_STAT_RATE_SKIPPED);
+	if (!s || terminal_hook(o->hook))
+		return;
+	s->skb = o->skb;
+	s->jiffies = bpf_jiffies64();
+	s->tuple = o->t;
+}
+
+/* unskip forgets a skipped packet whose free was not seen, when another
+ * packet at its address is admitted. */
+static __always_inline void unskip(struct obs *o)
+{
+	struct skipped_pkt *s;
+
+	if (!rate_interval_ns)
+		return;
+	s = skip_slot(o->skb);
+	if (s && s->skb == o->skb)
+		s->skb = 0;
+}
+
 /* observe decides whether o's skb is followed and, if so, emits an event.
- * What it decides on comes first (the tracked lookup, the tuple match);
- * the clock, device and the rest are read only for a packet it keeps, so a
- * packet that does not match costs one header read and a few compares.
+ * What it decides on comes first (a packet the rate limit skipped, the
+ * tracked lookup, the tuple match); the clock, device and the rest are read
+ * only for a packet it keeps, so a packet that does not match, or that was
+ * skipped, costs one header read and a few compares.
  *
  * Entries of the tracked map are reused in place: skb addresses come back
  * at once, so a free or a different packet at the address marks the entry
@@ -635,55 +757,28 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 				    struct sk_buff *skb, struct net_device *dev)
 {
 	__u64 now;
-	__u64 *cnt = count_slot();
+	__u64 *cnt;
 	struct track *tr = NULL;
-	bool follow = false;
+	bool follow = false, nat = false;
 	__u8 flags = o->tflags & ~PL_T_NOTIP;
 
+	if (was_skipped(o))
+		return;
+	cnt = count_slot();
 	if (cnt && *cnt)
 		tr = bpf_map_lookup_elem(&tracked, &o->skb);
 	/* tr is never reassigned below: older verifiers (6.1) lose track of a
 	 * map value pointer that is set to NULL on one path and reused. */
 	if (tr && tr->last_ts) {
-		bool same_src = same_side(o->t.saddr, o->t.sport, tr->tuple.saddr, tr->tuple.sport);
-		bool same_dst = same_side(o->t.daddr, o->t.dport, tr->tuple.daddr, tr->tuple.dport);
-
-		bool fresh;
-		__u64 j = 0;
-
-		/* A skipped packet's entry keeps jiffies, which cost a load
-		 * where the precise clock costs tens of ns: its hops read no
-		 * other clock. */
-		if (tr->skip) {
-			j = bpf_jiffies64();
-			fresh = j - tr->last_ts <= skip_idle_jiffies;
-		} else {
-			now = bpf_ktime_get_ns();
-			fresh = now - tr->last_ts <= track_idle_ns;
-		}
-		/* IPv4 packets of one socket carry consecutive IDs, and NAT keeps
-		 * them: another ID is another packet, even of the same flow. */
-		bool other_id = o->t.ip_id && tr->tuple.ip_id && o->t.ip_id != tr->tuple.ip_id;
-
-		if (!fresh || other_id) {
-			/* a silent old entry, or another packet: the address was
-			 * reused (the kernel may free a delivered skb without a
-			 * tracepoint, and hand the address to the flow's next) */
-		} else if (o->tflags & PL_T_NOTIP) {
-			/* not an IP packet: another skb at the address */
-		} else if (!(o->tflags & PL_F_TUPLE) || (same_src && same_dst)) {
-			follow = true;
-		} else if ((same_src || same_dst) && o->t.proto == tr->tuple.proto) {
+		now = bpf_ktime_get_ns();
+		/* a silent old entry, or another packet: the address was reused
+		 * (the kernel may free a delivered skb without a tracepoint, and
+		 * hand the address to the flow's next) */
+		follow = now - tr->last_ts <= track_idle_ns && same_packet(o, &tr->tuple, &nat);
+		if (nat) {
 			/* NAT rewrote one side of the packet we follow */
 			tr->tuple = o->t;
 			stat_inc(PL_STAT_NAT_FOLLOW);
-			follow = true;
-		}
-		/* else: a different packet at a reused address */
-		if (follow && tr->skip) {
-			/* over the rate limit when it matched: stays silent */
-			tr->last_ts = terminal_hook(o->hook) ? 0 : j;
-			return;
 		}
 		if (follow)
 			flags |= PL_F_TRACKED;
@@ -705,22 +800,20 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 			if (!bpf_map_lookup_elem(&match_devs, &k))
 				return;
 		}
-		bool skip = !rate_admit(now);
-
+		if (!rate_admit(now)) {
+			skip(o);
+			return;
+		}
+		unskip(o);
 		if (terminal_hook(o->hook)) {
 			/* a packet first seen at its free: nothing to follow */
 		} else if (tr) {
 			tr->tuple = o->t;
-			tr->last_ts = skip ? bpf_jiffies64() : now;
-			tr->skip = skip;
+			tr->last_ts = now;
 		} else {
-			struct track nt = {.last_ts = skip ? bpf_jiffies64() : now, .tuple = o->t, .skip = skip};
+			struct track nt = {.last_ts = now, .tuple = o->t};
 			if (bpf_map_update_elem(&tracked, &o->skb, &nt, BPF_NOEXIST) == 0 && cnt && !*cnt)
 				*cnt = 1;
-		}
-		if (skip) {
-			stat_inc(PL_STAT_RATE_SKIPPED);
-			return;
 		}
 		stat_inc(PL_STAT_MATCHED);
 	} else if (tr) {

@@ -173,14 +173,20 @@ struct devkey {
 	__u32 ifindex;
 };
 
-/* Value of the tracked-skb map: the last tuple seen and when. An entry
- * with skip set is a packet over the rate limit: it is recognised at each
- * hop, so that it is neither reported nor counted again, but never emitted. */
+/* A packet over the rate limit (--max-rate), in the skipped array: its
+ * skb address, the jiffies of its last hop and its tuple, one cache line. */
+#define PL_SKIP_SLOTS 8192
+
+struct skipped_pkt {
+	__u64 skb;
+	__u64 jiffies;
+	struct tuple tuple;
+};
+
+/* Value of the tracked-skb map: the last tuple seen and when. */
 struct track {
 	__u64 last_ts;
 	struct tuple tuple;
-	__u32 skip;
-	__u32 _pad0;
 };
 
 #endif

@@ -182,12 +182,17 @@ const (
 	PktlifePlStatPL_STAT_MAX          PktlifePlStat = 8
 )
 
+type PktlifeSkippedPkt struct {
+	_       structs.HostLayout
+	Skb     uint64
+	Jiffies uint64
+	Tuple   PktlifeTuple
+}
+
 type PktlifeTrack struct {
 	_      structs.HostLayout
 	LastTs uint64
 	Tuple  PktlifeTuple
-	Skip   uint32
-	Pad0   uint32
 }
 
 type PktlifeTuple struct {
@@ -213,6 +218,7 @@ const (
 	PktlifeMapPlShadow              = "pl_shadow"
 	PktlifeMapRateTat               = "rate_tat"
 	PktlifeMapRings                 = "rings"
+	PktlifeMapSkipped               = "skipped"
 	PktlifeMapStats                 = "stats"
 	PktlifeMapTracked               = "tracked"
 	PktlifeMapTrackedCount          = "tracked_count"
@@ -351,6 +357,7 @@ type PktlifeMapSpecs struct {
 	PlShadow     *ebpf.MapSpec `ebpf:"pl_shadow"`
 	RateTat      *ebpf.MapSpec `ebpf:"rate_tat"`
 	Rings        *ebpf.MapSpec `ebpf:"rings"`
+	Skipped      *ebpf.MapSpec `ebpf:"skipped"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 	Tracked      *ebpf.MapSpec `ebpf:"tracked"`
 	TrackedCount *ebpf.MapSpec `ebpf:"tracked_count"`
@@ -415,6 +422,7 @@ type PktlifeMaps struct {
 	PlShadow     *ebpf.Map `ebpf:"pl_shadow"`
 	RateTat      *ebpf.Map `ebpf:"rate_tat"`
 	Rings        *ebpf.Map `ebpf:"rings"`
+	Skipped      *ebpf.Map `ebpf:"skipped"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 	Tracked      *ebpf.Map `ebpf:"tracked"`
 	TrackedCount *ebpf.Map `ebpf:"tracked_count"`
@@ -426,6 +434,7 @@ func (m *PktlifeMaps) Close() error {
 		m.PlShadow,
 		m.RateTat,
 		m.Rings,
+		m.Skipped,
 		m.Stats,
 		m.Tracked,
 		m.TrackedCount,

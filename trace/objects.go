@@ -65,6 +65,9 @@ func loadObjects(o *Options) (_ *objects, err error) {
 	specs.Rings.MaxEntries = uint32(ncpu)
 	specs.Rings.InnerMap.MaxEntries = uint32(perRing)
 	specs.Tracked.MaxEntries = uint32(o.MaxTracked)
+	if o.MaxRate == 0 {
+		specs.Skipped.MaxEntries = 1 // unused: no packet is skipped
+	}
 
 	obj := &objects{spec: spec, btf: cache, feat: feat}
 	if err := spec.LoadAndAssign(&obj.maps, nil); err != nil {
@@ -90,6 +93,10 @@ func loadObjects(o *Options) (_ *objects, err error) {
 		bpf.PktlifeMapStats:        obj.maps.Stats,
 		bpf.PktlifeMapTrackedCount: obj.maps.TrackedCount,
 		bpf.PktlifeMapMatchDevs:    obj.maps.MatchDevs,
+		// one rate limit and one memory of skipped packets for all
+		// programs, not one per program
+		bpf.PktlifeMapRateTat: obj.maps.RateTat,
+		bpf.PktlifeMapSkipped: obj.maps.Skipped,
 	}
 	return obj, nil
 }

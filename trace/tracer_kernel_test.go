@@ -177,6 +177,7 @@ func TestMaxRate(t *testing.T) {
 		t.Errorf("matched %d, want 1..%d under a limit of 2/s", s.Matched, 2*ncpu)
 	}
 	var got uint64
+	var first string
 	timeout := time.After(4 * time.Second)
 collect:
 	for {
@@ -184,6 +185,9 @@ collect:
 		case j := <-journeys:
 			if j.Tuple.Dst.Port() == 7778 {
 				got++
+				if first == "" {
+					first = hookSeq(j)
+				}
 				t.Logf("journey %d skb %s: %s fate=%s end=%s", j.ID, j.Skb, hookSeq(j), j.Fate, j.End)
 			}
 		case <-timeout:
@@ -192,5 +196,26 @@ collect:
 	}
 	if got != s.Matched {
 		t.Errorf("%d journeys shown, want one per followed packet: %d", got, s.Matched)
+	}
+
+	// Once the limit has credit again, a new packet is followed from its
+	// first hop, whatever the skipped packets left at the addresses the
+	// kernel hands it: the same hops as the first followed packet.
+	time.Sleep(1100 * time.Millisecond)
+	if _, err := cli.Write([]byte{0xee}); err != nil {
+		t.Fatal(err)
+	}
+	srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := srv.ReadFrom(buf); err != nil {
+		t.Fatalf("server read: %v", err)
+	}
+	select {
+	case j := <-journeys:
+		t.Logf("after the burst: journey %d skb %s: %s", j.ID, j.Skb, hookSeq(j))
+		if first != "" && hookSeq(j) != first {
+			t.Errorf("packet after the burst made hops %s, want those of the first followed packet: %s", hookSeq(j), first)
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("packet after the burst not followed: after %d skipped, the limit must admit it", s.Skipped)
 	}
 }
