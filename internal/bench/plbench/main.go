@@ -142,7 +142,7 @@ func run(ctx context.Context, c config) (err error) {
 			return err
 		}
 		var costs []bench.KernelCost
-		for _, cs := range []bench.Case{bench.NoMatch, bench.MatchAll, bench.Interpose} {
+		for _, cs := range []bench.Case{bench.NoMatch, bench.MatchAll, bench.Interpose, bench.MatchCapped} {
 			k, err := bench.MeasureKernelCost(ctx, env, cs, cf)
 			if ctx.Err() != nil {
 				return ctx.Err()
