@@ -104,11 +104,11 @@ func Presets() []Preset {
 		return out
 	}
 	return []Preset{
-		{Name: "default", What: "every hop with a hook of its own (what an empty --hops attaches)",
+		{Name: "default", What: "what an empty --hops attaches: the hooks and the main kernel functions (where the kernel allows)",
 			Hops: names(func(h HopDef) bool { return h.Default })},
 		{Name: "lean", What: "tc, sockets and drops: fewest activations per packet, for busy nodes",
 			Hops: names(func(h HopDef) bool { return slices.Contains(leanHops, h.Name) })},
-		{Name: "all", What: "every hop, kernel functions included",
+		{Name: "all", What: "every hop in the catalog",
 			Hops: names(func(HopDef) bool { return true })},
 	}
 }

@@ -94,8 +94,8 @@ the purpose), not by kernel version.`,
 			fmt.Fprintln(os.Stdout, "\nPresets (--hops NAME, alone or beside hop names):")
 			for _, p := range trace.Presets() {
 				fmt.Fprintf(os.Stdout, "  %-8s %s\n", p.Name, p.What)
-				if p.Name != "all" {
-					fmt.Fprintf(os.Stdout, "  %-8s %s\n", "", strings.Join(p.Hops, ","))
+				if p.Name == "lean" {
+					fmt.Fprintf(os.Stdout, "  %-8s %s\n", "", strings.Join(p.Hops, ", "))
 				}
 			}
 			fmt.Fprintln(os.Stdout, "\nKernel features (probed):")

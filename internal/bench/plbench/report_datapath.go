@@ -73,6 +73,8 @@ func (r *report) targets(d datapathFigures, c bench.Case) string {
 		}
 	case bench.HooksOnly, bench.LeanHooksOnly:
 		t = append(t, "(floor)")
+	case bench.Untraced:
+		t = append(t, "(baseline)")
 	default:
 		t = append(t, "(reference)")
 	}
@@ -147,15 +149,15 @@ func (r *report) versusTcpdump(d datapathFigures, c config) {
 		f(bench.NoMatch), f(bench.LeanNoMatch), f(bench.TcpdumpNoMatch), f(bench.HooksOnly), f(bench.LeanHooksOnly))
 	extra := ""
 	if m := d.res[bench.TcpdumpMatch]; m.Err == nil && len(m.Captures) > 0 {
-		var capt, drop, recv uint64
+		var capt, drop, sent uint64
 		for i, s := range m.Captures {
 			capt, drop = capt+s.Received-s.Dropped, drop+s.Dropped
 			if i < len(m.Floods) {
-				recv += m.Floods[i].Received
+				sent += m.Floods[i].Sent
 			}
 		}
-		extra = fmt.Sprintf(" (its filter accepted %.2f copies per packet received, %.1f%% of them dropped: ring full)",
-			float64(capt+drop)/float64(max(recv, 1)), 100*float64(drop)/float64(max(capt+drop, 1)))
+		extra = fmt.Sprintf(" (its filter accepted %.2f copies per packet sent, %.1f%% of them dropped: ring full)",
+			float64(capt+drop)/float64(max(sent, 1)), 100*float64(drop)/float64(max(capt+drop, 1)))
 	}
 	r.line("    match:    pktlife %s (--max-rate %d: %s, interpose %s), tcpdump %s%s",
 		f(bench.MatchAll), c.maxRate, f(bench.MatchCapped), f(bench.Interpose), f(bench.TcpdumpMatch), extra)
