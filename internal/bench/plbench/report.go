@@ -24,9 +24,10 @@ const (
 	// a packet it does not follow, over what the hooks cost
 	targetOverFloor = 0.03
 	// --max-rate's skipped packets cost no more than unmatched ones: the
-	// capped case's ratio at least the no-match case's less this. The
-	// medians of one case move by 1–2 points from run to run here (rounds
-	// of one run spread by up to 3); less would judge the noise.
+	// capped case's ratio at least the no-match case's less this. A case's
+	// median moves by ±2 points between runs here (docs/performance.md:
+	// no-match 0.67–0.71, hooks only 0.76–0.80 in one day's runs); less
+	// would judge the noise.
 	maxRateTolerance   = 0.02
 	targetHopNs        = 100 // in-kernel ns per hop event
 	targetNoMatchNs    = 20  // in-kernel ns per activation for a packet that does not match
