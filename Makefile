@@ -27,7 +27,7 @@ E2E_DEBS  := containerd runc containernetworking-plugins conntrack iptables busy
 # tool is missing.
 TEST_DEBS := tcpdump tshark chromium fonts-dejavu-core
 
-.PHONY: all build image demo test test-vm kernels-doc test-e2e deps-e2e release-check bench generate check-generate deps-generate deps-vm deps-test clean
+.PHONY: all build image demo test test-vm kernels-doc test-e2e deps-e2e release-check bench generate check-generate deps-generate deps-vm deps-test deps-bench clean
 
 all: build
 
@@ -106,8 +106,9 @@ kernels-doc:
 # Performance (docs/performance.md): Go's benchmarks of decoding,
 # correlation and rendering, then plbench, which floods the demo node
 # untraced and traced and prints every figure against its baseline and
-# target. Not part of test; root for the kernel sections.
-bench:
+# target, and tcpdump's on the same floods (BENCH_DEBS). Not part of test;
+# root for the kernel sections.
+bench: deps-bench
 	$(GO) test -run '^$$' -bench . -benchmem ./trace/ ./trace/journey/ ./render/ ./internal/bench/
 	$(GO) build -o $(BIN)/plbench ./internal/bench/plbench
 	./$(BIN)/plbench
@@ -134,6 +135,13 @@ TEST_DEBS := tcpdump tshark chromium fonts-dejavu-core
 deps-test:
 	@command -v tcpdump >/dev/null && command -v tshark >/dev/null && command -v chromium >/dev/null && test -d /usr/share/fonts/truetype/dejavu || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_DEBS))
+
+# Debian packages make bench measures beside pktlife: tcpdump on the same floods.
+BENCH_DEBS := tcpdump
+
+deps-bench:
+	@test -x /usr/bin/tcpdump || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BENCH_DEBS))
 
 deps-vm:
 	@command -v qemu-system-x86_64 >/dev/null && test -x /bin/busybox && command -v xz >/dev/null && test -x /usr/sbin/ip || \

@@ -81,21 +81,68 @@ func LookupHop(name string) (HopDef, bool) {
 	return catalog[i], true
 }
 
-// selectHops resolves hop names; empty selects the default set.
-func selectHops(sel []string) ([]HopDef, error) {
-	if len(sel) == 0 || (len(sel) == 1 && sel[0] == "default") {
-		return slices.DeleteFunc(Hops(), func(h HopDef) bool { return !h.Default }), nil
-	}
-	if len(sel) == 1 && sel[0] == "all" {
-		return Hops(), nil
-	}
-	var out []HopDef
-	for _, s := range sel {
-		h, ok := LookupHop(s)
-		if !ok {
-			return nil, fmt.Errorf("select hops: unknown hop %q: %w", s, ErrBadOption)
+// Preset is a named hop set: Options.Hops may name it in place of hops.
+type Preset struct {
+	Name string
+	What string   // one line for people
+	Hops []string // in catalog order
+}
+
+// leanHops are the lean preset's: tc, sockets and drops, the hops that
+// fire a few times per packet rather than at every step of the stack.
+var leanHops = []string{"tc-ingress", "tc-egress", "sock_send", "sock_deliver", "kfree_skb"}
+
+// Presets returns the named hop sets: default, lean and all.
+func Presets() []Preset {
+	names := func(keep func(HopDef) bool) []string {
+		var out []string
+		for _, h := range catalog {
+			if keep(h) {
+				out = append(out, h.Name)
+			}
 		}
-		out = append(out, h)
+		return out
+	}
+	return []Preset{
+		{Name: "default", What: "what an empty --hops attaches: the hooks and the main kernel functions (where the kernel allows)",
+			Hops: names(func(h HopDef) bool { return h.Default })},
+		{Name: "lean", What: "tc, sockets and drops: fewest activations per packet, for busy nodes",
+			Hops: names(func(h HopDef) bool { return slices.Contains(leanHops, h.Name) })},
+		{Name: "all", What: "every hop in the catalog",
+			Hops: names(func(HopDef) bool { return true })},
+	}
+}
+
+// selectHops resolves hop and preset names, each hop once, in the order
+// named; empty selects the default set.
+func selectHops(sel []string) ([]HopDef, error) {
+	if len(sel) == 0 {
+		sel = []string{"default"}
+	}
+	presets := Presets()
+	var out []HopDef
+	seen := map[string]bool{}
+	add := func(name string) error {
+		h, ok := LookupHop(name)
+		if !ok {
+			return fmt.Errorf("select hops: unknown hop %q: %w", name, ErrBadOption)
+		}
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, h)
+		}
+		return nil
+	}
+	for _, s := range sel {
+		names := []string{s}
+		if i := slices.IndexFunc(presets, func(p Preset) bool { return p.Name == s }); i >= 0 {
+			names = presets[i].Hops
+		}
+		for _, n := range names {
+			if err := add(n); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return out, nil
 }

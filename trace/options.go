@@ -28,7 +28,8 @@ type Options struct {
 	// "namespace/pod"). Other namespaces keep their /run/netns name, "host"
 	// or "pid:N(comm)".
 	NetnsLabels map[netip.Addr]string
-	// Hops names the hops to attach (see Hops); empty means the default set.
+	// Hops names the hops to attach (see Hops) or presets of them (see
+	// Presets: default, lean, all); empty means the default set.
 	Hops []string
 	// LegacyTC attaches tc observers with clsact+cls_bpf even where tcx works.
 	LegacyTC bool

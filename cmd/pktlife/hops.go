@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -19,7 +20,8 @@ func newHopsCmd() *cobra.Command {
 		Use:   "hops",
 		Short: "List every hop pktlife knows and whether this kernel supports it",
 		Long: `hops lists the places pktlife can observe a packet and, for each, whether
-the running kernel supports it and by which mechanism. Support is found by
+the running kernel supports it and by which mechanism, then the presets
+--hops takes by name (default, lean, all). Support is found by
 loading and attaching each probe (tc probes in a private namespace made for
 the purpose), not by kernel version.`,
 		Args: cobra.NoArgs,
@@ -87,6 +89,13 @@ the purpose), not by kernel version.`,
 			for _, h := range hs {
 				if !h.Supported {
 					fmt.Fprintf(os.Stdout, "  %s: %s\n", h.Name, h.Reason)
+				}
+			}
+			fmt.Fprintln(os.Stdout, "\nPresets (--hops NAME, alone or beside hop names):")
+			for _, p := range trace.Presets() {
+				fmt.Fprintf(os.Stdout, "  %-8s %s\n", p.Name, p.What)
+				if p.Name == "lean" {
+					fmt.Fprintf(os.Stdout, "  %-8s %s\n", "", strings.Join(p.Hops, ", "))
 				}
 			}
 			fmt.Fprintln(os.Stdout, "\nKernel features (probed):")

@@ -53,7 +53,7 @@ func (f *traceFlags) register(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.ifaces, "iface", nil, "devices to observe at tc (glob, repeatable; default all but lo); packets must first be seen on one")
 	fl.StringArrayVar(&f.netns, "netns", nil, "network namespace (path or /run/netns name, repeatable; default the current one)")
 	fl.StringArrayVar(&f.netnsLabels, "netns-label", nil, "ADDR=NAME: show the network namespace holding address ADDR as NAME (repeatable; the kubectl plugin names pods so)")
-	fl.StringSliceVar(&f.hops, "hops", nil, "hops to attach: default, all, or names from `pktlife hops`")
+	fl.StringSliceVar(&f.hops, "hops", nil, "hops to attach: names from `pktlife hops` or a preset: default, lean (tc, sockets, drops) or all")
 	fl.IntVar(&f.count, "count", -1, "stop after this many journeys")
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (e.g. 30s)")
 	f.out.register(fl)

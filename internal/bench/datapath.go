@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
 	"slices"
 	"time"
 
@@ -53,7 +54,9 @@ type CaseResult struct {
 	Case   Case
 	Floods []FloodResult
 	Stats  []trace.Stats // per traced flood, read after it
-	Err    error         // why the case could not run
+	// Captures are the tcpdump cases' statistics, one per flood.
+	Captures []TcpdumpStats
+	Err      error // why the case could not run
 }
 
 // MedianPerCPU is the median of the floods' packets per CPU-second.
@@ -120,11 +123,7 @@ func Datapath(ctx context.Context, env *Env, cases []Case, o DatapathOptions) ([
 	res := make([]CaseResult, len(cases))
 	for i, c := range cases {
 		res[i].Case = c
-		if c != Untraced {
-			if _, err := env.TracerOptions(c); err != nil {
-				res[i].Err = err
-			}
-		}
+		res[i].Err = canRun(env, c)
 	}
 	for round := 0; round < o.Rounds; round++ {
 		for k := range cases {
@@ -133,7 +132,7 @@ func Datapath(ctx context.Context, env *Env, cases []Case, o DatapathOptions) ([
 			if r.Err != nil {
 				continue
 			}
-			f, st, err := floodCase(ctx, env, r.Case, o.Flood)
+			f, st, err := floodCase(ctx, env, r.Case, o.Flood, r)
 			if err != nil && (r.Case == Untraced || ctx.Err() != nil) {
 				return res, fmt.Errorf("flood %s: %w", r.Case, err)
 			}
@@ -141,24 +140,58 @@ func Datapath(ctx context.Context, env *Env, cases []Case, o DatapathOptions) ([
 				// e.g. another pktlife holds the interposition lock: the
 				// case is reported as not run, the others go on
 				r.Err = fmt.Errorf("flood %s: %w", r.Case, err)
-				logf("round %d %-10s not run: %v", round+1, r.Case, err)
+				logf("round %d %-18s not run: %v", round+1, r.Case, err)
 				continue
 			}
 			r.Floods = append(r.Floods, f)
 			if st != nil {
 				r.Stats = append(r.Stats, *st)
 			}
-			logf("round %d %-10s sent %8.0f/s received %8.0f/s, %8.0f per CPU-second", round+1, r.Case, f.SendRate(), f.Rate(), f.PerCPU())
+			logf("round %d %-18s sent %8.0f/s received %8.0f/s, %8.0f per CPU-second", round+1, r.Case, f.SendRate(), f.Rate(), f.PerCPU())
 		}
 	}
 	return res, nil
 }
 
-// floodCase runs one flood under a case, attaching and detaching around it.
-func floodCase(ctx context.Context, env *Env, c Case, fo FloodOptions) (FloodResult, *trace.Stats, error) {
+// canRun says why a case cannot run, or nil.
+func canRun(env *Env, c Case) error {
+	switch {
+	case c == Untraced:
+		return nil
+	case c.Tcpdump():
+		if _, err := exec.LookPath(TcpdumpPath); err != nil {
+			return fmt.Errorf("find tcpdump (make deps-bench installs it): %w", err)
+		}
+		_, err := env.TcpdumpFilter(c)
+		return err
+	}
+	_, err := env.TracerOptions(c)
+	return err
+}
+
+// floodCase runs one flood under a case, attaching and detaching (or
+// starting and stopping tcpdump) around it; a tcpdump case's statistics
+// are appended to r.Captures.
+func floodCase(ctx context.Context, env *Env, c Case, fo FloodOptions, r *CaseResult) (FloodResult, *trace.Stats, error) {
 	if c == Untraced {
 		f, err := env.Flood(ctx, fo)
 		return f, nil, err
+	}
+	if c.Tcpdump() {
+		expr, err := env.TcpdumpFilter(c)
+		if err != nil {
+			return FloodResult{}, nil, err
+		}
+		td, err := StartTcpdump(ctx, env.Namespaces(), expr)
+		if err != nil {
+			return FloodResult{}, nil, err
+		}
+		f, ferr := env.Flood(ctx, fo)
+		st, err := td.Stop()
+		if err == nil && ferr == nil {
+			r.Captures = append(r.Captures, st)
+		}
+		return f, nil, errors.Join(ferr, err)
 	}
 	opts, err := env.TracerOptions(c)
 	if err != nil {

@@ -87,14 +87,39 @@ const (
 	MatchAll       Case = "match"     // filter matches every flood packet
 	Interpose      Case = "interpose" // match, with tail-call interposition
 	MatchCapped    Case = "match, --max-rate"
-	HooksOnly      Case = "hooks only" // every hop attached, observers return at once
-	noMatchPort         = uint16(9)    // discard: nothing in the flood uses it
-	floodProto          = uint8(17)    // udp
+	HooksOnly      Case = "hooks only"       // every hop attached, observers return at once
+	LeanHooksOnly  Case = "lean, hooks only" // the lean preset's hops, observers return at once
+	LeanNoMatch    Case = "lean, no-match"   // the lean preset, filter matches no packet
+	TcpdumpNoMatch Case = "tcpdump, no-match"
+	TcpdumpMatch   Case = "tcpdump, match"
+	noMatchPort         = uint16(9) // discard: nothing in the flood uses it
+	floodProto          = uint8(17) // udp
 	udpServicePort      = demo.ServicePort
 )
 
 // Cases are the datapath benchmark's cases, baseline first.
-var Cases = []Case{Untraced, HooksOnly, NoMatch, MatchAll, Interpose, MatchCapped}
+var Cases = []Case{Untraced, HooksOnly, NoMatch, MatchAll, Interpose, MatchCapped,
+	LeanHooksOnly, LeanNoMatch, TcpdumpNoMatch, TcpdumpMatch}
+
+// Tcpdump reports whether the case runs tcpdump instead of pktlife.
+func (c Case) Tcpdump() bool { return c == TcpdumpNoMatch || c == TcpdumpMatch }
+
+// TcpdumpFilter is the filter expression of a tcpdump case: the no-match
+// case's (UDP to the discard port), or one that matches every flood packet
+// on every device it crosses: to the service VIP before the node's DNAT,
+// to pod B's backend port after it (pktlife follows the skb through the
+// NAT with its one tuple; tcpdump sees each device's copy on its own).
+func (e *Env) TcpdumpFilter(c Case) (string, error) {
+	switch c {
+	case TcpdumpNoMatch:
+		return fmt.Sprintf("udp dst port %d", noMatchPort), nil
+	case TcpdumpMatch:
+		be := e.Topo.Backend()
+		return fmt.Sprintf("udp and ((dst host %s and dst port %d) or (dst host %s and dst port %d))",
+			e.Topo.Service.Addr(), e.Topo.Service.Port(), be.Addr(), be.Port()), nil
+	}
+	return "", fmt.Errorf("tcpdump filter for case %q: not a tcpdump case", c)
+}
 
 // TracerOptions are the tracer settings for a case: the default hop set on
 // every device of the topology's three namespaces (so that traffic of
@@ -114,6 +139,13 @@ func (e *Env) TracerOptions(c Case) (trace.Options, error) {
 	flood := trace.Filter{Proto: floodProto, Dst: netip.PrefixFrom(vip, vip.BitLen()), Dport: udpServicePort}
 	nothing := trace.Filter{Proto: floodProto, Dport: noMatchPort}
 	switch c {
+	case LeanNoMatch:
+		o.Hops = []string{"lean"}
+		o.Filter = nothing
+	case LeanHooksOnly:
+		o.Hops = []string{"lean"}
+		o.Filter = nothing
+		o.HooksOnly = true
 	case NoMatch:
 		o.Filter = nothing
 	case HooksOnly:

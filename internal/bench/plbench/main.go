@@ -44,7 +44,7 @@ func main() {
 	flag.StringVar(&c.stream, "stream", "testdata/streams/demo.ndjson", "recorded stream for the user-space pipeline")
 	flag.StringVar(&c.only, "only", "", "comma-separated sections to run: datapath,kernel,pipeline,loss,attach,memory (default all)")
 	flag.BoolVar(&c.verbose, "v", false, "print each flood as it runs")
-	flag.StringVar(&c.hops, "hops", "", "comma-separated hops the traced cases attach (default: the default set)")
+	flag.StringVar(&c.hops, "hops", "", "comma-separated hops or presets (lean, all) the traced cases attach (default: the default set; the lean cases always attach lean)")
 	flag.IntVar(&c.ring, "ring", 0, "ringbuf bytes of the traced cases (default: the tracer's)")
 	flag.IntVar(&c.maxRate, "max-rate", 1000, "new packets/s the rate-limited match case follows")
 	flag.StringVar(&c.memChild, "memory-child", "", "internal")
@@ -142,7 +142,7 @@ func run(ctx context.Context, c config) (err error) {
 			return err
 		}
 		var costs []bench.KernelCost
-		for _, cs := range []bench.Case{bench.NoMatch, bench.MatchAll, bench.Interpose} {
+		for _, cs := range []bench.Case{bench.NoMatch, bench.MatchAll, bench.Interpose, bench.MatchCapped} {
 			k, err := bench.MeasureKernelCost(ctx, env, cs, cf)
 			if ctx.Err() != nil {
 				return ctx.Err()

@@ -17,6 +17,7 @@ func (r *report) kernel(floor bench.ProgRun, costs []bench.KernelCost, fo bench.
 	r.line("  floor: an empty tp_btf program on %s measures %v per run: the statistics' own clock reads;", "netif_receive_skb", ns(fl))
 	r.line("  \"net\" subtracts it")
 	var match *bench.KernelCost
+	var noMatchNet, matchNet time.Duration = -1, -1
 	for i, k := range costs {
 		if k.Case == bench.MatchAll {
 			match = &costs[i]
@@ -44,6 +45,9 @@ func (r *report) kernel(floor bench.ProgRun, costs []bench.KernelCost, fo bench.
 			r.line("  per activation for packets that do not match: %v net (%.1f× the floor) — target ≤ %d ns: %s",
 				ns(net), float64(t.PerRun())/float64(fl), targetNoMatchNs, r.verdict(net <= targetNoMatchNs, "kernel no-match ns"))
 			r.line("  per packet (all activations): %v net", ns(time.Duration(perPkt*float64(net))))
+			noMatchNet = net
+		case bench.MatchCapped:
+			r.skipped(k, fl, matchNet, noMatchNet)
 		default:
 			n := k.Counters.Emitted + k.Counters.Lost
 			if n == 0 {
@@ -59,11 +63,31 @@ func (r *report) kernel(floor bench.ProgRun, costs []bench.KernelCost, fo bench.
 				r.line("  tail-call shims: %v each (the datapath entry's time over the match case's, per extra event)", ns(perShim))
 			}
 			net := total / time.Duration(n)
+			if k.Case == bench.MatchAll {
+				matchNet = net
+			}
 			r.line("  per hop event (all programs' time / events written or lost): %v net — target ≤ %d ns: %s",
 				ns(net), targetHopNs, r.verdict(net <= targetHopNs, "kernel "+string(k.Case)+" ns/event"))
 		}
 	}
 	r.line("")
+}
+
+// skipped estimates what an activation costs for a packet --max-rate
+// skips: the capped case's net time less its events at the match case's
+// net cost per event, over the activations that wrote no event.
+func (r *report) skipped(k bench.KernelCost, floor, perEvent, noMatch time.Duration) {
+	t := k.Total()
+	events := k.Counters.Emitted + k.Counters.Lost
+	if perEvent < 0 || noMatch < 0 || t.Runs <= events {
+		r.line("  skipped packets: %s", r.verdict(false, "kernel --max-rate skip cost: no match or no-match case to compare with"))
+		return
+	}
+	net := t.Runtime - time.Duration(t.Runs)*floor - time.Duration(events)*perEvent
+	skip := net / time.Duration(t.Runs-events)
+	r.line("  per activation for packets --max-rate skips: %v net (the case's time less %d events at %v each,", ns(skip), events, ns(perEvent))
+	r.line("  over the %d activations without one) — target ≤ no-match's %v + %d ns: %s", t.Runs-events, ns(noMatch),
+		skippedNsTolerance, r.verdict(skip <= noMatch+skippedNsTolerance, "kernel --max-rate skip ns/activation"))
 }
 
 // shimCost is the time the shims added to the datapath's entry program in
