@@ -90,13 +90,13 @@ func deviceLabel(d journey.Device, w int) string {
 func hookLabel(h *journey.Hop) (string, sty) {
 	switch h.Hook {
 	case journey.HookKfunc:
-		if h.Kfunc != "" {
-			return sanitize(h.Kfunc) + "()", sKfunc
+		if h.Kfunc() != "" {
+			return sanitize(h.Kfunc()) + "()", sKfunc
 		}
 		return h.Hook.String(), sKfunc
 	case journey.HookKfuncRet:
-		if h.Kfunc != "" {
-			return sanitize(h.Kfunc) + "() exit", sKfunc
+		if h.Kfunc() != "" {
+			return sanitize(h.Kfunc()) + "() exit", sKfunc
 		}
 		return h.Hook.String(), sKfunc
 	case journey.HookTCIngress, journey.HookTCEgress:
