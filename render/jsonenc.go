@@ -217,9 +217,9 @@ func (e *jsonEnc) hop(b []byte, h *journey.Hop) []byte {
 	if h.VerdictInferred {
 		b = append(b, `,"verdict_inferred":true`...)
 	}
-	if h.VerdictFrom != "" {
+	if h.VerdictFrom() != "" {
 		b = append(b, `,"verdict_from":`...)
-		b = appendJSONString(b, h.VerdictFrom)
+		b = appendJSONString(b, h.VerdictFrom())
 	}
 	if h.DropReason != "" {
 		b = append(b, `,"drop_reason":`...)

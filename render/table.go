@@ -281,8 +281,8 @@ func hopDetail(l line, j *journey.Journey, h *journey.Hop) line {
 	}
 	if h.Verdict != "" {
 		l.add(sanitize(h.Verdict), verdictStyle(h.Verdict))
-		if h.VerdictInferred && h.VerdictFrom != "" {
-			l.add(" (inferred: next "+sanitize(h.VerdictFrom)+")", sDim)
+		if h.VerdictInferred && h.VerdictFrom() != "" {
+			l.add(" (inferred: next "+sanitize(h.VerdictFrom())+")", sDim)
 		} else if h.VerdictInferred {
 			l.add(" (inferred)", sDim)
 		}

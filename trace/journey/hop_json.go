@@ -39,7 +39,7 @@ func (h Hop) MarshalJSON() ([]byte, error) {
 		Hook: h.Hook, Kfunc: h.Kfunc(), Device: h.Device, Skb: h.Skb, CPU: h.CPU,
 		Len: h.Len, Mark: h.Mark, Tuple: h.Tuple, NATFrom: h.NATFrom,
 		Progs: h.Progs, TailCalls: h.TailCalls, Verdict: h.Verdict,
-		VerdictInferred: h.VerdictInferred, VerdictFrom: h.VerdictFrom,
+		VerdictInferred: h.VerdictInferred, VerdictFrom: h.VerdictFrom(),
 		DropReason: h.DropReason, Ret: h.Ret,
 	}
 	return json.Marshal(&w)
@@ -59,11 +59,12 @@ func (h *Hop) UnmarshalJSON(b []byte) error {
 		Hook: w.Hook, Device: w.Device, Skb: w.Skb, CPU: w.CPU,
 		Len: w.Len, Mark: w.Mark, Tuple: w.Tuple, NATFrom: w.NATFrom,
 		Progs: w.Progs, TailCalls: w.TailCalls, Verdict: w.Verdict,
-		VerdictInferred: w.VerdictInferred, VerdictFrom: w.VerdictFrom,
-		DropReason: w.DropReason, Ret: w.Ret,
+		VerdictInferred: w.VerdictInferred,
+		DropReason:      w.DropReason, Ret: w.Ret,
 	}
 	h.SetNode(w.Node)
 	h.SetKfunc(w.Kfunc)
+	h.SetVerdictFrom(w.VerdictFrom)
 	return nil
 }
 
