@@ -47,6 +47,24 @@ type hopRow struct {
 	hookSt sty
 	detail line
 	slow   bool
+	// where at and delta end in the journey's times string
+	atEnd, deltaEnd int
+}
+
+// times formats every hop's time and delta into one string, one
+// allocation for the journey: rows[i] gets where its two end.
+func (t *Text) times(j *journey.Journey, rows []hopRow) string {
+	b := t.timeBuf[:0]
+	for i := range j.Hops {
+		b = appendDur(b, j.Hops[i].At)
+		rows[i].atEnd = len(b)
+		if i > 0 {
+			b = appendDelta(b, j.Hops[i].Delta)
+		}
+		rows[i].deltaEnd = len(b)
+	}
+	t.timeBuf = b
+	return string(b)
 }
 
 func (t *Text) table(j *journey.Journey) {
@@ -67,14 +85,19 @@ func (t *Text) table(j *journey.Journey) {
 		netns: textWidth("netns"), device: textWidth("device"), hook: textWidth("hook"),
 	}
 	slowest := slowestHop(j)
+	times := t.times(j, rows)
 	for i := range j.Hops {
 		h := &j.Hops[i]
 		r := &rows[i]
 		r.h = h
-		r.at = fmtDur(h.At)
+		from := 0
+		if i > 0 {
+			from = rows[i-1].deltaEnd
+		}
+		r.at = times[from:r.atEnd]
 		r.delta = "—"
 		if i > 0 {
-			r.delta = fmtDelta(h.Delta)
+			r.delta = times[r.atEnd:r.deltaEnd]
 		}
 		r.slow = i == slowest
 		r.dev = t.devLabels(h.Device)
