@@ -258,7 +258,7 @@ func (t *Text) row(j *journey.Journey, r *hopRow, c columns, st *tupleState) {
 		subline(l)
 	}
 	if len(h.TailCalls) > 0 {
-		l = tailCallLines(l, h, subline)
+		l = t.tailCallLines(l, h, subline)
 	}
 	madeHere := false // a NAT this hop's programs made: its tuple is the one before
 	if len(j.NAT) > 0 || h.NATFrom != nil {
@@ -344,25 +344,27 @@ func cloneLabel(j *journey.Journey, skb journey.Ptr) string {
 //
 // Each line is built in buf and handed to emit; tailCallLines returns buf
 // for reuse.
-func tailCallLines(buf line, h *journey.Hop, emit func(line)) line {
+func (t *Text) tailCallLines(buf line, h *journey.Hop, emit func(line)) line {
 	w := 0
 	for _, tc := range h.TailCalls {
-		w = max(w, textWidth(tailCallTarget(tc))+1+textWidth(tailCallProg(tc)))
+		w = max(w, t.tailCallTarget(tc).w+textWidth(t.tailCallProg(tc)))
 	}
 	prev := h.At
 	for _, tc := range h.TailCalls {
 		l := buf[:0]
 		l.add("↳ ", sDim)
-		target := tailCallTarget(tc)
-		l.add(target+" ", sDim)
-		prog := tailCallProg(tc)
+		target := t.tailCallTarget(tc)
+		l.add(target.s, sDim)
+		prog := t.tailCallProg(tc)
 		l.add(prog, pick(tc.Missed, sWarn, sProg))
-		pad := w - textWidth(target) - 1 - textWidth(prog)
+		pad := w - target.w - textWidth(prog)
 		switch {
 		case tc.Inferred:
-			l.add(spaces(pad+2)+"(inferred)", sDim)
+			l.add(spaces(pad+2), sDim)
+			l.add("(inferred)", sDim)
 		case !tc.Missed:
-			l.add(spaces(pad+2)+fmtDelta(tc.At-prev), sPlain)
+			l.add(spaces(pad+2), sPlain)
+			l.add(fmtDelta(tc.At-prev), sPlain)
 			prev = tc.At
 		}
 		if tc.Reason != "" {
@@ -374,11 +376,11 @@ func tailCallLines(buf line, h *journey.Hop, emit func(line)) line {
 	return buf
 }
 
-func tailCallProg(tc journey.TailCall) string {
+func (t *Text) tailCallProg(tc journey.TailCall) string {
 	if tc.Missed {
 		return "(empty: fell through)"
 	}
-	return progLabel(tc.Prog)
+	return t.progLabel(tc.Prog)
 }
 
 func spaces(n int) string {
