@@ -76,8 +76,8 @@ func (n NATPattern) String() string {
 // HopString describes an observed hop in one line, in the spec's terms.
 func HopString(h *journey.Hop) string {
 	parts := []string{h.Hook.String()}
-	if h.Kfunc != "" {
-		parts[0] += "(" + h.Kfunc + ")"
+	if h.Kfunc() != "" {
+		parts[0] += "(" + h.Kfunc() + ")"
 	}
 	if h.Device.Name != "" {
 		parts = append(parts, "dev="+h.Device.Name)

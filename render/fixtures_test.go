@@ -54,6 +54,12 @@ func us(f float64) time.Duration { return time.Duration(f * 1e3) }
 
 func ret(v int64) *int64 { return &v }
 
+// kfunc is h at kernel function name.
+func kfunc(h journey.Hop, name string) journey.Hop {
+	h.SetKfunc(name)
+	return h
+}
+
 // finish fills in what the correlator derives: indexes, timestamps, deltas,
 // duration, and hop defaults (skb, tuple, cpu).
 func finish(j *journey.Journey) *journey.Journey {
@@ -240,13 +246,13 @@ func kfuncHops() *journey.Journey {
 		Tuple: tuple(1, "192.168.1.20", "192.168.1.10"),
 		Hops: []journey.Hop{
 			{At: 0, Hook: journey.HookNetifReceiveSkb, Device: hostE0, Len: 84},
-			{At: us(0.3), Hook: journey.HookKfunc, Kfunc: "__netif_receive_skb_core", Device: hostE0, Len: 84},
-			{At: us(0.9), Hook: journey.HookKfunc, Kfunc: "ip_rcv", Device: hostE0, Len: 84},
-			{At: us(1.2), Hook: journey.HookKfunc, Kfunc: "nf_hook_slow", Device: hostE0, Len: 84},
-			{At: us(2.7), Hook: journey.HookKfuncRet, Kfunc: "nf_hook_slow", Device: hostE0, Ret: ret(1), Len: 84},
-			{At: us(3.0), Hook: journey.HookKfunc, Kfunc: "ip_local_deliver", Device: hostE0, Len: 84},
-			{At: us(3.6), Hook: journey.HookKfunc, Kfunc: "icmp_rcv", Device: hostE0, Len: 64},
-			{At: us(6.2), Hook: journey.HookKfuncRet, Kfunc: "icmp_rcv", Device: hostE0, Ret: ret(0), Len: 64},
+			kfunc(journey.Hop{At: us(0.3), Hook: journey.HookKfunc, Device: hostE0, Len: 84}, "__netif_receive_skb_core"),
+			kfunc(journey.Hop{At: us(0.9), Hook: journey.HookKfunc, Device: hostE0, Len: 84}, "ip_rcv"),
+			kfunc(journey.Hop{At: us(1.2), Hook: journey.HookKfunc, Device: hostE0, Len: 84}, "nf_hook_slow"),
+			kfunc(journey.Hop{At: us(2.7), Hook: journey.HookKfuncRet, Device: hostE0, Ret: ret(1), Len: 84}, "nf_hook_slow"),
+			kfunc(journey.Hop{At: us(3.0), Hook: journey.HookKfunc, Device: hostE0, Len: 84}, "ip_local_deliver"),
+			kfunc(journey.Hop{At: us(3.6), Hook: journey.HookKfunc, Device: hostE0, Len: 64}, "icmp_rcv"),
+			kfunc(journey.Hop{At: us(6.2), Hook: journey.HookKfuncRet, Device: hostE0, Ret: ret(0), Len: 64}, "icmp_rcv"),
 			{At: us(6.5), Hook: journey.HookConsumeSkb, Device: hostE0, Len: 64},
 		},
 		Fate: journey.FateConsumed, End: journey.EndFree,

@@ -13,45 +13,51 @@ import (
 // fmtDur formats a duration for people: "0", "812ns", "3.1µs", "38.2ms",
 // "1.25s"; one decimal below a second is enough to see where time went.
 func fmtDur(d time.Duration) string {
-	if d == 0 {
-		return "0"
-	}
-	sign := ""
-	if d < 0 {
-		sign, d = "-", -d
-	}
-	return fmtSigned(sign, d)
+	var a [40]byte
+	return string(appendDur(a[:0], d))
 }
 
-// fmtSigned formats d (not negative) after sign, building the string in
-// one allocation.
-func fmtSigned(sign string, d time.Duration) string {
-	var a [40]byte
-	b := append(a[:0], sign...)
+// appendDur appends fmtDur(d) to b.
+func appendDur(b []byte, d time.Duration) []byte {
+	if d == 0 {
+		return append(b, '0')
+	}
+	if d < 0 {
+		return appendSigned(append(b, '-'), -d)
+	}
+	return appendSigned(b, d)
+}
+
+// appendSigned appends d (not negative) to b.
+func appendSigned(b []byte, d time.Duration) []byte {
 	switch {
 	case d < time.Microsecond:
-		b = append(strconv.AppendInt(b, int64(d), 10), "ns"...)
+		return append(strconv.AppendInt(b, int64(d), 10), "ns"...)
 	case d < time.Millisecond:
-		b = append(strconv.AppendFloat(b, float64(d)/1e3, 'f', 1, 64), "µs"...)
+		return append(strconv.AppendFloat(b, float64(d)/1e3, 'f', 1, 64), "µs"...)
 	case d < time.Second:
-		b = append(strconv.AppendFloat(b, float64(d)/1e6, 'f', 1, 64), "ms"...)
+		return append(strconv.AppendFloat(b, float64(d)/1e6, 'f', 1, 64), "ms"...)
 	case d < time.Minute:
-		b = append(strconv.AppendFloat(b, float64(d)/1e9, 'f', 2, 64), "s"...)
-	default:
-		return sign + d.Round(100*time.Millisecond).String()
+		return append(strconv.AppendFloat(b, float64(d)/1e9, 'f', 2, 64), "s"...)
 	}
-	return string(b)
+	return append(b, d.Round(100*time.Millisecond).String()...)
 }
 
 // fmtDelta formats a time difference with its sign: "+3.1µs".
 func fmtDelta(d time.Duration) string {
+	var a [40]byte
+	return string(appendDelta(a[:0], d))
+}
+
+// appendDelta appends fmtDelta(d) to b.
+func appendDelta(b []byte, d time.Duration) []byte {
 	if d < 0 {
-		return fmtDur(d)
+		return appendDur(b, d)
 	}
 	if d == 0 {
-		return "+0"
+		return append(b, "+0"...)
 	}
-	return fmtSigned("+", d)
+	return appendSigned(append(b, '+'), d)
 }
 
 // netnsLabel names a namespace: its name, else its inode, else "-".
@@ -90,13 +96,13 @@ func deviceLabel(d journey.Device, w int) string {
 func hookLabel(h *journey.Hop) (string, sty) {
 	switch h.Hook {
 	case journey.HookKfunc:
-		if h.Kfunc != "" {
-			return sanitize(h.Kfunc) + "()", sKfunc
+		if h.Kfunc() != "" {
+			return sanitize(h.Kfunc()) + "()", sKfunc
 		}
 		return h.Hook.String(), sKfunc
 	case journey.HookKfuncRet:
-		if h.Kfunc != "" {
-			return sanitize(h.Kfunc) + "() exit", sKfunc
+		if h.Kfunc() != "" {
+			return sanitize(h.Kfunc()) + "() exit", sKfunc
 		}
 		return h.Hook.String(), sKfunc
 	case journey.HookTCIngress, journey.HookTCEgress:

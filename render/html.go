@@ -208,14 +208,14 @@ func layoutLanes(j *journey.Journey, hj *htmlJourney) []int {
 	var order []*nsLanes
 	byNs := map[string]*nsLanes{}
 	for _, h := range j.Hops {
-		nk := h.Node + "/" + strconv.FormatUint(uint64(h.Device.Netns), 10)
+		nk := h.Node() + "/" + strconv.FormatUint(uint64(h.Device.Netns), 10)
 		ns := byNs[nk]
 		if ns == nil {
-			ns = &nsLanes{dev: h.Device, node: h.Node}
+			ns = &nsLanes{dev: h.Device, node: h.Node()}
 			byNs[nk] = ns
 			order = append(order, ns)
 		}
-		k := laneKey{h.Device.Netns, h.Device.Ifindex, h.Node}
+		k := laneKey{h.Device.Netns, h.Device.Ifindex, h.Node()}
 		found := false
 		for _, e := range ns.keys {
 			found = found || e == k
@@ -252,7 +252,7 @@ func layoutLanes(j *journey.Journey, hj *htmlJourney) []int {
 	}
 	out := make([]int, len(j.Hops))
 	for i, h := range j.Hops {
-		out[i] = index[laneKey{h.Device.Netns, h.Device.Ifindex, h.Node}]
+		out[i] = index[laneKey{h.Device.Netns, h.Device.Ifindex, h.Node()}]
 	}
 	return out
 }

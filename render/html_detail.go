@@ -69,8 +69,8 @@ func hopTip(j *journey.Journey, h *journey.Hop) string {
 	for _, tc := range h.TailCalls {
 		lines = append(lines, "↳ "+tailCallText(tc))
 	}
-	if len(h.Packet) > 0 {
-		lines = append(lines, fmt.Sprintf("%d packet bytes captured", len(h.Packet)))
+	if len(h.Packet()) > 0 {
+		lines = append(lines, fmt.Sprintf("%d packet bytes captured", len(h.Packet())))
 	}
 	return strings.Join(lines, "\n")
 }

@@ -107,7 +107,7 @@ func TestHTMLStructure(t *testing.T) {
 				t.Errorf("journey %d hop %d: drop class wrong", j.ID, h.Index)
 			}
 			titles := nodes(r, func(n *html.Node) bool { return n.Data == "title" })
-			if len(titles) == 0 || !strings.Contains(titles[0].FirstChild.Data, h.Hook.String()) && h.Kfunc == "" {
+			if len(titles) == 0 || !strings.Contains(titles[0].FirstChild.Data, h.Hook.String()) && h.Kfunc() == "" {
 				t.Errorf("journey %d hop %d: no tooltip naming the hook", j.ID, h.Index)
 			}
 		}

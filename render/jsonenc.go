@@ -123,9 +123,9 @@ func (e *jsonEnc) hop(b []byte, h *journey.Hop) []byte {
 	b = strconv.AppendUint(b, h.Time, 10)
 	b = append(b, `,"hook":`...)
 	b = appendJSONString(b, h.Hook.String())
-	if h.Kfunc != "" {
+	if h.Kfunc() != "" {
 		b = append(b, `,"kfunc":`...)
-		b = appendJSONString(b, h.Kfunc)
+		b = appendJSONString(b, h.Kfunc())
 	}
 	b = append(b, `,"device":{`...)
 	if h.Device.Name != "" {
@@ -217,9 +217,9 @@ func (e *jsonEnc) hop(b []byte, h *journey.Hop) []byte {
 	if h.VerdictInferred {
 		b = append(b, `,"verdict_inferred":true`...)
 	}
-	if h.VerdictFrom != "" {
+	if h.VerdictFrom() != "" {
 		b = append(b, `,"verdict_from":`...)
-		b = appendJSONString(b, h.VerdictFrom)
+		b = appendJSONString(b, h.VerdictFrom())
 	}
 	if h.DropReason != "" {
 		b = append(b, `,"drop_reason":`...)

@@ -68,7 +68,8 @@ func TestJSONEncoderStrings(t *testing.T) {
 		j := randomJourney(1)
 		j.Node, j.DropReason, j.Fate, j.End = s, s, journey.Fate(s), journey.End(s)
 		for i := range j.Hops {
-			j.Hops[i].Device.Name, j.Hops[i].Kfunc = s, s
+			j.Hops[i].Device.Name = s
+			j.Hops[i].SetKfunc(s)
 		}
 		// zones are strings too; 4-in-6 addresses have a text form of their own
 		j.Tuple.Src = netip.AddrPortFrom(netip.MustParseAddr("fe80::1").WithZone(s), 80)

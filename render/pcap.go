@@ -91,7 +91,7 @@ func (p *Pcap) Close() error {
 // iface returns the interface of h's device, writing its description block
 // the first time.
 func (p *Pcap) iface(h *journey.Hop) (uint32, error) {
-	k := ifKey{h.Device.Netns, h.Device.Ifindex, h.Node}
+	k := ifKey{h.Device.Netns, h.Device.Ifindex, h.Node()}
 	if id, ok := p.ifaces[k]; ok {
 		return id, nil
 	}
@@ -106,9 +106,9 @@ func (p *Pcap) iface(h *journey.Hop) (uint32, error) {
 	name := dev + "@" + ns
 	desc := fmt.Sprintf("device %s (ifindex %d) in network namespace %s (inode %d)",
 		dev, h.Device.Ifindex, ns, h.Device.Netns)
-	if h.Node != "" {
-		name = sanitize(h.Node) + ":" + name
-		desc += " on node " + sanitize(h.Node)
+	if h.Node() != "" {
+		name = sanitize(h.Node()) + ":" + name
+		desc += " on node " + sanitize(h.Node())
 	}
 	id, err := p.w.Interface(pcapng.Interface{LinkType: pcapng.LinkTypeRaw, SnapLen: uint32(p.snap), Name: name, Description: desc})
 	if err != nil {
@@ -122,13 +122,13 @@ func (p *Pcap) iface(h *journey.Hop) (uint32, error) {
 // the nearest hop with bytes (an earlier one on a tie) and that hop's
 // index, else nil.
 func hopBytes(j *journey.Journey, i int) ([]byte, int) {
-	if len(j.Hops[i].Packet) > 0 {
-		return j.Hops[i].Packet, j.Hops[i].Index
+	if len(j.Hops[i].Packet()) > 0 {
+		return j.Hops[i].Packet(), j.Hops[i].Index
 	}
 	for d := 1; d < len(j.Hops); d++ {
 		for _, k := range [2]int{i - d, i + d} {
-			if k >= 0 && k < len(j.Hops) && len(j.Hops[k].Packet) > 0 {
-				return j.Hops[k].Packet, j.Hops[k].Index
+			if k >= 0 && k < len(j.Hops) && len(j.Hops[k].Packet()) > 0 {
+				return j.Hops[k].Packet(), j.Hops[k].Index
 			}
 		}
 	}
@@ -152,8 +152,8 @@ func hopComment(j *journey.Journey, h *journey.Hop, from int) string {
 	var c strings.Builder
 	fmt.Fprintf(&c, "pktlife journey %d hop %d/%d: %s", j.ID, h.Index, len(j.Hops), plainHook(h))
 	fmt.Fprintf(&c, "; dev %s; netns %s", deviceLabel(h.Device, 64), netnsLabel(h.Device))
-	if h.Node != "" {
-		c.WriteString("; node " + sanitize(h.Node))
+	if h.Node() != "" {
+		c.WriteString("; node " + sanitize(h.Node()))
 	}
 	fmt.Fprintf(&c, "; +%s", fmtDur(h.At))
 	if h.Tuple.Valid() {
@@ -190,7 +190,7 @@ func hopComment(j *journey.Journey, h *journey.Hop, from int) string {
 		c.WriteString("; " + n)
 	}
 	switch {
-	case from == 0 && len(h.Packet) == 0:
+	case from == 0 && len(h.Packet()) == 0:
 		c.WriteString("; no packet bytes captured")
 	case from != h.Index:
 		fmt.Fprintf(&c, "; this hook does not read the packet: bytes from hop %d", from)

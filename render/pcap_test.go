@@ -50,9 +50,9 @@ func TestPcapHopsCommentsInterfaces(t *testing.T) {
 	j := dnatTailCallDrop()
 	pre := ipv4UDP(60, [4]byte{10, 96, 0, 10})
 	post := ipv4UDP(60, [4]byte{10, 244, 2, 2})
-	j.Hops[0].Packet = pre
-	j.Hops[2].Packet = pre
-	j.Hops[3].Packet = post
+	j.Hops[0].SetPacket(pre)
+	j.Hops[2].SetPacket(pre)
+	j.Hops[3].SetPacket(post)
 	// hop 2 has no bytes of its own: it gets hop 1's (nearest, earlier first)
 	f := writePcap(t, j, udpDelivered())
 

@@ -139,7 +139,7 @@ func randomJourney(seed uint64) *journey.Journey {
 			h.Mark = rng.Uint32()
 		}
 		if h.Hook == journey.HookKfunc || h.Hook == journey.HookKfuncRet || rng.IntN(20) == 0 {
-			h.Kfunc = pick("", "ip_rcv", "__netif_receive_skb_core", "nf_hook_slow\x1b")
+			h.SetKfunc(pick("", "ip_rcv", "__netif_receive_skb_core", "nf_hook_slow\x1b"))
 		}
 		if rng.IntN(6) == 0 {
 			old := tuple()

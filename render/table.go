@@ -47,6 +47,24 @@ type hopRow struct {
 	hookSt sty
 	detail line
 	slow   bool
+	// where at and delta end in the journey's times string
+	atEnd, deltaEnd int
+}
+
+// times formats every hop's time and delta into one string, one
+// allocation for the journey: rows[i] gets where its two end.
+func (t *Text) times(j *journey.Journey, rows []hopRow) string {
+	b := t.timeBuf[:0]
+	for i := range j.Hops {
+		b = appendDur(b, j.Hops[i].At)
+		rows[i].atEnd = len(b)
+		if i > 0 {
+			b = appendDelta(b, j.Hops[i].Delta)
+		}
+		rows[i].deltaEnd = len(b)
+	}
+	t.timeBuf = b
+	return string(b)
 }
 
 func (t *Text) table(j *journey.Journey) {
@@ -67,14 +85,19 @@ func (t *Text) table(j *journey.Journey) {
 		netns: textWidth("netns"), device: textWidth("device"), hook: textWidth("hook"),
 	}
 	slowest := slowestHop(j)
+	times := t.times(j, rows)
 	for i := range j.Hops {
 		h := &j.Hops[i]
 		r := &rows[i]
 		r.h = h
-		r.at = fmtDur(h.At)
+		from := 0
+		if i > 0 {
+			from = rows[i-1].deltaEnd
+		}
+		r.at = times[from:r.atEnd]
 		r.delta = "—"
 		if i > 0 {
-			r.delta = fmtDelta(h.Delta)
+			r.delta = times[r.atEnd:r.deltaEnd]
 		}
 		r.slow = i == slowest
 		r.dev = t.devLabels(h.Device)
@@ -235,7 +258,7 @@ func (t *Text) row(j *journey.Journey, r *hopRow, c columns, st *tupleState) {
 		subline(l)
 	}
 	if len(h.TailCalls) > 0 {
-		l = tailCallLines(l, h, subline)
+		l = t.tailCallLines(l, h, subline)
 	}
 	madeHere := false // a NAT this hop's programs made: its tuple is the one before
 	if len(j.NAT) > 0 || h.NATFrom != nil {
@@ -281,8 +304,8 @@ func hopDetail(l line, j *journey.Journey, h *journey.Hop) line {
 	}
 	if h.Verdict != "" {
 		l.add(sanitize(h.Verdict), verdictStyle(h.Verdict))
-		if h.VerdictInferred && h.VerdictFrom != "" {
-			l.add(" (inferred: next "+sanitize(h.VerdictFrom)+")", sDim)
+		if h.VerdictInferred && h.VerdictFrom() != "" {
+			l.add(" (inferred: next "+sanitize(h.VerdictFrom())+")", sDim)
 		} else if h.VerdictInferred {
 			l.add(" (inferred)", sDim)
 		}
@@ -321,25 +344,27 @@ func cloneLabel(j *journey.Journey, skb journey.Ptr) string {
 //
 // Each line is built in buf and handed to emit; tailCallLines returns buf
 // for reuse.
-func tailCallLines(buf line, h *journey.Hop, emit func(line)) line {
+func (t *Text) tailCallLines(buf line, h *journey.Hop, emit func(line)) line {
 	w := 0
 	for _, tc := range h.TailCalls {
-		w = max(w, textWidth(tailCallTarget(tc))+1+textWidth(tailCallProg(tc)))
+		w = max(w, t.tailCallTarget(tc).w+textWidth(t.tailCallProg(tc)))
 	}
 	prev := h.At
 	for _, tc := range h.TailCalls {
 		l := buf[:0]
 		l.add("↳ ", sDim)
-		target := tailCallTarget(tc)
-		l.add(target+" ", sDim)
-		prog := tailCallProg(tc)
+		target := t.tailCallTarget(tc)
+		l.add(target.s, sDim)
+		prog := t.tailCallProg(tc)
 		l.add(prog, pick(tc.Missed, sWarn, sProg))
-		pad := w - textWidth(target) - 1 - textWidth(prog)
+		pad := w - target.w - textWidth(prog)
 		switch {
 		case tc.Inferred:
-			l.add(spaces(pad+2)+"(inferred)", sDim)
+			l.add(spaces(pad+2), sDim)
+			l.add("(inferred)", sDim)
 		case !tc.Missed:
-			l.add(spaces(pad+2)+fmtDelta(tc.At-prev), sPlain)
+			l.add(spaces(pad+2), sPlain)
+			l.add(fmtDelta(tc.At-prev), sPlain)
 			prev = tc.At
 		}
 		if tc.Reason != "" {
@@ -351,11 +376,11 @@ func tailCallLines(buf line, h *journey.Hop, emit func(line)) line {
 	return buf
 }
 
-func tailCallProg(tc journey.TailCall) string {
+func (t *Text) tailCallProg(tc journey.TailCall) string {
 	if tc.Missed {
 		return "(empty: fell through)"
 	}
-	return progLabel(tc.Prog)
+	return t.progLabel(tc.Prog)
 }
 
 func spaces(n int) string {

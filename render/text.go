@@ -25,6 +25,7 @@ type Text struct {
 	rows    []hopRow   // reused from journey to journey
 	spans   line       // span arena of the journey being written
 	scratch line       // a line being built and written at once
+	timeBuf []byte     // the hops' times, formatted (table)
 	lines   []line     // the header's title lines
 	rest    []line     // and summary lines
 	items   []flowItem // the title's pieces

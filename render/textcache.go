@@ -15,6 +15,35 @@ const maxDetailSpans = 10
 type labelCache struct {
 	devices map[journey.Device]devLabels
 	progs   map[journey.Prog]string
+	targets map[targetKey]targetLabel
+}
+
+// targetKey is what a tail call's target label is made of.
+type targetKey struct {
+	m        string
+	id, slot uint32
+}
+
+// targetLabel is tailCallTarget followed by a space, and its width
+// without the space.
+type targetLabel struct {
+	s string
+	w int
+}
+
+// tailCallTarget returns the tail call's target label, cached.
+func (t *Text) tailCallTarget(tc journey.TailCall) targetLabel {
+	k := targetKey{tc.Map, tc.MapID, tc.Slot}
+	if l, ok := t.labels.targets[k]; ok {
+		return l
+	}
+	if t.labels.targets == nil || len(t.labels.targets) >= maxCached {
+		t.labels.targets = make(map[targetKey]targetLabel)
+	}
+	s := tailCallTarget(tc)
+	l := targetLabel{s: s + " ", w: textWidth(s)}
+	t.labels.targets[k] = l
+	return l
 }
 
 // devLabels are what a hop row shows of its device, with their widths.

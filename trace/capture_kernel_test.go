@@ -49,7 +49,7 @@ func TestCapturePacketBytes(t *testing.T) {
 			j := waitJourney(t, journeys, func(j *journey.Journey) bool { return j.Tuple.Dst.Port() == tc.port && len(j.Hops) > 2 })
 			reading := 0
 			for _, h := range j.Hops {
-				p := h.Packet
+				p := h.Packet()
 				if h.Hook == journey.HookNetDevXmit || tc.want == 0 {
 					if len(p) != 0 {
 						t.Errorf("hop %d %s: %d bytes, want none", h.Index, h.Hook, len(p))

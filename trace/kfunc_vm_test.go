@@ -26,7 +26,7 @@ import (
 
 func kfuncIndex(j *journey.Journey, name, dev string) int {
 	for i, h := range j.Hops {
-		if h.Hook == journey.HookKfunc && h.Kfunc == name && (dev == "" || h.Device.Name == dev) {
+		if h.Hook == journey.HookKfunc && h.Kfunc() == name && (dev == "" || h.Device.Name == dev) {
 			return i
 		}
 	}
@@ -37,8 +37,8 @@ func kfuncSeq(j *journey.Journey) string {
 	var s []string
 	for _, h := range j.Hops {
 		n := h.Hook.String()
-		if h.Kfunc != "" {
-			n = h.Kfunc
+		if h.Kfunc() != "" {
+			n = h.Kfunc()
 			if h.Hook == journey.HookKfuncRet {
 				n += "()=" + itoa(h.Ret)
 			}
@@ -275,11 +275,11 @@ func TestVMLegacyTCAndTCX(t *testing.T) {
 	// (returning TC_ACT_UNSPEC, -1): look for the test filter's verdict.
 	var rets []int64
 	for _, h := range j.Hops {
-		if h.Hook == journey.HookKfuncRet && h.Kfunc == "cls_bpf_classify" && h.Device.Name == "vb" && h.Ret != nil {
+		if h.Hook == journey.HookKfuncRet && h.Kfunc() == "cls_bpf_classify" && h.Device.Name == "vb" && h.Ret != nil {
 			rets = append(rets, *h.Ret)
 		}
-		if h.Hook == journey.HookKfunc && (h.Kfunc == "tcf_classify" || h.Kfunc == "cls_bpf_classify") && h.Device.Name == "va" && tcxOK {
-			t.Errorf("%s on va, where the program runs by tcx: [%s]", h.Kfunc, kfuncSeq(j))
+		if h.Hook == journey.HookKfunc && (h.Kfunc() == "tcf_classify" || h.Kfunc() == "cls_bpf_classify") && h.Device.Name == "va" && tcxOK {
+			t.Errorf("%s on va, where the program runs by tcx: [%s]", h.Kfunc(), kfuncSeq(j))
 		}
 	}
 	if !moduleHasBTF("cls_bpf") { // cls_bpf_classify by kprobe: no return value

@@ -72,7 +72,7 @@ func encode(ev *journey.Event) []byte {
 
 // Replayer feeds a stream through decode and journey.New — the correlator
 // and the annotate stage, as in the tracer — over and over:
-// each pass shifts time and skb addresses, so that every pass is new
+// each pass shifts time, skb addresses and IPv4 IDs, so that every pass is new
 // packets, and expires the previous pass's journeys as kernel time moves on.
 type Replayer struct {
 	s    *Stream
@@ -95,6 +95,12 @@ func (r *Replayer) Next() {
 	trace.Decode(r.s.Raw[r.i], &r.ev)
 	r.ev.Time += r.pass * r.s.span
 	r.ev.Skb += journey.Ptr(r.pass << 20)
+	if id := r.ev.Tuple.IPID; id != 0 {
+		// A new IPv4 ID too (never 0, which means none): a packet whose skb
+		// the stream never frees would otherwise take each later pass's
+		// copy of it as its own, and grow one journey for the whole run.
+		r.ev.Tuple.IPID = uint16((uint64(id)-1+r.pass)%0xffff + 1)
+	}
 	r.c.Add(&r.ev)
 	if r.i++; r.i == len(r.s.Raw) {
 		r.c.Expire(r.ev.Time + r.s.span)

@@ -16,7 +16,7 @@ func (n names) Annotate(j *Journey) {
 		case HookKfreeSkb:
 			h.DropReason = n.res.DropReason(h.reason)
 		case HookKfunc, HookKfuncRet:
-			h.Kfunc = n.res.Kfunc(h.reason)
+			h.SetKfunc(n.res.Kfunc(h.reason))
 		}
 		for k := range h.TailCalls {
 			tc := &h.TailCalls[k]

@@ -32,7 +32,7 @@ func (verdictByNext) Annotate(j *Journey) {
 			continue
 		}
 		h.Verdict, h.VerdictInferred = verdictBefore(h, next), true
-		h.VerdictFrom = next.Hook.String() + " " + deviceName(next.Device)
+		h.SetVerdictFrom(next.Hook.String() + " " + deviceName(next.Device))
 	}
 }
 

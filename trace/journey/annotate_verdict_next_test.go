@@ -27,8 +27,8 @@ func TestVerdictByNext(t *testing.T) {
 		j := &Journey{Hops: []Hop{{Index: 1, Hook: c.tc, Device: lxcA, Skb: 0xa, Progs: progs}, c.next}}
 		verdictByNext{}.Annotate(j)
 		h := j.Hops[0]
-		if h.Verdict != c.want || (c.want != "" && (!h.VerdictInferred || h.VerdictFrom == "")) {
-			t.Errorf("%s: verdict %q inferred %v from %q, want %q inferred", c.name, h.Verdict, h.VerdictInferred, h.VerdictFrom, c.want)
+		if h.Verdict != c.want || (c.want != "" && (!h.VerdictInferred || h.VerdictFrom() == "")) {
+			t.Errorf("%s: verdict %q inferred %v from %q, want %q inferred", c.name, h.Verdict, h.VerdictInferred, h.VerdictFrom(), c.want)
 		}
 	}
 	// No programs, no verdict; an observed verdict stays.

@@ -244,7 +244,7 @@ func (c *Correlator) appendHop(f *flight, ev *Event) {
 		Tuple:  ev.Tuple,
 	}
 	if ev.Packet != "" {
-		h.Packet = []byte(ev.Packet)
+		h.SetPacket([]byte(ev.Packet))
 	}
 	if ev.Time > j.Start {
 		h.At = time.Duration(ev.Time - j.Start)

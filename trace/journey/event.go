@@ -99,11 +99,13 @@ const (
 )
 
 // Tuple identifies a packet's flow. Ports are zero when FlagL4 is unset.
+// The small fields come last, where they share one word (every hop holds a
+// tuple); the JSON form keeps the schema's order (tupleJSON).
 type Tuple struct {
-	Proto    uint8          `json:"proto"`
 	Src      netip.AddrPort `json:"src"`
 	Dst      netip.AddrPort `json:"dst"`
 	IPID     uint16         `json:"ip_id,omitempty"`
+	Proto    uint8          `json:"proto"`
 	TCPFlags uint8          `json:"tcp_flags,omitempty"`
 }
 

@@ -54,36 +54,106 @@ type NAT struct {
 }
 
 // Hop is one place the packet was seen.
+//
+// A journey holds one Hop per event, so its size is most of what the
+// pipeline allocates: fields are ordered so that the small ones pack, and
+// what few hops have (a node, a kernel function, the hop an inferred
+// verdict rests on, captured bytes) lives behind one pointer, read with
+// Node, Kfunc, VerdictFrom and Packet and set with their setters. The
+// JSON form is hopJSON's (hop_json.go), which keeps schema v1's fields and
+// order; the tags here name the same fields.
 type Hop struct {
-	Index           int           `json:"index"`          // 1-based
-	Node            string        `json:"node,omitempty"` // node the hop was seen on, in a multi-node timeline
-	At              time.Duration `json:"at_ns"`          // since the first hop
-	Delta           time.Duration `json:"delta_ns"`       // since the previous hop
-	Time            uint64        `json:"ts"`             // kernel monotonic ns
-	Hook            Hook          `json:"hook"`
-	Kfunc           string        `json:"kfunc,omitempty"` // kernel function, for kfunc hooks
-	Device          Device        `json:"device"`
-	Skb             Ptr           `json:"skb"`
-	CPU             uint16        `json:"cpu"`
-	Len             uint32        `json:"len"`
-	Mark            uint32        `json:"mark,omitempty"`
-	Tuple           Tuple         `json:"tuple"`
-	NATFrom         *Tuple        `json:"nat_from,omitempty"` // the tuple before this hop, when it changed here
-	Progs           []Prog        `json:"progs,omitempty"`    // programs this tc hook runs after pktlife's observer
-	TailCalls       []TailCall    `json:"tail_calls,omitempty"`
-	Verdict         string        `json:"verdict,omitempty"` // TC_ACT_* name, observed or inferred
-	VerdictInferred bool          `json:"verdict_inferred,omitempty"`
-	VerdictFrom     string        `json:"verdict_from,omitempty"` // the hop an inferred verdict rests on, e.g. "tc-egress lxc-podb"
-	DropReason      string        `json:"drop_reason,omitempty"`  // for kfree_skb; on a tc hop, the datapath's own (Cilium's)
-	Ret             *int64        `json:"ret,omitempty"`          // return value (fexit, kretprobe, net_dev_xmit rc)
-	// Packet is the packet's first bytes from its network header, as the
-	// kernel saw them at this hop, when the tracer captured them (for
-	// render/pcapng); not part of the JSON form.
-	Packet []byte `json:"-"`
-
+	Index      int           `json:"index"`    // 1-based
+	At         time.Duration `json:"at_ns"`    // since the first hop
+	Delta      time.Duration `json:"delta_ns"` // since the previous hop
+	Time       uint64        `json:"ts"`       // kernel monotonic ns
+	Skb        Ptr           `json:"skb"`
+	Tuple      Tuple         `json:"tuple"`
+	Device     Device        `json:"device"`
+	NATFrom    *Tuple        `json:"nat_from,omitempty"` // the tuple before this hop, when it changed here
+	Progs      []Prog        `json:"progs,omitempty"`    // programs this tc hook runs after pktlife's observer
+	TailCalls  []TailCall    `json:"tail_calls,omitempty"`
+	Verdict    string        `json:"verdict,omitempty"`     // TC_ACT_* name, observed or inferred
+	DropReason string        `json:"drop_reason,omitempty"` // for kfree_skb; on a tc hop, the datapath's own (Cilium's)
+	Ret        *int64        `json:"ret,omitempty"`         // return value (fexit, kretprobe, net_dev_xmit rc)
+	rare       *hopRare      // Node, Kfunc, VerdictFrom, Packet
+	Len        uint32        `json:"len"`
+	Mark       uint32        `json:"mark,omitempty"`
 	// reason is the event's number that the annotate stage names: the drop
 	// reason of a kfree_skb hop, the hop id of a kernel-function hop.
-	reason uint32
+	reason          uint32
+	CPU             uint16 `json:"cpu"`
+	Hook            Hook   `json:"hook"`
+	VerdictInferred bool   `json:"verdict_inferred,omitempty"`
+}
+
+// hopRare holds what few hops have. It is shared by copies of a Hop and
+// never changed once set: the setters replace it.
+type hopRare struct {
+	node        string
+	kfunc       string
+	verdictFrom string
+	packet      []byte
+}
+
+// Node is the node the hop was seen on, in a multi-node timeline.
+func (h *Hop) Node() string {
+	if h.rare == nil {
+		return ""
+	}
+	return h.rare.node
+}
+
+// Kfunc is the kernel function of a kfunc hook's hop.
+func (h *Hop) Kfunc() string {
+	if h.rare == nil {
+		return ""
+	}
+	return h.rare.kfunc
+}
+
+// VerdictFrom is the hop an inferred verdict rests on, e.g.
+// "tc-egress lxc-podb".
+func (h *Hop) VerdictFrom() string {
+	if h.rare == nil {
+		return ""
+	}
+	return h.rare.verdictFrom
+}
+
+// Packet is the packet's first bytes from its network header, as the
+// kernel saw them at this hop, when the tracer captured them (for
+// render/pcapng); not part of the JSON form.
+func (h *Hop) Packet() []byte {
+	if h.rare == nil {
+		return nil
+	}
+	return h.rare.packet
+}
+
+// SetNode sets Node.
+func (h *Hop) SetNode(s string) { h.setRare(func(r *hopRare) { r.node = s }) }
+
+// SetKfunc sets Kfunc.
+func (h *Hop) SetKfunc(s string) { h.setRare(func(r *hopRare) { r.kfunc = s }) }
+
+// SetVerdictFrom sets VerdictFrom.
+func (h *Hop) SetVerdictFrom(s string) { h.setRare(func(r *hopRare) { r.verdictFrom = s }) }
+
+// SetPacket sets Packet.
+func (h *Hop) SetPacket(p []byte) { h.setRare(func(r *hopRare) { r.packet = p }) }
+
+func (h *Hop) setRare(set func(*hopRare)) {
+	var r hopRare
+	if h.rare != nil {
+		r = *h.rare
+	}
+	set(&r)
+	if r.node == "" && r.kfunc == "" && r.verdictFrom == "" && r.packet == nil {
+		h.rare = nil
+		return
+	}
+	h.rare = &r
 }
 
 // Fate is how a journey ended.
