@@ -115,6 +115,10 @@ func (e *jsonEnc) journey(j *journey.Journey) bool {
 func (e *jsonEnc) hop(b []byte, h *journey.Hop) []byte {
 	b = append(b, `{"index":`...)
 	b = strconv.AppendInt(b, int64(h.Index), 10)
+	if n := h.Node(); n != "" {
+		b = append(b, `,"node":`...)
+		b = appendJSONString(b, n)
+	}
 	b = append(b, `,"at_ns":`...)
 	b = strconv.AppendInt(b, int64(h.At), 10)
 	b = append(b, `,"delta_ns":`...)

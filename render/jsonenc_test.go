@@ -70,6 +70,7 @@ func TestJSONEncoderStrings(t *testing.T) {
 		for i := range j.Hops {
 			j.Hops[i].Device.Name = s
 			j.Hops[i].SetKfunc(s)
+			j.Hops[i].SetNode(s)
 		}
 		// zones are strings too; 4-in-6 addresses have a text form of their own
 		j.Tuple.Src = netip.AddrPortFrom(netip.MustParseAddr("fe80::1").WithZone(s), 80)
@@ -118,6 +119,7 @@ func FuzzJSONEncoder(f *testing.F) {
 		for i := range j.Hops {
 			h := &j.Hops[i]
 			h.Device.Name, h.Device.NetnsName, h.Verdict = b, a, c
+			h.SetNode(a)
 			for k := range h.TailCalls {
 				h.TailCalls[k].Map, h.TailCalls[k].Prog.Name = a, b
 			}
