@@ -59,6 +59,7 @@ func loadObjects(o *Options) (_ *objects, err error) {
 		return nil, err
 	}
 	feat := probeFeatures(cache)
+	feat.fastParse = feat.fastParse && !o.noFastParse
 	if err := feat.set(&specs); err != nil {
 		return nil, err
 	}
