@@ -355,11 +355,13 @@ static __always_inline __u8 parse_linear(struct tuple *t, struct sk_buff *skb, _
 		return PL_DEFER;
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip;
+		__u8 vihl;
 
 		if (nh + sizeof(*ip) > tail)
 			return PL_DEFER;
 		ip = bpf_rdonly_cast(head + nh, bpf_core_type_id_kernel(struct iphdr));
-		if (ip->version != 4)
+		vihl = *(__u8 *)ip; /* version and ihl: one load */
+		if (vihl >> 4 != 4)
 			return 0;
 		t->family = 4;
 		t->proto = ip->protocol;
@@ -368,7 +370,7 @@ static __always_inline __u8 parse_linear(struct tuple *t, struct sk_buff *skb, _
 		t->ip_id = bpf_ntohs(ip->id);
 		if (ip->frag_off & bpf_htons(0x1fff))
 			return PL_F_TUPLE; /* not the first fragment: no ports */
-		off = ip->ihl * 4;
+		off = (vihl & 0xf) * 4;
 	} else {
 		struct ipv6hdr *ip6;
 
@@ -579,8 +581,6 @@ static __always_inline __u8 parse_skb(struct tuple *t, struct sk_buff *skb, cons
 
 		if (proto != bpf_htons(ETH_P_IP) && proto != bpf_htons(ETH_P_IPV6))
 			return !proto || proto == bpf_htons(ETH_P_ARP) ? PL_T_NOTIP : 0;
-		if (skb->network_header == (__u16)~0U)
-			return PL_T_NOTIP;
 		r = parse_linear(t, skb, proto);
 		if (r != PL_DEFER)
 			return r;
