@@ -406,6 +406,65 @@ static __always_inline __u8 parse_linear(struct tuple *t, struct sk_buff *skb, _
 	return PL_F_TUPLE | PL_F_L4;
 }
 
+/* parse_direct is parse_linear for a tc or cgroup_skb program: the same
+ * bytes (ctx->data to data_end is the linear data), read with direct
+ * packet access, whose loads are plain ones where a cast pointer's each
+ * carry a fault guard; only the network header's offset comes from the
+ * sk_buff. */
+static __always_inline __u8 parse_direct(struct tuple *t, struct __sk_buff *ctx, __u16 proto)
+{
+	struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	__u32 nh = skb->network_header - (__u32)(skb->data - skb->head), off;
+	__u8 *l4;
+
+	if (nh > 255)
+		return PL_DEFER; /* unset, or before data: unusual, the helper decides */
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = data + nh;
+		__u8 vihl;
+
+		if ((void *)(ip + 1) > end)
+			return PL_DEFER;
+		vihl = *(__u8 *)ip;
+		if (vihl >> 4 != 4)
+			return 0;
+		t->family = 4;
+		t->proto = ip->protocol;
+		*(__u32 *)t->saddr = ip->saddr;
+		*(__u32 *)t->daddr = ip->daddr;
+		t->ip_id = bpf_ntohs(ip->id);
+		if (ip->frag_off & bpf_htons(0x1fff))
+			return PL_F_TUPLE; /* not the first fragment: no ports */
+		off = (vihl & 0xf) * 4;
+	} else {
+		struct ipv6hdr *ip6 = data + nh;
+
+		if ((void *)(ip6 + 1) > end)
+			return PL_DEFER;
+		if (ip6->version != 6)
+			return 0;
+		t->family = 6;
+		t->proto = ip6->nexthdr;
+		__builtin_memcpy(t->saddr, &ip6->saddr, 16);
+		__builtin_memcpy(t->daddr, &ip6->daddr, 16);
+		off = sizeof(*ip6);
+	}
+	if (t->proto != IPPROTO_TCP && t->proto != IPPROTO_UDP && t->proto != IPPROTO_SCTP)
+		return PL_F_TUPLE;
+	l4 = data + nh + off;
+	if ((void *)(l4 + 4) > end)
+		return PL_DEFER;
+	if (t->proto == IPPROTO_TCP) {
+		if ((void *)(l4 + 14) > end)
+			return PL_DEFER;
+		t->tcp_flags = l4[13];
+	}
+	t->sport = bpf_ntohs(*(__be16 *)l4);
+	t->dport = bpf_ntohs(*(__be16 *)(l4 + 2));
+	return PL_F_TUPLE | PL_F_L4;
+}
+
 /* ---- matching --------------------------------------------------------- */
 
 static __always_inline bool in_net(const __u8 *addr, const volatile __u8 *net,
@@ -863,7 +922,7 @@ static __always_inline void observe_tc(struct __sk_buff *ctx, __u8 hook)
 		__u32 proto = ctx->protocol;
 
 		if (proto == bpf_htons(ETH_P_IP) || proto == bpf_htons(ETH_P_IPV6))
-			o.tflags = parse_linear(&o.t, bpf_cast_to_kern_ctx(ctx), proto);
+			o.tflags = parse_direct(&o.t, ctx, proto);
 		else
 			o.tflags = proto == bpf_htons(ETH_P_ARP) ? PL_T_NOTIP : 0;
 		if (o.tflags == PL_DEFER)
