@@ -145,3 +145,42 @@ func TestFastParseAgrees(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkParsePaths measures the tc observer on a packet the filter
+// rejects, parsing with the helper path, with the fast one, and with hooks
+// only (the floor): go test -run X -bench ParsePaths ./trace/.
+func BenchmarkParsePaths(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root to load BPF programs")
+	}
+	pkt := filter.Packet{Family: 4, Proto: 17, Ports: true, Sport: 40000, Dport: 54,
+		Src: filtertest.Packets()[0].Src, Dst: filtertest.Packets()[0].Dst}
+	frame := filtertest.Frame(&pkt)
+	for _, c := range []struct {
+		name      string
+		noFast    bool
+		hooksOnly bool
+	}{{"helper", true, false}, {"fast", false, false}, {"hooks-only", false, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			o := Options{Filter: Filter{Proto: 17, Dport: 53}, RingSize: 64 << 10, MaxTracked: 1024,
+				noFastParse: c.noFast, HooksOnly: c.hooksOnly}
+			setDefaults(&o)
+			objs, err := loadObjects(&o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer objs.Close()
+			p, err := objs.load(bpf.PktlifeProgPlTcIngress, progLoad{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			b.ResetTimer()
+			_, per, err := p.Benchmark(frame, b.N, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(per.Nanoseconds()), "ns/packet")
+		})
+	}
+}
