@@ -65,92 +65,23 @@ func recordEvents(t *testing.T, opts trace.Options, stop <-chan struct{}) func()
 // TCP.
 func TestFastParseAgreesLive(t *testing.T) {
 	a, b := pair(t)
-	for _, s := range []struct {
-		ns   *netnstest.NS
-		dev  string
-		addr string
-	}{{a, "va", "fd99::1/64"}, {b, "vb", "fd99::2/64"}} {
-		ip, err := netlink.ParseIPNet(s.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.ns.Handle().AddrAdd(s.ns.Link(t, s.dev), &netlink.Addr{IPNet: ip, Flags: unix.IFA_F_NODAD}); err != nil {
-			t.Fatalf("add %s: %v", s.addr, err)
-		}
-	}
+	addV6(t, a, "va", "fd99::1/64")
+	addV6(t, b, "vb", "fd99::2/64")
 	opts := trace.Options{Netns: []string{a.Path, b.Path}, RingSize: 1 << 20}
 	slowOpts := opts
 	trace.NoFastParseForTest(&slowOpts)
 	stop := make(chan struct{})
 	fast := recordEvents(t, opts, stop)
 	slow := recordEvents(t, slowOpts, stop)
-
-	udp := func(raddr string, payload []byte, ipOptions string) {
-		srv := b.ListenUDP(t, raddr)
-		cli := a.DialUDP(t, "", raddr)
-		if ipOptions != "" {
-			rc, err := cli.SyscallConn()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var serr error
-			if err := rc.Control(func(fd uintptr) {
-				serr = unix.SetsockoptString(int(fd), unix.IPPROTO_IP, unix.IP_OPTIONS, ipOptions)
-			}); err != nil || serr != nil {
-				t.Fatalf("set IP options: %v %v", err, serr)
-			}
-		}
-		if _, err := cli.Write(payload); err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, 64)
-		srv.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, _, err := srv.ReadFrom(buf); err != nil {
-			t.Fatalf("read at %s: %v", raddr, err)
-		}
-	}
-	udp("10.99.0.2:7781", []byte("hello"), "")
-	udp("10.99.0.2:7782", nil, "")
-	udp("10.99.0.2:7783", []byte("options"), "\x01\x01\x01\x00")
-	udp("[fd99::2]:7784", []byte("six"), "")
-	var ln net.Listener
-	if err := b.Do(func() (err error) { ln, err = net.Listen("tcp", "10.99.0.2:7785"); return err }); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	if err := a.Do(func() error {
-		c, err := net.DialTimeout("tcp", "10.99.0.2:7785", 5*time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err
-	}); err != nil {
-		t.Fatalf("tcp: %v", err)
-	}
+	sendOneUDP(t, a, b, "10.99.0.2:7781", []byte("hello"), "")
+	sendOneUDP(t, a, b, "10.99.0.2:7782", nil, "")
+	sendOneUDP(t, a, b, "10.99.0.2:7783", []byte("options"), "\x01\x01\x01\x00")
+	sendOneUDP(t, a, b, "[fd99::2]:7784", []byte("six"), "")
+	connectTCP(t, a, b, "10.99.0.2:7785")
 	time.Sleep(time.Second)
 	close(stop)
 	f, s := fast(), slow()
-
-	// The test's own flows: neighbour discovery and MLD also run while
-	// the tracers attach, one after the other.
-	ours := func(k eventKey) bool {
-		p, q := k.tuple.Src.Port(), k.tuple.Dst.Port()
-		return (p >= 7781 && p <= 7785) || (q >= 7781 && q <= 7785)
-	}
-	n := 0
-	for k, c := range f {
-		if ours(k) && s[k] != c {
-			t.Errorf("fast path: %d × %+v, helper path %d", c, k, s[k])
-		}
-		if ours(k) {
-			n++
-		}
-	}
-	for k, c := range s {
-		if _, ok := f[k]; ours(k) && !ok {
-			t.Errorf("helper path: %d × %+v, fast path none", c, k)
-		}
-	}
+	t.Logf("%d distinct events of the test's flows on each path", compareEvents(t, f, s))
 	// each kind of traffic was seen with its ports at a tracepoint, tc and
 	// a socket hook
 	for _, port := range []uint16{7781, 7782, 7783, 7784, 7785} {
@@ -166,5 +97,90 @@ func TestFastParseAgreesLive(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d distinct events of the test's flows on each path", n)
+}
+
+// compareEvents wants the test's own flows (ports 7781-7785) to have the
+// same events on both paths, and returns how many distinct ones there are:
+// neighbour discovery and MLD also run while the tracers attach, one after
+// the other.
+func compareEvents(t *testing.T, f, s map[eventKey]int) int {
+	t.Helper()
+	ours := func(k eventKey) bool {
+		p, q := k.tuple.Src.Port(), k.tuple.Dst.Port()
+		return (p >= 7781 && p <= 7785) || (q >= 7781 && q <= 7785)
+	}
+	n := 0
+	for k, c := range f {
+		if !ours(k) {
+			continue
+		}
+		n++
+		if s[k] != c {
+			t.Errorf("fast path: %d × %+v, helper path %d", c, k, s[k])
+		}
+	}
+	for k, c := range s {
+		if _, ok := f[k]; ours(k) && !ok {
+			t.Errorf("helper path: %d × %+v, fast path none", c, k)
+		}
+	}
+	return n
+}
+
+func addV6(t *testing.T, ns *netnstest.NS, dev, addr string) {
+	t.Helper()
+	ip, err := netlink.ParseIPNet(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.Handle().AddrAdd(ns.Link(t, dev), &netlink.Addr{IPNet: ip, Flags: unix.IFA_F_NODAD}); err != nil {
+		t.Fatalf("add %s: %v", addr, err)
+	}
+}
+
+// sendOneUDP sends one datagram from a to b's raddr, with IPv4 options if
+// given, and waits for it.
+func sendOneUDP(t *testing.T, a, b *netnstest.NS, raddr string, payload []byte, ipOptions string) {
+	t.Helper()
+	srv := b.ListenUDP(t, raddr)
+	cli := a.DialUDP(t, "", raddr)
+	if ipOptions != "" {
+		rc, err := cli.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptString(int(fd), unix.IPPROTO_IP, unix.IP_OPTIONS, ipOptions)
+		}); err != nil || serr != nil {
+			t.Fatalf("set IP options: %v %v", err, serr)
+		}
+	}
+	if _, err := cli.Write(payload); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := srv.ReadFrom(buf); err != nil {
+		t.Fatalf("read at %s: %v", raddr, err)
+	}
+}
+
+// connectTCP opens and closes a TCP connection from a to b's addr.
+func connectTCP(t *testing.T, a, b *netnstest.NS, addr string) {
+	t.Helper()
+	var ln net.Listener
+	if err := b.Do(func() (err error) { ln, err = net.Listen("tcp", addr); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := a.Do(func() error {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}); err != nil {
+		t.Fatalf("tcp: %v", err)
+	}
 }

@@ -199,6 +199,8 @@ func ProbeFeatures() ([]Feature, error) {
 			"module functions by kprobe only: "+errString(mod))},
 		{"kfree_skb reason", f.kfreeReason, pick(f.kfreeReason, "drops carry the kernel's reason",
 			"drops carry no reason (the tracepoint passes none)")},
+		{"bpf_rdonly_cast", f.fastParse, pick(f.fastParse, "observers read packet headers with plain loads",
+			"observers read packet headers with a helper call (bpf_rdonly_cast and bpf_cast_to_kern_ctx came with 6.2)")},
 		{"ringbuf in array of maps", ring == nil, pick(ring == nil, "one ring buffer per CPU", errString(ring))},
 		{"tail calls: interpose", interpose == nil, pick(interpose == nil, "shims in prog_array slots: exact per-packet chains",
 			errString(interpose))},
