@@ -60,6 +60,9 @@ func runParse(t *testing.T, frames [][]byte, fast bool) ([]parseResult, bool) {
 			}
 		}
 	}
+	if n := objs.slowParse.Load(); n != 0 {
+		t.Errorf("%d programs refused the fast parse this kernel has", n)
+	}
 	return res, objs.feat.fastParse
 }
 
