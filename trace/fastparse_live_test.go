@@ -65,6 +65,11 @@ func recordEvents(t *testing.T, opts trace.Options, stop <-chan struct{}) func()
 // TCP.
 func TestFastParseAgreesLive(t *testing.T) {
 	a, b := pair(t)
+	if !trace.FastParseAvailableForTest() {
+		// two tracers with one parse, whose legacy tc filters (no tcx
+		// before 6.6) need not see the same packets
+		t.Skip("this kernel has no bpf_rdonly_cast: both tracers would parse with helpers")
+	}
 	addV6(t, a, "va", "fd99::1/64")
 	addV6(t, b, "vb", "fd99::2/64")
 	// no passive tail-call tracing: each tracer would follow the other's
