@@ -337,6 +337,149 @@ static __always_inline __u8 parse_tc(struct tuple *t, struct __sk_buff *ctx)
 	return PL_F_TUPLE | parse_l4(t, &l4);
 }
 
+/* ---- parsing with plain loads (6.2 and later) ------------------------ */
+
+/* bpf_rdonly_cast makes an address a read-only pointer to a kernel type,
+ * read with plain loads that the kernel guards against faults (a faulting
+ * load reads 0), so no helper call; bpf_cast_to_kern_ctx gives a tc or
+ * cgroup program its sk_buff. The verifier turns both into a register move.
+ * Weak: where the kernel lacks them the loader poisons the calls, and
+ * fast_parse, off there (kernelFeatures.fastParse), lets the verifier drop
+ * the code that makes them. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+extern void *bpf_cast_to_kern_ctx(void *ctx) __ksym __weak;
+
+volatile const __u8 fast_parse = 0;
+
+/* parse_linear's answer when the headers are not all in the skb's linear
+ * data (or the network header is unset): the helper path decides. */
+#define PL_DEFER 0xff
+
+/* parse_linear parses an IPv4 or IPv6 packet's headers in place, from the
+ * skb's linear data (head to tail), as bpf_skb_load_bytes_relative would
+ * read them from the network header. It reads nothing past the linear data,
+ * so that its answer is the helper path's for the same bytes, and defers
+ * where that path must decide. t is left partly filled when it defers. */
+static __always_inline __u8 parse_linear(struct tuple *t, struct sk_buff *skb, __u16 proto)
+{
+	unsigned char *head = skb->head;
+	__u32 nh = skb->network_header, tail = skb->tail, off, need;
+	struct tcphdr *th;
+
+	if (!head || nh == (__u16)~0U)
+		return PL_DEFER;
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip;
+		__u8 vihl;
+
+		if (nh + sizeof(*ip) > tail)
+			return PL_DEFER;
+		ip = bpf_rdonly_cast(head + nh, bpf_core_type_id_kernel(struct iphdr));
+		vihl = *(__u8 *)ip; /* version and ihl: one load */
+		if (vihl >> 4 != 4)
+			return 0;
+		t->family = 4;
+		t->proto = ip->protocol;
+		*(__u32 *)t->saddr = ip->saddr;
+		*(__u32 *)t->daddr = ip->daddr;
+		t->ip_id = bpf_ntohs(ip->id);
+		if (ip->frag_off & bpf_htons(0x1fff))
+			return PL_F_TUPLE; /* not the first fragment: no ports */
+		off = (vihl & 0xf) * 4;
+	} else {
+		struct ipv6hdr *ip6;
+
+		if (nh + sizeof(*ip6) > tail)
+			return PL_DEFER;
+		ip6 = bpf_rdonly_cast(head + nh, bpf_core_type_id_kernel(struct ipv6hdr));
+		if (ip6->version != 6)
+			return 0;
+		t->family = 6;
+		t->proto = ip6->nexthdr;
+		__builtin_memcpy(t->saddr, &ip6->saddr, 16);
+		__builtin_memcpy(t->daddr, &ip6->daddr, 16);
+		off = sizeof(*ip6);
+	}
+	switch (t->proto) {
+	case IPPROTO_TCP:
+		need = 14; /* through the flags */
+		break;
+	case IPPROTO_UDP:
+	case IPPROTO_SCTP:
+		need = 4;
+		break;
+	default:
+		return PL_F_TUPLE;
+	}
+	if (nh + off + need > tail)
+		return PL_DEFER;
+	th = bpf_rdonly_cast(head + nh + off, bpf_core_type_id_kernel(struct tcphdr));
+	if (t->proto == IPPROTO_TCP)
+		t->tcp_flags = ((__u8 *)th)[13];
+	t->sport = bpf_ntohs(th->source);
+	t->dport = bpf_ntohs(th->dest);
+	return PL_F_TUPLE | PL_F_L4;
+}
+
+/* parse_direct is parse_linear for a tc or cgroup_skb program: the same
+ * bytes (ctx->data to data_end is the linear data), read with direct
+ * packet access, whose loads are plain ones where a cast pointer's each
+ * carry a fault guard; only the network header's offset comes from the
+ * sk_buff. */
+static __always_inline __u8 parse_direct(struct tuple *t, struct __sk_buff *ctx, __u16 proto)
+{
+	struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	__u32 nh = skb->network_header - (__u32)(skb->data - skb->head), off;
+	__u8 *l4;
+
+	if (nh > 255)
+		return PL_DEFER; /* unset, or before data: unusual, the helper decides */
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = data + nh;
+		__u8 vihl;
+
+		if ((void *)(ip + 1) > end)
+			return PL_DEFER;
+		vihl = *(__u8 *)ip;
+		if (vihl >> 4 != 4)
+			return 0;
+		t->family = 4;
+		t->proto = ip->protocol;
+		*(__u32 *)t->saddr = ip->saddr;
+		*(__u32 *)t->daddr = ip->daddr;
+		t->ip_id = bpf_ntohs(ip->id);
+		if (ip->frag_off & bpf_htons(0x1fff))
+			return PL_F_TUPLE; /* not the first fragment: no ports */
+		off = (vihl & 0xf) * 4;
+	} else {
+		struct ipv6hdr *ip6 = data + nh;
+
+		if ((void *)(ip6 + 1) > end)
+			return PL_DEFER;
+		if (ip6->version != 6)
+			return 0;
+		t->family = 6;
+		t->proto = ip6->nexthdr;
+		__builtin_memcpy(t->saddr, &ip6->saddr, 16);
+		__builtin_memcpy(t->daddr, &ip6->daddr, 16);
+		off = sizeof(*ip6);
+	}
+	if (t->proto != IPPROTO_TCP && t->proto != IPPROTO_UDP && t->proto != IPPROTO_SCTP)
+		return PL_F_TUPLE;
+	l4 = data + nh + off;
+	if ((void *)(l4 + 4) > end)
+		return PL_DEFER;
+	if (t->proto == IPPROTO_TCP) {
+		if ((void *)(l4 + 14) > end)
+			return PL_DEFER;
+		t->tcp_flags = l4[13];
+	}
+	t->sport = bpf_ntohs(*(__be16 *)l4);
+	t->dport = bpf_ntohs(*(__be16 *)(l4 + 2));
+	return PL_F_TUPLE | PL_F_L4;
+}
+
 /* ---- matching --------------------------------------------------------- */
 
 static __always_inline bool in_net(const __u8 *addr, const volatile __u8 *net,
@@ -532,6 +675,17 @@ enum obs_src {
  * BTF pointer (OBS_BTF), with probe reads where it is only an address. */
 static __always_inline __u8 parse_skb(struct tuple *t, struct sk_buff *skb, const enum obs_src src)
 {
+	if (src == OBS_BTF && fast_parse) {
+		__u16 proto = skb->protocol;
+		__u8 r;
+
+		if (proto != bpf_htons(ETH_P_IP) && proto != bpf_htons(ETH_P_IPV6))
+			return !proto || proto == bpf_htons(ETH_P_ARP) ? PL_T_NOTIP : 0;
+		r = parse_linear(t, skb, proto);
+		if (r != PL_DEFER)
+			return r;
+		__builtin_memset(t, 0, sizeof(*t));
+	}
 	if (src == OBS_BTF)
 		return parse_kernel(t, skb->head, skb->network_header, skb->protocol);
 	return parse_kernel(t, BPF_CORE_READ(skb, head), BPF_CORE_READ(skb, network_header),
@@ -856,7 +1010,19 @@ static __always_inline void observe_tc(struct __sk_buff *ctx, __u8 hook)
 		return;
 	o.skb = (__u64)(long)ctx;
 	o.hook = hook;
-	o.tflags = parse_tc_fast(&o.t, ctx);
+	o.tflags = PL_DEFER;
+	if (fast_parse) {
+		__u32 proto = ctx->protocol;
+
+		if (proto == bpf_htons(ETH_P_IP) || proto == bpf_htons(ETH_P_IPV6))
+			o.tflags = parse_direct(&o.t, ctx, proto);
+		else
+			o.tflags = proto == bpf_htons(ETH_P_ARP) ? PL_T_NOTIP : 0;
+		if (o.tflags == PL_DEFER)
+			__builtin_memset(&o.t, 0, sizeof(o.t));
+	}
+	if (o.tflags == PL_DEFER)
+		o.tflags = parse_tc_fast(&o.t, ctx);
 	if (o.tflags == 0xff) {
 		__builtin_memset(&o.t, 0, sizeof(o.t));
 		o.tflags = parse_tc(&o.t, ctx);

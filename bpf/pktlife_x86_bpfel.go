@@ -257,6 +257,7 @@ const (
 	PktlifeVarPlHookType            = "__pl_hook_type"
 	PktlifeVarPlStatType            = "__pl_stat_type"
 	PktlifeVarCfg                   = "cfg"
+	PktlifeVarFastParse             = "fast_parse"
 	PktlifeVarHooksOnly             = "hooks_only"
 	PktlifeVarKfArg                 = "kf_arg"
 	PktlifeVarKfDeref               = "kf_deref"
@@ -376,6 +377,7 @@ type PktlifeVariableSpecs struct {
 	PlHookType       *ebpf.VariableSpec `ebpf:"__pl_hook_type"`
 	PlStatType       *ebpf.VariableSpec `ebpf:"__pl_stat_type"`
 	Cfg              *ebpf.VariableSpec `ebpf:"cfg"`
+	FastParse        *ebpf.VariableSpec `ebpf:"fast_parse"`
 	HooksOnly        *ebpf.VariableSpec `ebpf:"hooks_only"`
 	KfArg            *ebpf.VariableSpec `ebpf:"kf_arg"`
 	KfDeref          *ebpf.VariableSpec `ebpf:"kf_deref"`
@@ -454,6 +456,7 @@ type PktlifeVariables struct {
 	PlHookType       *ebpf.Variable `ebpf:"__pl_hook_type"`
 	PlStatType       *ebpf.Variable `ebpf:"__pl_stat_type"`
 	Cfg              *ebpf.Variable `ebpf:"cfg"`
+	FastParse        *ebpf.Variable `ebpf:"fast_parse"`
 	HooksOnly        *ebpf.Variable `ebpf:"hooks_only"`
 	KfArg            *ebpf.Variable `ebpf:"kf_arg"`
 	KfDeref          *ebpf.Variable `ebpf:"kf_deref"`

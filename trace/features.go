@@ -33,6 +33,11 @@ type kernelFeatures struct {
 	attachCookie error
 	// kfreeReason: the kfree_skb tracepoint passes a drop reason (5.17).
 	kfreeReason bool
+	// fastParse: the kfuncs bpf_rdonly_cast and bpf_cast_to_kern_ctx
+	// (6.2), with which the tp_btf, tc and cgroup_skb observers read the
+	// headers in place with plain loads instead of a helper call per
+	// packet.
+	fastParse bool
 }
 
 // probeFeatures probes what objects.load needs to know before loading.
@@ -41,6 +46,7 @@ func probeFeatures(cache *btf.Cache) kernelFeatures {
 		funcArg:      kernelHasHelper(cache, "BPF_FUNC_get_func_arg"),
 		attachCookie: haveHelper(ebpf.Kprobe, asm.FnGetAttachCookie, "bpf_get_attach_cookie"),
 		kfreeReason:  tracepointArgs(cache, "kfree_skb") >= 3,
+		fastParse:    kernelHasFunc(cache, "bpf_rdonly_cast") && kernelHasFunc(cache, "bpf_cast_to_kern_ctx"),
 	}
 	return f
 }
@@ -60,6 +66,7 @@ func (f kernelFeatures) set(specs *bpf.PktlifeSpecs) error {
 		{specs.KfNoFuncArg, b(!f.funcArg)},
 		{specs.KpNoCookie, b(f.attachCookie != nil)},
 		{specs.TpKfreeReason, b(f.kfreeReason)},
+		{specs.FastParse, b(f.fastParse)},
 	} {
 		if err := s.spec.Set(s.val); err != nil {
 			return fmt.Errorf("set %s: %w", s.spec.Name, err)
@@ -86,6 +93,17 @@ func kernelHasHelper(cache *btf.Cache, name string) bool {
 		}
 	}
 	return false
+}
+
+// kernelHasFunc says whether the kernel's BTF has a function: a kfunc
+// exists where its BTF does.
+func kernelHasFunc(cache *btf.Cache, name string) bool {
+	spec, err := cache.Kernel()
+	if err != nil {
+		return false
+	}
+	var fn *btf.Func
+	return spec.TypeByName(name, &fn) == nil
 }
 
 // haveHelper probes whether programs of type pt may call helper.
@@ -181,6 +199,8 @@ func ProbeFeatures() ([]Feature, error) {
 			"module functions by kprobe only: "+errString(mod))},
 		{"kfree_skb reason", f.kfreeReason, pick(f.kfreeReason, "drops carry the kernel's reason",
 			"drops carry no reason (the tracepoint passes none)")},
+		{"bpf_rdonly_cast", f.fastParse, pick(f.fastParse, "observers read packet headers with plain loads",
+			"observers read packet headers with a helper call (bpf_rdonly_cast and bpf_cast_to_kern_ctx came with 6.2)")},
 		{"ringbuf in array of maps", ring == nil, pick(ring == nil, "one ring buffer per CPU", errString(ring))},
 		{"tail calls: interpose", interpose == nil, pick(interpose == nil, "shims in prog_array slots: exact per-packet chains",
 			errString(interpose))},

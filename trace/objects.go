@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -32,6 +33,9 @@ type objects struct {
 	btf *btf.Cache
 	// feat is what the kernel has of the facilities pktlife adapts to.
 	feat kernelFeatures
+	// slowParse counts programs loaded on the helper path of parsing
+	// after the kernel refused their fast one (see load).
+	slowParse atomic.Int32
 }
 
 // loadObjects prepares the spec with the filter and sizes and creates the
@@ -59,6 +63,7 @@ func loadObjects(o *Options) (_ *objects, err error) {
 		return nil, err
 	}
 	feat := probeFeatures(cache)
+	feat.fastParse = feat.fastParse && !o.noFastParse
 	if err := feat.set(&specs); err != nil {
 		return nil, err
 	}
@@ -210,7 +215,16 @@ func (o *objects) load(name string, pl progLoad) (*ebpf.Program, error) {
 		repl = maps.Clone(o.repl)
 		maps.Copy(repl, pl.maps)
 	}
-	coll, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{MapReplacements: repl, Cache: o.btf})
+	opts := ebpf.CollectionOptions{MapReplacements: repl, Cache: o.btf}
+	coll, err := ebpf.NewCollectionWithOptions(cs, opts)
+	if err != nil && o.feat.fastParse && specs.FastParse.Set(uint8(0)) == nil {
+		// A kernel with the kfuncs may still refuse them to a program
+		// type (the probe reads only their names): the helper path.
+		if c, serr := ebpf.NewCollectionWithOptions(cs, opts); serr == nil {
+			coll, err = c, nil
+			o.slowParse.Add(1)
+		}
+	}
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {

@@ -78,6 +78,9 @@ type Options struct {
 	// matchDevices and matchNetns are derived from Ifaces and Netns.
 	matchDevices bool
 	matchNetns   bool
+	// noFastParse keeps the observers on the helper path of parsing even
+	// where the kernel has the kfuncs of the fast one (tests comparing them).
+	noFastParse bool
 	// ignoreTailCallBudget skips the interposer's budget check (tests only).
 	ignoreTailCallBudget bool
 	// journalSlots asks for a journal of this many slots instead of one per
