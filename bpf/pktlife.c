@@ -707,7 +707,14 @@ static __always_inline void fill_meta(struct obs *o, const enum obs_src src, str
 		o->ifindex = ctx->ifindex;
 		o->len = ctx->len;
 		o->mark = ctx->mark;
-		o->netns = dev_netns(BPF_CORE_READ((struct sk_buff *)ctx, dev));
+		if (fast_parse) {
+			/* the sk_buff behind the context: plain loads */
+			struct net_device *d = ((struct sk_buff *)bpf_cast_to_kern_ctx(ctx))->dev;
+
+			o->netns = d ? d->nd_net.net->ns.inum : 0;
+		} else {
+			o->netns = dev_netns(BPF_CORE_READ((struct sk_buff *)ctx, dev));
+		}
 		return;
 	}
 	if (src == OBS_BTF) {
@@ -855,19 +862,25 @@ static __always_inline bool was_skipped(struct obs *o)
 	s = skip_slot(o->skb);
 	if (!s || s->skb != o->skb)
 		return false;
-	j = bpf_jiffies64();
-	if (j - s->jiffies > skip_idle_jiffies || !same_packet(o, &s->tuple, &nat)) {
-		s->skb = 0; /* the address carries another packet now */
-		return false;
+	if (!same_packet(o, &s->tuple, &nat))
+		goto other;
+	/* An IPv4 packet's ID tells it from the address's next packet: the
+	 * flow's would come back only after 65 535 others. Without one, the
+	 * slot must be fresh, which costs a helper call. */
+	if (!o->t.ip_id || !s->tuple.ip_id) {
+		j = bpf_jiffies64();
+		if (j - s->jiffies > skip_idle_jiffies)
+			goto other;
+		s->jiffies = j;
 	}
-	if (terminal_hook(o->hook)) {
+	if (terminal_hook(o->hook))
 		s->skb = 0;
-		return true;
-	}
-	s->jiffies = j;
-	if (nat)
+	else if (nat)
 		s->tuple = o->t;
 	return true;
+other:
+	s->skb = 0; /* the address carries another packet now */
+	return false;
 }
 
 /* skip remembers a packet the rate limit does not admit. */
