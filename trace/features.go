@@ -33,6 +33,10 @@ type kernelFeatures struct {
 	attachCookie error
 	// kfreeReason: the kfree_skb tracepoint passes a drop reason (5.17).
 	kfreeReason bool
+	// runOnCPU: a raw_tp program can be run on a chosen CPU with
+	// BPF_PROG_TEST_RUN (5.10), which flushing per-CPU staged events
+	// needs (staging.go). Without it events go to the rings one by one.
+	runOnCPU error
 }
 
 // probeFeatures probes what objects.load needs to know before loading.
@@ -41,6 +45,7 @@ func probeFeatures(cache *btf.Cache) kernelFeatures {
 		funcArg:      kernelHasHelper(cache, "BPF_FUNC_get_func_arg"),
 		attachCookie: haveHelper(ebpf.Kprobe, asm.FnGetAttachCookie, "bpf_get_attach_cookie"),
 		kfreeReason:  tracepointArgs(cache, "kfree_skb") >= 3,
+		runOnCPU:     haveRunOnCPU(),
 	}
 	return f
 }
@@ -60,6 +65,7 @@ func (f kernelFeatures) set(specs *bpf.PktlifeSpecs) error {
 		{specs.KfNoFuncArg, b(!f.funcArg)},
 		{specs.KpNoCookie, b(f.attachCookie != nil)},
 		{specs.TpKfreeReason, b(f.kfreeReason)},
+		{specs.StageOn, b(f.runOnCPU == nil)},
 	} {
 		if err := s.spec.Set(s.val); err != nil {
 			return fmt.Errorf("set %s: %w", s.spec.Name, err)
@@ -182,6 +188,8 @@ func ProbeFeatures() ([]Feature, error) {
 		{"kfree_skb reason", f.kfreeReason, pick(f.kfreeReason, "drops carry the kernel's reason",
 			"drops carry no reason (the tracepoint passes none)")},
 		{"ringbuf in array of maps", ring == nil, pick(ring == nil, "one ring buffer per CPU", errString(ring))},
+		{"run on a CPU (raw_tp)", f.runOnCPU == nil, pick(f.runOnCPU == nil,
+			"events staged per CPU, several per ring record", "one ring record per event: "+errString(f.runOnCPU))},
 		{"tail calls: interpose", interpose == nil, pick(interpose == nil, "shims in prog_array slots: exact per-packet chains",
 			errString(interpose))},
 		{"tail calls: passive", passive == nil, pick(passive == nil, "fentry/fexit on tc entry programs, chains inferred (the default)",
@@ -212,6 +220,27 @@ func haveRingInMap() error {
 		return fmt.Errorf("this kernel takes no ring buffer inside an array of maps: %w", err)
 	}
 	return m.Close()
+}
+
+// haveRunOnCPU runs a raw_tp program on CPU 0 with BPF_PROG_TEST_RUN and
+// BPF_F_TEST_RUN_ON_CPU, as the staging flush does.
+func haveRunOnCPU() error {
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.RawTracepoint, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 7), asm.Return()},
+	})
+	if err != nil {
+		return fmt.Errorf("load raw_tp program: %w", shortErr(err))
+	}
+	defer p.Close()
+	ret, err := p.Run(&ebpf.RunOptions{Flags: unix.BPF_F_TEST_RUN_ON_CPU, CPU: 0})
+	if err != nil {
+		return fmt.Errorf("run raw_tp program on a CPU: %w", err)
+	}
+	if ret != 7 {
+		return fmt.Errorf("run raw_tp program on a CPU: returned %d, not 7", ret)
+	}
+	return nil
 }
 
 // moduleBTF says whether loaded modules come with BTF: a module listed in

@@ -32,6 +32,8 @@ type objects struct {
 	btf *btf.Cache
 	// feat is what the kernel has of the facilities pktlife adapts to.
 	feat kernelFeatures
+	// stage flushes the per-CPU staging buffers; nil without staging.
+	stage *stager
 }
 
 // loadObjects prepares the spec with the filter and sizes and creates the
@@ -97,6 +99,11 @@ func loadObjects(o *Options) (_ *objects, err error) {
 		// programs, not one per program
 		bpf.PktlifeMapRateTat: obj.maps.RateTat,
 		bpf.PktlifeMapSkipped: obj.maps.Skipped,
+		bpf.PktlifeMapStaging: obj.maps.Staging,
+	}
+	if obj.stage, err = newStager(obj, online); err != nil {
+		obj.Close()
+		return nil, err
 	}
 	return obj, nil
 }
@@ -258,7 +265,7 @@ func setAll(ss ...setting) error {
 
 // Close releases the maps.
 func (o *objects) Close() error {
-	errs := []error{o.maps.Close()}
+	errs := []error{o.stage.Close(), o.maps.Close()}
 	for _, m := range o.rings {
 		errs = append(errs, m.Close())
 	}
