@@ -143,19 +143,158 @@ static __always_inline void stat_inc(__u32 idx)
  * would read the reader's position). */
 volatile const __u64 wake_events = 0;
 
-/* submit commits an event and counts it. */
-static __always_inline void submit(struct event *e)
+/* wake_flags says how to commit n events with *emitted written before:
+ * with a wakeup when they reach the next multiple of wake_events. */
+static __always_inline __u64 wake_flags(__u64 *emitted, __u32 n)
+{
+	if (!wake_events || !emitted)
+		return 0;
+	return (*emitted + n) / wake_events != *emitted / wake_events ? BPF_RB_FORCE_WAKEUP
+								      : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline __u64 *emitted_slot(void)
 {
 	__u32 idx = PL_STAT_EMITTED;
-	__u64 *n = bpf_map_lookup_elem(&stats, &idx);
-	__u64 flags = 0;
 
-	if (n) {
+	return bpf_map_lookup_elem(&stats, &idx);
+}
+
+/* submit commits a reserved event and counts it. */
+static __always_inline void submit(struct event *e)
+{
+	__u64 *n = emitted_slot();
+
+	bpf_ringbuf_submit(e, wake_flags(n, 1));
+	if (n)
 		*n += 1;
-		if (wake_events)
-			flags = *n % wake_events ? BPF_RB_NO_WAKEUP : BPF_RB_FORCE_WAKEUP;
+}
+
+/* ---- staging ---------------------------------------------------------- */
+
+/* Set by user space where the kernel can run the flush program on a given
+ * CPU (BPF_F_TEST_RUN_ON_CPU), so that events left staged on an idle CPU
+ * still reach the reader: before it reads the rings, each reader round
+ * flushes the CPUs whose oldest staged event is older than its horizon
+ * (trace/staging.go). Without it every event is written to the ring
+ * directly. */
+volatile const __u8 stage_on = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct stage);
+} staging SEC(".maps");
+
+#define pl_barrier() asm volatile("" ::: "memory")
+
+/* stage_take claims this CPU's staging buffer for one event; NULL when
+ * staging is off or a program this one interrupted holds the buffer.
+ * Programs that may be preempted (cgroup egress in the sender's process
+ * context, fentry/fexit) never take it: they write to the ring directly, so
+ * that whoever holds the buffer runs to the end before anything else on the
+ * CPU looks at it, and the flag needs no atomic operation. */
+static __always_inline struct stage *stage_take(void)
+{
+	__u32 zero = 0;
+	struct stage *st;
+
+	if (!stage_on)
+		return NULL;
+	st = bpf_map_lookup_elem(&staging, &zero);
+	if (!st || *(volatile __u32 *)&st->busy)
+		return NULL;
+	*(volatile __u32 *)&st->busy = 1;
+	pl_barrier();
+	return st;
+}
+
+/* stage_out writes the first n staged events to the CPU's ring as one
+ * record and counts them: all emitted, or all lost. */
+static __always_inline void stage_out(struct stage *st, __u32 n)
+{
+	__u32 cpu = st->cpu;
+	void *rb = bpf_map_lookup_elem(&rings, &cpu);
+	__u64 *emitted = emitted_slot();
+
+	if (n > PL_STAGE_EVENTS)
+		n = PL_STAGE_EVENTS;
+	if (!n)
+		return;
+	if (!rb || bpf_ringbuf_output(rb, st->ev, n * sizeof(struct event), wake_flags(emitted, n))) {
+		__u32 idx = PL_STAT_LOST;
+		__u64 *lost = bpf_map_lookup_elem(&stats, &idx);
+
+		if (lost)
+			*lost += n;
+		return;
 	}
-	bpf_ringbuf_submit(e, flags);
+	if (emitted)
+		*emitted += n;
+}
+
+/* stage_put keeps the event just written in the buffer's next slot, and
+ * writes the buffer to the ring when that filled it. */
+static __always_inline void stage_put(struct stage *st)
+{
+	__u32 n = st->n + 1;
+
+	if (n >= PL_STAGE_EVENTS) {
+		stage_out(st, n);
+		n = 0;
+	}
+	st->n = n;
+	pl_barrier();
+	*(volatile __u32 *)&st->busy = 0;
+}
+
+/* stage_slot is where an event goes: the buffer's next slot, or spare (on
+ * the program's stack) when there is no buffer. */
+static __always_inline struct event *stage_slot(struct stage *st, struct event *spare)
+{
+	if (!st)
+		return spare;
+	return &st->ev[st->n & (PL_STAGE_EVENTS - 1)];
+}
+
+/* emit completes an event written at stage_slot's place: kept in the
+ * buffer, or the spare written to the ring alone. */
+static __always_inline void emit(struct stage *st, struct event *e)
+{
+	void *rb;
+	__u64 *emitted;
+
+	if (st) {
+		stage_put(st);
+		return;
+	}
+	rb = ring();
+	emitted = emitted_slot();
+	if (!rb || bpf_ringbuf_output(rb, e, sizeof(*e), wake_flags(emitted, 1))) {
+		stat_inc(PL_STAT_LOST);
+		return;
+	}
+	if (emitted)
+		*emitted += 1;
+}
+
+/* pl_stage_flush writes this CPU's staged events to its ring. User space
+ * runs it on a CPU with BPF_PROG_TEST_RUN and BPF_F_TEST_RUN_ON_CPU (an
+ * interrupt on that CPU) when the buffer holds events; it returns 1 when it
+ * interrupted a program writing there, and user space tries again. */
+SEC("raw_tp")
+int pl_stage_flush(void *ctx)
+{
+	struct stage *st = stage_take();
+
+	if (!st)
+		return stage_on;
+	stage_out(st, st->n);
+	st->n = 0;
+	pl_barrier();
+	*(volatile __u32 *)&st->busy = 0;
+	return 0;
 }
 
 /* ---- parsing ---------------------------------------------------------- */
@@ -909,6 +1048,55 @@ static __always_inline void unskip(struct obs *o)
 		s->skb = 0;
 }
 
+/* fill_event writes observe's event. */
+static __always_inline void fill_event(struct event *e, const struct obs *o, __u64 now, __u8 flags,
+				       __u16 cpu)
+{
+	e->ts = now;
+	e->skb = o->skb;
+	e->netns = o->netns;
+	e->ifindex = o->ifindex;
+	e->len = o->len;
+	e->mark = o->mark;
+	e->reason = o->reason;
+	e->prog_id = o->prog_id;
+	e->map_id = 0;
+	e->slot = o->slot;
+	e->hook = o->hook;
+	e->flags = flags;
+	e->cpu = cpu;
+	e->_pad0 = 0;
+	e->tuple = o->t;
+	__builtin_memset(e->cb, 0, sizeof(e->cb) + sizeof(e->_pad1));
+}
+
+/* emit_obs writes observe's event: staged, unless capture is on (its
+ * records go to the ring one by one, with the packet's bytes) or the hook
+ * may be preempted (see stage_take). */
+static __always_inline void emit_obs(struct obs *o, const enum obs_src src, struct __sk_buff *ctx,
+				     struct sk_buff *skb, __u64 now, __u8 flags)
+{
+	struct event spare, *e;
+	struct stage *st = NULL;
+
+	if (snaplen) {
+		e = reserve_obs();
+		if (!e) {
+			stat_inc(PL_STAT_LOST);
+			return;
+		}
+		fill_event(e, o, now, flags, bpf_get_smp_processor_id());
+		capture(e, src == OBS_TC ? (struct sk_buff *)ctx : skb);
+		submit(e);
+		return;
+	}
+	if (o->hook < PL_HOOK_PROG_ENTRY)
+		st = stage_take();
+	e = stage_slot(st, &spare);
+	fill_event(e, o, now, flags, st ? st->cpu : bpf_get_smp_processor_id());
+	emit(st, e);
+}
+
 /* observe decides whether o's skb is followed and, if so, emits an event.
  * What it decides on comes first (a packet the rate limit skipped, the
  * tracked lookup, the tuple match); the clock, device and the rest are read
@@ -923,7 +1111,9 @@ static __always_inline void unskip(struct obs *o)
 static __always_inline void observe(struct obs *o, const enum obs_src src, struct __sk_buff *ctx,
 				    struct sk_buff *skb, struct net_device *dev)
 {
-	__u64 now;
+	/* set before use on every path the program can take, but 5.10's
+	 * verifier does not see that a followed packet's path read it */
+	__u64 now = 0;
 	__u64 *cnt;
 	struct track *tr = NULL;
 	bool follow = false, nat = false;
@@ -955,7 +1145,7 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 	if (!follow && !match_tuple(&o->t, o->tflags))
 		return;
 	fill_meta(o, src, ctx, skb, dev);
-	now = bpf_ktime_get_ns();
+	/* A followed packet's time was read for its freshness test. */
 	if (!follow) {
 		if (cfg.match_netns) {
 			struct devkey k = {.netns = o->netns, .ifindex = 0};
@@ -967,6 +1157,7 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 			if (!bpf_map_lookup_elem(&match_devs, &k))
 				return;
 		}
+		now = bpf_ktime_get_ns();
 		if (!rate_admit(now)) {
 			skip(o);
 			return;
@@ -988,29 +1179,7 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 		tr->last_ts = terminal_hook(o->hook) ? 0 : now;
 	}
 
-	struct event *e = reserve_obs();
-	if (!e) {
-		stat_inc(PL_STAT_LOST);
-		return;
-	}
-	e->ts = now;
-	e->skb = o->skb;
-	e->netns = o->netns;
-	e->ifindex = o->ifindex;
-	e->len = o->len;
-	e->mark = o->mark;
-	e->reason = o->reason;
-	e->prog_id = o->prog_id;
-	e->map_id = 0;
-	e->slot = o->slot;
-	e->hook = o->hook;
-	e->flags = flags;
-	e->cpu = bpf_get_smp_processor_id();
-	e->_pad0 = 0;
-	e->tuple = o->t;
-	if (snaplen)
-		capture(e, src == OBS_TC ? (struct sk_buff *)ctx : skb);
-	submit(e);
+	emit_obs(o, src, ctx, skb, now, flags);
 }
 
 /* ---- tc observers ----------------------------------------------------- */
@@ -1133,22 +1302,28 @@ PL_TP(kfree_skb, PL_HOOK_KFREE_SKB,
 PL_TP(consume_skb, PL_HOOK_CONSUME_SKB,
       { observe_kernel(SKB(0), NULL, PL_HOOK_CONSUME_SKB, 0, src); })
 
-/* submit_tracked completes and submits an event about an skb pktlife
+/* event_cpu is the CPU an event is written on. */
+static __always_inline __u16 event_cpu(struct stage *st)
+{
+	return st ? st->cpu : bpf_get_smp_processor_id();
+}
+
+/* submit_tracked completes and emits an event about an skb pktlife
  * follows, from hooks that must not read the packet (it may be gone, or
  * belong to the datapath): its tuple is the one last seen. */
-static __always_inline void submit_tracked(struct event *e, struct track *tr)
+static __always_inline void submit_tracked(struct stage *st, struct event *e, struct track *tr)
 {
 	e->flags = PL_F_TRACKED;
 	if (tr->tuple.family)
 		e->flags |= PL_F_TUPLE | (tr->tuple.sport || tr->tuple.dport ? PL_F_L4 : 0);
-	e->cpu = bpf_get_smp_processor_id();
+	e->cpu = event_cpu(st);
 	e->tuple = tr->tuple;
-	submit(e);
+	emit(st, e);
 }
 
 /* net_dev_xmit fires after the driver took the skb, which may already be
  * freed: record only its address, device and return code. */
-static __always_inline void net_dev_xmit_body(__u64 *a)
+static __always_inline void net_dev_xmit_body(__u64 *a, const enum obs_src src)
 {
 	struct net_device *dev = DEV(2);
 	__u64 skb = a[0];
@@ -1159,33 +1334,37 @@ static __always_inline void net_dev_xmit_body(__u64 *a)
 	tr = followed(skb);
 	if (!tr)
 		return; /* not followed, or freed already */
-	struct event *e = reserve();
-	if (!e) {
-		stat_inc(PL_STAT_LOST);
-		return;
-	}
+	struct event spare;
+	struct stage *st = stage_take();
+	struct event *e = stage_slot(st, &spare);
+
 	__builtin_memset(e, 0, sizeof(*e));
 	e->ts = bpf_ktime_get_ns();
 	e->skb = skb;
-	e->ifindex = BPF_CORE_READ(dev, ifindex);
-	e->netns = dev_netns(dev);
+	if (src == OBS_BTF) {
+		e->ifindex = dev->ifindex;
+		e->netns = dev->nd_net.net->ns.inum;
+	} else {
+		e->ifindex = BPF_CORE_READ(dev, ifindex);
+		e->netns = dev_netns(dev);
+	}
 	e->len = (__u32)a[3];
 	e->reason = (__u32)a[1];
 	e->hook = PL_HOOK_NET_DEV_XMIT;
-	submit_tracked(e, tr);
+	submit_tracked(st, e, tr);
 }
 
 SEC("tp_btf/net_dev_xmit")
 int pl_tp_net_dev_xmit(__u64 *a)
 {
-	net_dev_xmit_body(a);
+	net_dev_xmit_body(a, OBS_BTF);
 	return 0;
 }
 
 SEC("raw_tp/net_dev_xmit")
 int pl_raw_net_dev_xmit(__u64 *a)
 {
-	net_dev_xmit_body(a);
+	net_dev_xmit_body(a, OBS_RAW);
 	return 0;
 }
 
@@ -1223,11 +1402,10 @@ static __always_inline void shim_emit(struct __sk_buff *ctx)
 		return;
 	tr->last_ts = now;
 
-	struct event *e = reserve();
-	if (!e) {
-		stat_inc(PL_STAT_LOST);
-		return;
-	}
+	struct event spare;
+	struct stage *st = stage_take();
+	struct event *e = stage_slot(st, &spare);
+
 	__builtin_memset(e, 0, sizeof(*e));
 	e->ts = now;
 	e->skb = addr;
@@ -1250,12 +1428,12 @@ static __always_inline void shim_emit(struct __sk_buff *ctx)
 	if (f == 0xff)
 		f = parse_tc(&e->tuple, ctx);
 	if (!(f & PL_F_TUPLE)) {
-		submit_tracked(e, tr);
+		submit_tracked(st, e, tr);
 		return;
 	}
 	e->flags = PL_F_TRACKED | (f & (PL_F_TUPLE | PL_F_L4));
-	e->cpu = bpf_get_smp_processor_id();
-	submit(e);
+	e->cpu = event_cpu(st);
+	emit(st, e);
 }
 
 SEC("tc")

@@ -86,6 +86,22 @@ struct event {
 	__u32 _pad1;
 };
 
+/* Per-CPU staging of events (the staging map in pktlife.c): observers
+ * write their events here and one bpf_ringbuf_output copies a full buffer
+ * to the CPU's ring, a record of n events one after another. busy is set
+ * while a program on the CPU writes here: a program that interrupts it
+ * writes its event to the ring directly. cpu is the CPU's number, written
+ * by user space before the programs load. */
+#define PL_STAGE_EVENTS 16
+
+struct stage {
+	__u32 n;
+	__u32 busy;
+	__u32 cpu;
+	__u32 _pad0;
+	struct event ev[PL_STAGE_EVENTS];
+};
+
 /* The first bytes of the packet, from its network header, that observers
  * append to their event when capture is on (snaplen in pktlife.c, for
  * --pcap). len is how many of data are the packet's: 0 when the bytes were

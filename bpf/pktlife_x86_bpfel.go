@@ -189,6 +189,34 @@ type PktlifeSkippedPkt struct {
 	Tuple   PktlifeTuple
 }
 
+type PktlifeStage struct {
+	_    structs.HostLayout
+	N    uint32
+	Busy uint32
+	Cpu  uint32
+	Pad0 uint32
+	Ev   [16]struct {
+		_       structs.HostLayout
+		Ts      uint64
+		Skb     uint64
+		Netns   uint32
+		Ifindex uint32
+		Len     uint32
+		Mark    uint32
+		Reason  uint32
+		ProgId  uint32
+		MapId   uint32
+		Slot    uint32
+		Hook    uint8
+		Flags   uint8
+		Cpu     uint16
+		Pad0    uint32
+		Tuple   PktlifeTuple
+		Cb      [5]uint32
+		Pad1    uint32
+	}
+}
+
 type PktlifeTrack struct {
 	_      structs.HostLayout
 	LastTs uint64
@@ -219,6 +247,7 @@ const (
 	PktlifeMapRateTat               = "rate_tat"
 	PktlifeMapRings                 = "rings"
 	PktlifeMapSkipped               = "skipped"
+	PktlifeMapStaging               = "staging"
 	PktlifeMapStats                 = "stats"
 	PktlifeMapTracked               = "tracked"
 	PktlifeMapTrackedCount          = "tracked_count"
@@ -238,6 +267,7 @@ const (
 	PktlifeProgPlRawNetifRx         = "pl_raw_netif_rx"
 	PktlifeProgPlSockEgress         = "pl_sock_egress"
 	PktlifeProgPlSockIngress        = "pl_sock_ingress"
+	PktlifeProgPlStageFlush         = "pl_stage_flush"
 	PktlifeProgPlTailShim           = "pl_tail_shim"
 	PktlifeProgPlTcEgress           = "pl_tc_egress"
 	PktlifeProgPlTcIngress          = "pl_tc_ingress"
@@ -275,6 +305,7 @@ const (
 	PktlifeVarShimSlot              = "shim_slot"
 	PktlifeVarSkipIdleJiffies       = "skip_idle_jiffies"
 	PktlifeVarSnaplen               = "snaplen"
+	PktlifeVarStageOn               = "stage_on"
 	PktlifeVarTpKfreeReason         = "tp_kfree_reason"
 	PktlifeVarTrackIdleNs           = "track_idle_ns"
 	PktlifeVarWakeEvents            = "wake_events"
@@ -338,6 +369,7 @@ type PktlifeProgramSpecs struct {
 	PlRawNetifRx         *ebpf.ProgramSpec `ebpf:"pl_raw_netif_rx"`
 	PlSockEgress         *ebpf.ProgramSpec `ebpf:"pl_sock_egress"`
 	PlSockIngress        *ebpf.ProgramSpec `ebpf:"pl_sock_ingress"`
+	PlStageFlush         *ebpf.ProgramSpec `ebpf:"pl_stage_flush"`
 	PlTailShim           *ebpf.ProgramSpec `ebpf:"pl_tail_shim"`
 	PlTcEgress           *ebpf.ProgramSpec `ebpf:"pl_tc_egress"`
 	PlTcIngress          *ebpf.ProgramSpec `ebpf:"pl_tc_ingress"`
@@ -359,6 +391,7 @@ type PktlifeMapSpecs struct {
 	RateTat      *ebpf.MapSpec `ebpf:"rate_tat"`
 	Rings        *ebpf.MapSpec `ebpf:"rings"`
 	Skipped      *ebpf.MapSpec `ebpf:"skipped"`
+	Staging      *ebpf.MapSpec `ebpf:"staging"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 	Tracked      *ebpf.MapSpec `ebpf:"tracked"`
 	TrackedCount *ebpf.MapSpec `ebpf:"tracked_count"`
@@ -395,6 +428,7 @@ type PktlifeVariableSpecs struct {
 	ShimSlot         *ebpf.VariableSpec `ebpf:"shim_slot"`
 	SkipIdleJiffies  *ebpf.VariableSpec `ebpf:"skip_idle_jiffies"`
 	Snaplen          *ebpf.VariableSpec `ebpf:"snaplen"`
+	StageOn          *ebpf.VariableSpec `ebpf:"stage_on"`
 	TpKfreeReason    *ebpf.VariableSpec `ebpf:"tp_kfree_reason"`
 	TrackIdleNs      *ebpf.VariableSpec `ebpf:"track_idle_ns"`
 	WakeEvents       *ebpf.VariableSpec `ebpf:"wake_events"`
@@ -425,6 +459,7 @@ type PktlifeMaps struct {
 	RateTat      *ebpf.Map `ebpf:"rate_tat"`
 	Rings        *ebpf.Map `ebpf:"rings"`
 	Skipped      *ebpf.Map `ebpf:"skipped"`
+	Staging      *ebpf.Map `ebpf:"staging"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 	Tracked      *ebpf.Map `ebpf:"tracked"`
 	TrackedCount *ebpf.Map `ebpf:"tracked_count"`
@@ -437,6 +472,7 @@ func (m *PktlifeMaps) Close() error {
 		m.RateTat,
 		m.Rings,
 		m.Skipped,
+		m.Staging,
 		m.Stats,
 		m.Tracked,
 		m.TrackedCount,
@@ -474,6 +510,7 @@ type PktlifeVariables struct {
 	ShimSlot         *ebpf.Variable `ebpf:"shim_slot"`
 	SkipIdleJiffies  *ebpf.Variable `ebpf:"skip_idle_jiffies"`
 	Snaplen          *ebpf.Variable `ebpf:"snaplen"`
+	StageOn          *ebpf.Variable `ebpf:"stage_on"`
 	TpKfreeReason    *ebpf.Variable `ebpf:"tp_kfree_reason"`
 	TrackIdleNs      *ebpf.Variable `ebpf:"track_idle_ns"`
 	WakeEvents       *ebpf.Variable `ebpf:"wake_events"`
@@ -499,6 +536,7 @@ type PktlifePrograms struct {
 	PlRawNetifRx         *ebpf.Program `ebpf:"pl_raw_netif_rx"`
 	PlSockEgress         *ebpf.Program `ebpf:"pl_sock_egress"`
 	PlSockIngress        *ebpf.Program `ebpf:"pl_sock_ingress"`
+	PlStageFlush         *ebpf.Program `ebpf:"pl_stage_flush"`
 	PlTailShim           *ebpf.Program `ebpf:"pl_tail_shim"`
 	PlTcEgress           *ebpf.Program `ebpf:"pl_tc_egress"`
 	PlTcIngress          *ebpf.Program `ebpf:"pl_tc_ingress"`
@@ -529,6 +567,7 @@ func (p *PktlifePrograms) Close() error {
 		p.PlRawNetifRx,
 		p.PlSockEgress,
 		p.PlSockIngress,
+		p.PlStageFlush,
 		p.PlTailShim,
 		p.PlTcEgress,
 		p.PlTcIngress,

@@ -38,6 +38,10 @@ type kernelFeatures struct {
 	// headers in place with plain loads instead of a helper call per
 	// packet.
 	fastParse bool
+	// runOnCPU: a raw_tp program can be run on a chosen CPU with
+	// BPF_PROG_TEST_RUN (5.10), which flushing per-CPU staged events
+	// needs (staging.go). Without it events go to the rings one by one.
+	runOnCPU error
 }
 
 // probeFeatures probes what objects.load needs to know before loading.
@@ -47,6 +51,7 @@ func probeFeatures(cache *btf.Cache) kernelFeatures {
 		attachCookie: haveHelper(ebpf.Kprobe, asm.FnGetAttachCookie, "bpf_get_attach_cookie"),
 		kfreeReason:  tracepointArgs(cache, "kfree_skb") >= 3,
 		fastParse:    kernelHasFunc(cache, "bpf_rdonly_cast") && kernelHasFunc(cache, "bpf_cast_to_kern_ctx"),
+		runOnCPU:     haveRunOnCPU(),
 	}
 	return f
 }
@@ -67,6 +72,7 @@ func (f kernelFeatures) set(specs *bpf.PktlifeSpecs) error {
 		{specs.KpNoCookie, b(f.attachCookie != nil)},
 		{specs.TpKfreeReason, b(f.kfreeReason)},
 		{specs.FastParse, b(f.fastParse)},
+		{specs.StageOn, b(f.runOnCPU == nil)},
 	} {
 		if err := s.spec.Set(s.val); err != nil {
 			return fmt.Errorf("set %s: %w", s.spec.Name, err)
@@ -202,6 +208,8 @@ func ProbeFeatures() ([]Feature, error) {
 		{"bpf_rdonly_cast", f.fastParse, pick(f.fastParse, "observers read packet headers with plain loads",
 			"observers read packet headers with a helper call (bpf_rdonly_cast and bpf_cast_to_kern_ctx came with 6.2)")},
 		{"ringbuf in array of maps", ring == nil, pick(ring == nil, "one ring buffer per CPU", errString(ring))},
+		{"run on a CPU (raw_tp)", f.runOnCPU == nil, pick(f.runOnCPU == nil,
+			"events staged per CPU, several per ring record", "one ring record per event: "+errString(f.runOnCPU))},
 		{"tail calls: interpose", interpose == nil, pick(interpose == nil, "shims in prog_array slots: exact per-packet chains",
 			errString(interpose))},
 		{"tail calls: passive", passive == nil, pick(passive == nil, "fentry/fexit on tc entry programs, chains inferred (the default)",
@@ -232,6 +240,27 @@ func haveRingInMap() error {
 		return fmt.Errorf("this kernel takes no ring buffer inside an array of maps: %w", err)
 	}
 	return m.Close()
+}
+
+// haveRunOnCPU runs a raw_tp program on CPU 0 with BPF_PROG_TEST_RUN and
+// BPF_F_TEST_RUN_ON_CPU, as the staging flush does.
+func haveRunOnCPU() error {
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.RawTracepoint, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 7), asm.Return()},
+	})
+	if err != nil {
+		return fmt.Errorf("load raw_tp program: %w", shortErr(err))
+	}
+	defer p.Close()
+	ret, err := p.Run(&ebpf.RunOptions{Flags: unix.BPF_F_TEST_RUN_ON_CPU, CPU: 0})
+	if err != nil {
+		return fmt.Errorf("run raw_tp program on a CPU: %w", err)
+	}
+	if ret != 7 {
+		return fmt.Errorf("run raw_tp program on a CPU: returned %d, not 7", ret)
+	}
+	return nil
 }
 
 // moduleBTF says whether loaded modules come with BTF: a module listed in

@@ -36,6 +36,8 @@ type objects struct {
 	// slowParse counts programs loaded on the helper path of parsing
 	// after the kernel refused their fast one (see load).
 	slowParse atomic.Int32
+	// stage flushes the per-CPU staging buffers; nil without staging.
+	stage *stager
 }
 
 // loadObjects prepares the spec with the filter and sizes and creates the
@@ -102,6 +104,11 @@ func loadObjects(o *Options) (_ *objects, err error) {
 		// programs, not one per program
 		bpf.PktlifeMapRateTat: obj.maps.RateTat,
 		bpf.PktlifeMapSkipped: obj.maps.Skipped,
+		bpf.PktlifeMapStaging: obj.maps.Staging,
+	}
+	if obj.stage, err = newStager(obj, online); err != nil {
+		obj.Close()
+		return nil, err
 	}
 	return obj, nil
 }
@@ -272,7 +279,7 @@ func setAll(ss ...setting) error {
 
 // Close releases the maps.
 func (o *objects) Close() error {
-	errs := []error{o.maps.Close()}
+	errs := []error{o.stage.Close(), o.maps.Close()}
 	for _, m := range o.rings {
 		errs = append(errs, m.Close())
 	}

@@ -22,20 +22,28 @@ import (
 // be writing its event. Events younger than that when a round of reading
 // starts wait for the next round, so that an event a slow CPU commits late
 // is not handed out after a later one.
+//
+// Staged events (staging.go) can wait in their CPU's buffer far longer,
+// until it fills or until the reader flushes it, but that does not widen
+// the horizon: before reading, each round flushes every CPU whose oldest
+// staged event is older than the horizon, and where a flush fails (the
+// buffer's writer stayed busy) the round hands out only what is older than
+// that CPU's oldest staged event.
 const ringSlack = 2 * time.Millisecond
 
 // ringReader reads the per-CPU ring buffers and hands out their events in
 // time order: one packet's hops may be written by several CPUs.
 type ringReader struct {
 	readers []*ringbuf.Reader
+	stage   *stager // nil without per-CPU staging
 	epfd    int
 	closed  atomic.Bool
 	rec     ringbuf.Record
 	pending []journey.Event // read, not yet handed out; sorted by time after each round
 }
 
-func newRingReader(rings []*ebpf.Map) (_ *ringReader, err error) {
-	r := &ringReader{epfd: -1}
+func newRingReader(rings []*ebpf.Map, stage *stager) (_ *ringReader, err error) {
+	r := &ringReader{epfd: -1, stage: stage}
 	defer func() {
 		if err != nil {
 			r.Close()
@@ -105,16 +113,50 @@ func (r *ringReader) drain() (int, error) {
 			if err != nil {
 				return n, err
 			}
-			r.pending = append(r.pending, journey.Event{})
-			if Decode(r.rec.RawSample, &r.pending[len(r.pending)-1]) {
-				n++
-			} else {
-				r.pending = r.pending[:len(r.pending)-1]
-			}
+			n += r.decode(r.rec.RawSample)
 		}
 	}
 	r.sort()
 	return n, nil
+}
+
+// decode appends a record's events to pending: one event (with its
+// capture, when capture is on), or a staging buffer's events one after
+// another.
+func (r *ringReader) decode(raw []byte) int {
+	k := 1
+	if len(raw) > EventSize && len(raw)%EventSize == 0 {
+		k = len(raw) / EventSize
+	}
+	n := 0
+	for i := range k {
+		r.pending = append(r.pending, journey.Event{})
+		rec := raw
+		if k > 1 {
+			rec = raw[i*EventSize : (i+1)*EventSize]
+		}
+		if Decode(rec, &r.pending[len(r.pending)-1]) {
+			n++
+		} else {
+			r.pending = r.pending[:len(r.pending)-1]
+		}
+	}
+	return n
+}
+
+// round writes out the events CPUs hold staged since before horizon, then
+// reads every ring. It returns the time before which pending then holds
+// every event (ringSlack's comment), and how many events it read.
+func (r *ringReader) round(horizon uint64) (uint64, int, error) {
+	if r.closed.Load() {
+		return 0, 0, ringbuf.ErrClosed
+	}
+	complete, err := r.stage.flush(horizon)
+	if err != nil {
+		return 0, 0, err
+	}
+	n, err := r.drain()
+	return complete, n, err
 }
 
 // sort orders pending by time. Each ring is nearly in order already (a

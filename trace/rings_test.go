@@ -5,7 +5,9 @@ import (
 	"os"
 	"slices"
 	"testing"
+	"unsafe"
 
+	"github.com/pktlife/pktlife/bpf"
 	"github.com/pktlife/pktlife/trace/journey"
 )
 
@@ -77,5 +79,56 @@ func TestParseCPUList(t *testing.T) {
 		if ok != c.ok || !slices.Equal(got, c.want) {
 			t.Errorf("parseCPUList(%q, %d) = %v, %v; want %v, %v", c.in, c.ncpu, got, ok, c.want, c.ok)
 		}
+	}
+}
+
+// TestRingDecodeRecords checks the three records the rings carry: one
+// event, an event with its capture, and a staging buffer's events.
+func TestRingDecodeRecords(t *testing.T) {
+	event := func(ts uint64) []byte {
+		e := bpf.PktlifeEvent{Ts: ts, Hook: uint8(bpf.PktlifePlHookPL_HOOK_TC_INGRESS)}
+		return unsafe.Slice((*byte)(unsafe.Pointer(&e)), EventSize)
+	}
+	r := &ringReader{}
+	if n := r.decode(event(1)); n != 1 {
+		t.Fatalf("one event: decoded %d", n)
+	}
+	c := bpf.PktlifeCapture{Len: 3, Data: [256]uint8{0x45, 0, 1}}
+	capRec := append(slices.Clone(event(2)), unsafe.Slice((*byte)(unsafe.Pointer(&c)), captureSize)...)
+	if n := r.decode(capRec); n != 1 {
+		t.Fatalf("event with capture: decoded %d", n)
+	}
+	var batch []byte
+	for ts := uint64(3); ts < 3+uint64(stageEvents); ts++ {
+		batch = append(batch, event(ts)...)
+	}
+	if n := r.decode(batch); n != stageEvents {
+		t.Fatalf("staging buffer: decoded %d, want %d", n, stageEvents)
+	}
+	for i, ev := range r.pending {
+		if ev.Time != uint64(i+1) {
+			t.Fatalf("event %d has time %d", i, ev.Time)
+		}
+	}
+	if r.pending[1].Packet != "\x45\x00\x01" {
+		t.Fatalf("capture decoded as %q", r.pending[1].Packet)
+	}
+	if (EventSize+captureSize)%EventSize == 0 {
+		t.Fatal("a capture record would read as a staging buffer")
+	}
+}
+
+// TestStageHead checks that the reader finds a buffer's oldest event where
+// an interrupted program staged it after a newer one.
+func TestStageHead(t *testing.T) {
+	var st bpf.PktlifeStage
+	st.N = 3
+	st.Ev[0].Ts, st.Ev[1].Ts, st.Ev[2].Ts, st.Ev[3].Ts = 50, 40, 60, 10 // slot 3 is not staged
+	var h stageHead
+	if err := h.UnmarshalBinary(unsafe.Slice((*byte)(unsafe.Pointer(&st)), unsafe.Sizeof(st))); err != nil {
+		t.Fatal(err)
+	}
+	if h.n != 3 || h.oldest != 40 {
+		t.Fatalf("head: %d staged, oldest %d; want 3, 40", h.n, h.oldest)
 	}
 }

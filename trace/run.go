@@ -103,8 +103,11 @@ func (t *Tracer) read(ctx context.Context, add func(*journey.Event), c *journey.
 				return fmt.Errorf("wait for ring buffers: %w", err)
 			}
 		}
-		start := monotonicNow()
-		n, err := r.drain()
+		horizon := monotonicNow() - uint64(ringSlack)
+		if draining {
+			horizon = math.MaxUint64
+		}
+		complete, n, err := r.round(horizon) // every event before complete is handed out
 		if errors.Is(err, ringbuf.ErrClosed) {
 			return nil
 		}
@@ -118,7 +121,6 @@ func (t *Tracer) read(ctx context.Context, add func(*journey.Event), c *journey.
 			}
 			continue
 		}
-		complete := start - uint64(ringSlack) // every event before this is handed out
 		r.release(complete, hand)
 		if c == nil {
 			continue

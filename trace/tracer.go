@@ -98,7 +98,7 @@ func New(opts Options) (_ *Tracer, err error) {
 		return nil, err
 	}
 	// The reader exists before anything attaches, so no event is missed.
-	if t.reader, err = newRingReader(t.objs.rings); err != nil {
+	if t.reader, err = newRingReader(t.objs.rings, t.objs.stage); err != nil {
 		return nil, fmt.Errorf("open ring buffers: %w", err)
 	}
 	if err := t.attach(bs, hops); err != nil {
