@@ -34,13 +34,38 @@ func appendSigned(b []byte, d time.Duration) []byte {
 	case d < time.Microsecond:
 		return append(strconv.AppendInt(b, int64(d), 10), "ns"...)
 	case d < time.Millisecond:
-		return append(strconv.AppendFloat(b, float64(d)/1e3, 'f', 1, 64), "µs"...)
+		return append(appendFixed(b, int64(d), 1e3, 1), "µs"...)
 	case d < time.Second:
-		return append(strconv.AppendFloat(b, float64(d)/1e6, 'f', 1, 64), "ms"...)
+		return append(appendFixed(b, int64(d), 1e6, 1), "ms"...)
 	case d < time.Minute:
-		return append(strconv.AppendFloat(b, float64(d)/1e9, 'f', 2, 64), "s"...)
+		return append(appendFixed(b, int64(d), 1e9, 2), "s"...)
 	}
 	return append(b, d.Round(100*time.Millisecond).String()...)
+}
+
+// appendFixed appends v/unit (v ≥ 0, below a minute of nanoseconds) with
+// prec decimals, as strconv.AppendFloat(b, float64(v)/unit, 'f', prec, 64)
+// does, in integers: the quotient of two integers is never near enough to
+// a half to round otherwise, except at an exact half, which is left to
+// AppendFloat (it rounds the float's value, half to even).
+func appendFixed(b []byte, v, unit int64, prec int) []byte {
+	step := unit / 10
+	if prec == 2 {
+		step = unit / 100
+	}
+	if v%step == step/2 {
+		return strconv.AppendFloat(b, float64(v)/float64(unit), 'f', prec, 64)
+	}
+	q := (v + step/2) / step // in steps
+	scale := unit / step
+	b = strconv.AppendInt(b, q/scale, 10)
+	b = append(b, '.')
+	f := q % scale
+	if prec == 2 {
+		b = append(b, byte('0'+f/10))
+		f %= 10
+	}
+	return append(b, byte('0'+f))
 }
 
 // fmtDelta formats a time difference with its sign: "+3.1µs".

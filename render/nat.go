@@ -7,7 +7,11 @@ import "github.com/pktlife/pktlife/trace/journey"
 // by the journey's NAT list when it has an entry for it, and any entry of
 // that list for this hop that the hop itself does not record.
 func natsAt(j *journey.Journey, h *journey.Hop) []journey.NAT {
-	var out []journey.NAT
+	return appendNATsAt(nil, j, h)
+}
+
+// appendNATsAt appends natsAt(j, h) to out.
+func appendNATsAt(out []journey.NAT, j *journey.Journey, h *journey.Hop) []journey.NAT {
 	for _, jn := range j.NAT {
 		if jn.ByHop == h.Index {
 			jn.Kind = sanitize(jn.Kind)

@@ -243,7 +243,23 @@ func (w *writer) spaces(n int) {
 	}
 }
 
-func (w *writer) span(s span) { w.line(line{s}) }
+func (w *writer) span(s span) { w.str(s.text, s.st) }
+
+// str writes s in role st, as line does a line of that one span.
+func (w *writer) str(s string, st sty) {
+	if w.pal == nil {
+		w.b = append(w.b, s...)
+		return
+	}
+	cur := sPlain
+	if st != cur && w.pal.open[st] != w.pal.open[cur] {
+		w.b = append(w.b, w.pal.close[cur]...)
+		w.b = append(w.b, w.pal.open[st]...)
+		cur = st
+	}
+	w.b = append(w.b, s...)
+	w.b = append(w.b, w.pal.close[cur]...)
+}
 
 // line writes l, opening and closing a colour only where the role changes.
 func (w *writer) line(l line) {
@@ -279,7 +295,7 @@ func (w *writer) text(s string, sw int, st sty, width int) {
 		w.cell(line{{s, st}}, width)
 		return
 	}
-	w.line(line{{s, st}})
+	w.str(s, st)
 	w.spaces(width - sw)
 }
 
@@ -291,7 +307,7 @@ func (w *writer) rtext(s string, sw int, st sty, width int) {
 		return
 	}
 	w.spaces(width - sw)
-	w.line(line{{s, st}})
+	w.str(s, st)
 }
 
 // rcell writes l right-aligned in a column of width cells.

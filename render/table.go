@@ -41,11 +41,12 @@ type hopRow struct {
 	delta  string
 	atW    int
 	deltaW int
-	dev    devLabels // the device's full labels; row shortens them if need be
+	dev    *devLabels // the device's full labels; row shortens them if need be
 	hook   string
 	hookW  int
 	hookSt sty
 	detail line
+	detW   int
 	slow   bool
 	// where at and delta end in the journey's times string
 	atEnd, deltaEnd int
@@ -110,7 +111,8 @@ func (t *Text) table(j *journey.Journey) {
 		c.netns = max(c.netns, r.dev.netnsW)
 		c.device = max(c.device, r.dev.deviceW)
 		c.hook = max(c.hook, r.hookW)
-		c.detail = max(c.detail, r.detail.width())
+		r.detW = r.detail.width()
+		c.detail = max(c.detail, r.detW)
 	}
 	if c.detail > 0 {
 		c.detail = max(c.detail, textWidth("detail"))
@@ -210,7 +212,8 @@ func (t *Text) row(j *journey.Journey, r *hopRow, c columns, st *tupleState) {
 	o := &t.out
 	h := r.h
 	o.spaces(indent)
-	o.rcell(line{{strconv.Itoa(h.Index), sBold}}, c.num)
+	num := strconv.Itoa(h.Index)
+	o.rtext(num, len(num), sBold, c.num)
 	o.spaces(gap)
 	o.rtext(r.at, r.atW, sPlain, c.at)
 	o.spaces(gap)
@@ -219,17 +222,17 @@ func (t *Text) row(j *journey.Journey, r *hopRow, c columns, st *tupleState) {
 	if r.dev.netnsW <= c.netns {
 		o.text(r.dev.netns, r.dev.netnsW, sNetns, c.netns)
 	} else {
-		o.cell(line{{cutMiddle(r.dev.netns, c.netns), sNetns}}, c.netns)
+		o.cell(line{{r.dev.netnsIn(c.netns), sNetns}}, c.netns)
 	}
 	o.spaces(gap)
 	if r.dev.deviceW <= c.device {
 		o.text(r.dev.device, r.dev.deviceW, sDevice, c.device)
 	} else {
-		o.cell(line{{deviceLabel(h.Device, c.device), sDevice}}, c.device)
+		o.cell(line{{r.dev.deviceIn(c.device), sDevice}}, c.device)
 	}
 	o.spaces(gap)
 	o.text(r.hook, r.hookW, r.hookSt, c.hook)
-	inline := r.detail.width() <= c.detail
+	inline := r.detW <= c.detail
 	if inline && len(r.detail) > 0 {
 		o.spaces(gap)
 		o.line(r.detail)
@@ -262,7 +265,8 @@ func (t *Text) row(j *journey.Journey, r *hopRow, c columns, st *tupleState) {
 	}
 	madeHere := false // a NAT this hop's programs made: its tuple is the one before
 	if len(j.NAT) > 0 || h.NATFrom != nil {
-		for _, n := range natsAt(j, h) {
+		nats := appendNATsAt(t.nats[:0], j, h)
+		for _, n := range nats {
 			madeHere = madeHere || n.ByHop == h.Index
 			l = appendNATLine(l[:0], n.Kind, n.Old, n.New)
 			if n.Prog != "" {
@@ -273,6 +277,8 @@ func (t *Text) row(j *journey.Journey, r *hopRow, c columns, st *tupleState) {
 			subline(l)
 			st.cur = n.New
 		}
+		clear(nats)
+		t.nats = nats[:0]
 	}
 	if h.Tuple.Valid() && h.Tuple.Flow() != st.cur.Flow() && !madeHere {
 		l = l[:0]
@@ -326,9 +332,20 @@ func hopDetail(l line, j *journey.Journey, h *journey.Hop) line {
 	return l
 }
 
+// cloneNames are the labels of the first clones, made once.
+var cloneNames = func() (a [32]string) {
+	for i := range a {
+		a[i] = "clone " + strconv.Itoa(i+1)
+	}
+	return a
+}()
+
 // cloneLabel names the skb of a hop that is not the journey's own.
 func cloneLabel(j *journey.Journey, skb journey.Ptr) string {
 	for i, c := range j.Clones {
+		if c == skb && i < len(cloneNames) {
+			return cloneNames[i]
+		}
 		if c == skb {
 			return "clone " + strconv.Itoa(i+1)
 		}

@@ -22,14 +22,15 @@ type Text struct {
 	o       Options
 	width   int
 	out     writer
-	rows    []hopRow   // reused from journey to journey
-	spans   line       // span arena of the journey being written
-	scratch line       // a line being built and written at once
-	timeBuf []byte     // the hops' times, formatted (table)
-	lines   []line     // the header's title lines
-	rest    []line     // and summary lines
-	items   []flowItem // the title's pieces
-	meta    []flowItem // the summary's pieces
+	rows    []hopRow      // reused from journey to journey
+	nats    []journey.NAT // a hop's NATs (row)
+	spans   line          // span arena of the journey being written
+	scratch line          // a line being built and written at once
+	timeBuf []byte        // the hops' times, formatted (table)
+	lines   []line        // the header's title lines
+	rest    []line        // and summary lines
+	items   []flowItem    // the title's pieces
+	meta    []flowItem    // the summary's pieces
 	labels  labelCache
 	n       uint64
 	closed  bool
