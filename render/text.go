@@ -53,15 +53,19 @@ func (t *Text) Journey(j *journey.Journey) error {
 	if j == nil {
 		return errors.New("render journey: nil journey")
 	}
-	t.out.b = t.out.b[:0]
+	// The output is built in a writer on the stack: appending to a buffer
+	// held in t would store its pointer to the heap, behind a write
+	// barrier, at every append while the collector runs.
+	o := writer{b: t.out.b[:0], pal: t.out.pal}
 	t.spans = t.spans[:0]
 	if t.n > 0 {
-		t.out.b = append(t.out.b, '\n')
+		o.b = append(o.b, '\n')
 	}
-	t.header(j)
-	t.table(j)
+	t.header(&o, j)
+	t.table(&o, j)
 	t.n++
-	if _, err := t.w.Write(t.out.b); err != nil {
+	t.out.b = o.b
+	if _, err := t.w.Write(o.b); err != nil {
 		return fmt.Errorf("write journey %d: %w", j.ID, err)
 	}
 	return nil
@@ -79,7 +83,7 @@ func (t *Text) Close() error {
 //	  4 hops · 4.6µs · node-a · 2025-06-01 12:00:00.125456
 //
 // The fate stays on the title line when it fits, else it opens the summary.
-func (t *Text) header(j *journey.Journey) {
+func (t *Text) header(o *writer, j *journey.Journey) {
 	// Lines and items live in the journey's span arena and reused buffers.
 	first := t.spansFor(24)
 	first.add("● ", fateStyle(j.Fate))
@@ -132,13 +136,13 @@ func (t *Text) header(j *journey.Journey) {
 	}
 	meta[0].sep = " "
 	for _, l := range title {
-		t.out.line(l)
-		t.out.newline()
+		o.line(l)
+		o.newline()
 	}
 	rest := flow(t.rest[:0], t.one(" ", sPlain), meta, t.width)
 	for _, l := range rest {
-		t.out.line(l)
-		t.out.newline()
+		o.line(l)
+		o.newline()
 	}
 	// keep the grown buffers, holding on to nothing
 	clear(title)
