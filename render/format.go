@@ -185,14 +185,27 @@ func tailCallTarget(tc journey.TailCall) string {
 // highlight the part it changed: ("10.0.0.1", ":80"), ("[2001:db8::1]",
 // ":443"), or ("10.0.0.1", "") when the tuple has no ports.
 func endpoint(ap netip.AddrPort, ports bool) (addr, port string) {
-	a := ap.Addr().String()
 	if !ports {
-		return a, ""
+		return ap.Addr().String(), ""
 	}
-	if ap.Addr().Is6() {
-		a = "[" + a + "]"
+	if !ap.Addr().IsValid() { // AppendTo writes nothing for it, String a text
+		return ap.Addr().String(), ":" + strconv.FormatUint(uint64(ap.Port()), 10)
 	}
-	return a, ":" + strconv.FormatUint(uint64(ap.Port()), 10)
+	// Both parts are cut from one string.
+	var a [64]byte
+	b := a[:0]
+	is6 := ap.Addr().Is6()
+	if is6 {
+		b = append(b, '[')
+	}
+	b = ap.Addr().AppendTo(b)
+	if is6 {
+		b = append(b, ']')
+	}
+	k := len(b)
+	b = strconv.AppendUint(append(b, ':'), uint64(ap.Port()), 10)
+	s := string(b)
+	return s[:k], s[k:]
 }
 
 func hasPorts(t journey.Tuple) bool { return t.Src.Port() != 0 || t.Dst.Port() != 0 }
@@ -342,17 +355,17 @@ func appendNATLine(l line, kind string, old, cur journey.Tuple) line {
 		l.add("  "+fmt.Sprint(old)+" ⇒ "+fmt.Sprint(cur), sPlain)
 		return l
 	}
-	side := func(name string, o, n netip.AddrPort) {
+	side := func(label string, o, n netip.AddrPort) {
 		if o == n {
 			return
 		}
-		l.add("  "+name+" ", sDim)
+		l.add(label, sDim)
 		l.addEndpoint(o, ports, sNATOld)
 		l.add(" ⇒ ", sNATKind)
 		l.addChanged(o, n, ports)
 	}
-	side("src", old.Src, cur.Src)
-	side("dst", old.Dst, cur.Dst)
+	side("  src ", old.Src, cur.Src)
+	side("  dst ", old.Dst, cur.Dst)
 	if old.Proto != cur.Proto {
 		l.add("  proto "+old.ProtoName()+" ⇒ "+cur.ProtoName(), sNATNew)
 	}

@@ -2,6 +2,7 @@ package render
 
 import (
 	"math/rand/v2"
+	"net/netip"
 	"strconv"
 	"testing"
 	"time"
@@ -45,5 +46,28 @@ func TestAppendFixed(t *testing.T) {
 		if got, want := string(appendSigned(nil, d)), floatDur(d); got != want {
 			t.Fatalf("appendSigned(%d) = %q, want %q", int64(d), got, want)
 		}
+	}
+}
+
+// TestEndpoint checks endpoint against the strings it is made of.
+func TestEndpoint(t *testing.T) {
+	for _, s := range []string{"10.0.0.1:80", "[2001:db8::1]:443", "[fe80::1%eth0]:53", "[::ffff:1.2.3.4]:0", "0.0.0.0:65535"} {
+		ap := netip.MustParseAddrPort(s)
+		for _, ports := range []bool{false, true} {
+			a, p := endpoint(ap, ports)
+			wa, wp := ap.Addr().String(), ""
+			if ports {
+				wp = ":" + strconv.Itoa(int(ap.Port()))
+				if ap.Addr().Is6() {
+					wa = "[" + wa + "]"
+				}
+			}
+			if a != wa || p != wp {
+				t.Errorf("endpoint(%s, %v) = %q %q, want %q %q", s, ports, a, p, wa, wp)
+			}
+		}
+	}
+	if a, p := endpoint(netip.AddrPort{}, true); a != "invalid IP" || p != ":0" {
+		t.Errorf("endpoint(zero) = %q %q", a, p)
 	}
 }

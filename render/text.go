@@ -139,7 +139,7 @@ func (t *Text) header(o *writer, j *journey.Journey) {
 		o.line(l)
 		o.newline()
 	}
-	rest := flow(t.rest[:0], t.one(" ", sPlain), meta, t.width)
+	rest := flow(t.rest[:0], append(t.spansFor(16), span{" ", sPlain}), meta, t.width)
 	for _, l := range rest {
 		o.line(l)
 		o.newline()
