@@ -3,6 +3,7 @@ package render
 import (
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pktlife/pktlife/trace/journey"
 )
@@ -57,12 +58,18 @@ type hopRow struct {
 func (t *Text) times(j *journey.Journey, rows []hopRow) string {
 	b := t.timeBuf[:0]
 	for i := range j.Hops {
+		r := &rows[i]
+		k := len(b)
 		b = appendDur(b, j.Hops[i].At)
-		rows[i].atEnd = len(b)
+		r.atEnd = len(b)
+		// Every character of a time is one cell (µ among them).
+		r.atW = utf8.RuneCount(b[k:])
+		r.deltaW = textWidth("—")
 		if i > 0 {
 			b = appendDelta(b, j.Hops[i].Delta)
+			r.deltaW = utf8.RuneCount(b[r.atEnd:])
 		}
-		rows[i].deltaEnd = len(b)
+		r.deltaEnd = len(b)
 	}
 	t.timeBuf = b
 	return string(b)
@@ -104,7 +111,7 @@ func (t *Text) table(o *writer, j *journey.Journey) {
 		r.dev = t.devLabels(h.Device)
 		r.hook, r.hookSt = hookLabel(h)
 		r.detail = hopDetail(t.spansFor(maxDetailSpans), j, h)
-		r.atW, r.deltaW, r.hookW = textWidth(r.at), textWidth(r.delta), textWidth(r.hook)
+		r.hookW = textWidth(r.hook)
 		c.num = max(c.num, textWidth(strconv.Itoa(h.Index)))
 		c.at = max(c.at, r.atW)
 		c.delta = max(c.delta, r.deltaW)

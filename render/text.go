@@ -165,24 +165,32 @@ func flow(out []line, first line, items []flowItem, width int) []line {
 	const wrapIndent = "  "
 	out = append(out, first)
 	cur := &out[0]
+	curW := first.width() // cur's width, kept as it grows
+	cut := curW > width   // some line is wider than width
 	for _, it := range items {
 		if len(it.l) == 0 {
 			continue
 		}
-		if cur.width()+textWidth(it.sep)+it.l.width() <= width {
+		w := it.l.width()
+		switch sepW := textWidth(it.sep); {
+		case curW+sepW+w <= width:
 			cur.add(it.sep, sDim)
 			*cur = append(*cur, it.l...)
-			continue
-		}
-		if cur.width() <= textWidth(wrapIndent) { // nothing on this line yet
+			curW += sepW + w
+		case curW <= textWidth(wrapIndent): // nothing on this line yet
 			*cur = append(*cur, it.l...)
-			continue
+			curW += w
+		default:
+			out = append(out, append(line{{wrapIndent, sPlain}}, it.l...))
+			cur = &out[len(out)-1]
+			curW = textWidth(wrapIndent) + w
 		}
-		out = append(out, append(line{{wrapIndent, sPlain}}, it.l...))
-		cur = &out[len(out)-1]
+		cut = cut || curW > width
 	}
 	for i := range out {
-		out[i] = out[i].truncate(width)
+		if cut {
+			out[i] = out[i].truncate(width)
+		}
 	}
 	return out
 }
