@@ -64,7 +64,7 @@ func (t *Text) times(j *journey.Journey, rows []hopRow) string {
 		r.atEnd = len(b)
 		// Every character of a time is one cell (µ among them).
 		r.atW = utf8.RuneCount(b[k:])
-		r.deltaW = textWidth("—")
+		r.deltaW = 1 // "—"
 		if i > 0 {
 			b = appendDelta(b, j.Hops[i].Delta)
 			r.deltaW = utf8.RuneCount(b[r.atEnd:])

@@ -14,6 +14,7 @@ const maxDetailSpans = 10
 
 type labelCache struct {
 	devices map[devKey]*devLabels
+	lastDev *devLabels // the last device looked up
 	progs   map[journey.Prog]string
 	targets map[targetKey]targetLabel
 }
@@ -68,8 +69,12 @@ type cutLabel struct {
 
 // devLabels returns the device's labels, cached.
 func (t *Text) devLabels(d journey.Device) *devLabels {
+	if l := t.labels.lastDev; l != nil && l.d == d { // hops in a row share devices
+		return l
+	}
 	k := devKey{d.Netns, d.Ifindex}
 	if l, ok := t.labels.devices[k]; ok && l.d == d {
+		t.labels.lastDev = l
 		return l
 	}
 	if t.labels.devices == nil || len(t.labels.devices) >= maxCached {
@@ -78,6 +83,7 @@ func (t *Text) devLabels(d journey.Device) *devLabels {
 	l := &devLabels{d: d, netns: netnsLabel(d), device: deviceLabel(d, 1<<16)}
 	l.netnsW, l.deviceW = textWidth(l.netns), textWidth(l.device)
 	t.labels.devices[k] = l
+	t.labels.lastDev = l
 	return l
 }
 

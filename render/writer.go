@@ -96,7 +96,9 @@ func (w *writer) appendText(b []byte, s string, sw int, st sty, width int) []byt
 
 // rtext writes s, sw cells wide, right-aligned in a column of width cells,
 // cutting it when it does not fit.
-func (w *writer) rtext(s string, sw int, st sty, width int) { w.b = w.appendRText(w.b, s, sw, st, width) }
+func (w *writer) rtext(s string, sw int, st sty, width int) {
+	w.b = w.appendRText(w.b, s, sw, st, width)
+}
 
 // appendRText appends rtext's output to b.
 func (w *writer) appendRText(b []byte, s string, sw int, st sty, width int) []byte {
