@@ -31,6 +31,12 @@ func appendNATsAt(out []journey.NAT, j *journey.Journey, h *journey.Hop) []journ
 		}
 		out = append(out, n)
 	}
+	return appendListedNATs(out, j, h)
+}
+
+// appendListedNATs appends the entries of the journey's NAT list for hop
+// h that the hop itself does not record.
+func appendListedNATs(out []journey.NAT, j *journey.Journey, h *journey.Hop) []journey.NAT {
 	for i := range j.NAT {
 		jn := &j.NAT[i]
 		if jn.Hop != h.Index || jn.ByHop != 0 || (h.NATFrom != nil && jn.New.Flow() == h.Tuple.Flow()) {

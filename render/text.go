@@ -106,6 +106,32 @@ func (t *Text) header(o *writer, j *journey.Journey) {
 	} else {
 		meta = append(meta, flowItem{"", fate})
 	}
+	meta = t.summary(meta, j)
+	for i := range meta {
+		meta[i].sep = " · "
+	}
+	meta[0].sep = " "
+	for _, l := range title {
+		o.line(l)
+		o.newline()
+	}
+	rest := flow(t.rest[:0], append(t.spansFor(16), span{" ", sPlain}), meta, t.width)
+	for _, l := range rest {
+		o.line(l)
+		o.newline()
+	}
+	// keep the grown buffers, holding on to nothing
+	clear(title)
+	clear(rest)
+	clear(items)
+	clear(meta)
+	t.lines, t.rest, t.items, t.meta = title[:0], rest[:0], items[:0], meta[:0]
+}
+
+// summary appends the summary's pieces after the fate: hops, duration,
+// node, start time, and the skb, its clones and the IP ID when they are
+// shown.
+func (t *Text) summary(meta []flowItem, j *journey.Journey) []flowItem {
 	meta = append(meta, flowItem{"", t.one(plural(len(j.Hops), "hop", "hops"), sDim)})
 	if len(j.Hops) > 1 {
 		meta = append(meta, flowItem{"", t.one(fmtDur(j.Duration), sBold)})
@@ -131,25 +157,7 @@ func (t *Text) header(o *writer, j *journey.Journey) {
 			meta = append(meta, flowItem{"", line{{"clone " + strconv.Itoa(i+1) + " " + c.String(), sDim}}})
 		}
 	}
-	for i := range meta {
-		meta[i].sep = " · "
-	}
-	meta[0].sep = " "
-	for _, l := range title {
-		o.line(l)
-		o.newline()
-	}
-	rest := flow(t.rest[:0], append(t.spansFor(16), span{" ", sPlain}), meta, t.width)
-	for _, l := range rest {
-		o.line(l)
-		o.newline()
-	}
-	// keep the grown buffers, holding on to nothing
-	clear(title)
-	clear(rest)
-	clear(items)
-	clear(meta)
-	t.lines, t.rest, t.items, t.meta = title[:0], rest[:0], items[:0], meta[:0]
+	return meta
 }
 
 // flowItem is a piece of a wrapped line and what separates it from the
