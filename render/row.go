@@ -66,9 +66,13 @@ func (t *Text) rowLine(o *writer, b []byte, r *hopRow, c columns) []byte {
 	b = appendSpaces(b, indent)
 	b = o.appendRText(b, num, len(num), sBold, c.num)
 	b = appendSpaces(b, gap)
-	b = o.appendRText(b, r.at, r.atW, sPlain, c.at)
+	b = o.appendRText(b, t.hopTimes[r.atStart:r.atEnd], r.atW, sPlain, c.at)
 	b = appendSpaces(b, gap)
-	b = o.appendRText(b, r.delta, r.deltaW, pick(r.slow, sSlow, sDim), c.delta)
+	delta := "—"
+	if r.deltaEnd > r.atEnd {
+		delta = t.hopTimes[r.atEnd:r.deltaEnd]
+	}
+	b = o.appendRText(b, delta, r.deltaW, pick(r.slow, sSlow, sDim), c.delta)
 	b = appendSpaces(b, gap)
 	if r.dev.netnsW <= c.netns {
 		b = o.appendText(b, r.dev.netns, r.dev.netnsW, sNetns, c.netns)

@@ -38,8 +38,6 @@ func (c columns) base() int { return c.netnsAt() + c.netns + gap + c.device + ga
 // hopRow is one hop prepared for layout.
 type hopRow struct {
 	h      *journey.Hop
-	at     string
-	delta  string
 	atW    int
 	deltaW int
 	dev    *devLabels // the device's full labels; row shortens them if need be
@@ -49,8 +47,9 @@ type hopRow struct {
 	detail line
 	detW   int
 	slow   bool
-	// where at and delta end in the journey's times string
-	atEnd, deltaEnd int
+	// where its time and delta are in the journey's times string (Text.hopTimes);
+	// the first hop's delta is empty there, and shown as "—"
+	atStart, atEnd, deltaEnd int
 }
 
 // times formats every hop's time and delta into one string, one
@@ -60,6 +59,7 @@ func (t *Text) times(j *journey.Journey, rows []hopRow) string {
 	for i := range j.Hops {
 		r := &rows[i]
 		k := len(b)
+		r.atStart = k
 		b = appendDur(b, j.Hops[i].At)
 		r.atEnd = len(b)
 		// Every character of a time is one cell (µ among them).
@@ -93,20 +93,11 @@ func (t *Text) table(o *writer, j *journey.Journey) {
 		netns: textWidth("netns"), device: textWidth("device"), hook: textWidth("hook"),
 	}
 	slowest := slowestHop(j)
-	times := t.times(j, rows)
+	t.hopTimes = t.times(j, rows)
 	for i := range j.Hops {
 		h := &j.Hops[i]
 		r := &rows[i]
 		r.h = h
-		from := 0
-		if i > 0 {
-			from = rows[i-1].deltaEnd
-		}
-		r.at = times[from:r.atEnd]
-		r.delta = "—"
-		if i > 0 {
-			r.delta = times[r.atEnd:r.deltaEnd]
-		}
 		r.slow = i == slowest
 		r.dev = t.devLabels(h.Device)
 		r.hook, r.hookSt = hookLabel(h)

@@ -18,22 +18,23 @@ var ErrClosed = errors.New("renderer closed")
 // and (verbose) skb details of that hop. Each journey is written with one
 // Write call, separated from the previous one by a blank line.
 type Text struct {
-	w       io.Writer
-	o       Options
-	width   int
-	out     writer
-	rows    []hopRow      // reused from journey to journey
-	nats    []journey.NAT // a hop's NATs (row)
-	spans   line          // span arena of the journey being written
-	scratch line          // a line being built and written at once
-	timeBuf []byte        // the hops' times, formatted (table)
-	lines   []line        // the header's title lines
-	rest    []line        // and summary lines
-	items   []flowItem    // the title's pieces
-	meta    []flowItem    // the summary's pieces
-	labels  labelCache
-	n       uint64
-	closed  bool
+	w        io.Writer
+	o        Options
+	width    int
+	out      writer
+	rows     []hopRow      // reused from journey to journey
+	nats     []journey.NAT // a hop's NATs (row)
+	spans    line          // span arena of the journey being written
+	scratch  line          // a line being built and written at once
+	timeBuf  []byte        // the hops' times, formatted (table)
+	hopTimes string        // and as one string, for the journey being written
+	lines    []line        // the header's title lines
+	rest     []line        // and summary lines
+	items    []flowItem    // the title's pieces
+	meta     []flowItem    // the summary's pieces
+	labels   labelCache
+	n        uint64
+	closed   bool
 }
 
 // NewText returns a Text renderer writing to w.
@@ -63,6 +64,7 @@ func (t *Text) Journey(j *journey.Journey) error {
 	}
 	t.header(&o, j)
 	t.table(&o, j)
+	t.hopTimes = ""
 	t.n++
 	t.out.b = o.b
 	if _, err := t.w.Write(o.b); err != nil {
