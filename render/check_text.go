@@ -43,21 +43,7 @@ func writeResult(out *writer, p *check.ProbeReport, res *check.Result, o Options
 	}
 	out.line(l)
 	out.newline()
-	for i, f := range res.Failures {
-		head, hst := "  ✗ first divergence: ", sBad
-		if i > 0 {
-			head, hst = "  · also: ", sWarn
-		}
-		for n, text := range wrapWords(sanitize(f.Message), o.width()-textWidth(head)) {
-			if n == 0 {
-				out.span(span{head, hst})
-			} else {
-				out.spaces(textWidth(head))
-			}
-			out.span(span{text, sPlain})
-			out.newline()
-		}
-	}
+	writeFailures(out, res.Failures, o.width())
 	if p.Note != "" && !res.Pass {
 		out.line(line{{"  note: " + sanitize(p.Note), sDim}})
 		out.newline()
@@ -67,6 +53,25 @@ func writeResult(out *writer, p *check.ProbeReport, res *check.Result, o Options
 	}
 	if !res.Pass || o.Verbose {
 		out.newline()
+	}
+}
+
+// writeFailures lists a result's failures, each wrapped under its head.
+func writeFailures(out *writer, failures []check.Failure, width int) {
+	for i, f := range failures {
+		head, hst := "  ✗ first divergence: ", sBad
+		if i > 0 {
+			head, hst = "  · also: ", sWarn
+		}
+		for n, text := range wrapWords(sanitize(f.Message), width-textWidth(head)) {
+			if n == 0 {
+				out.span(span{head, hst})
+			} else {
+				out.spaces(textWidth(head))
+			}
+			out.span(span{text, sPlain})
+			out.newline()
+		}
 	}
 }
 

@@ -34,13 +34,38 @@ func appendSigned(b []byte, d time.Duration) []byte {
 	case d < time.Microsecond:
 		return append(strconv.AppendInt(b, int64(d), 10), "ns"...)
 	case d < time.Millisecond:
-		return append(strconv.AppendFloat(b, float64(d)/1e3, 'f', 1, 64), "µs"...)
+		return append(appendFixed(b, int64(d), 1e3, 1), "µs"...)
 	case d < time.Second:
-		return append(strconv.AppendFloat(b, float64(d)/1e6, 'f', 1, 64), "ms"...)
+		return append(appendFixed(b, int64(d), 1e6, 1), "ms"...)
 	case d < time.Minute:
-		return append(strconv.AppendFloat(b, float64(d)/1e9, 'f', 2, 64), "s"...)
+		return append(appendFixed(b, int64(d), 1e9, 2), "s"...)
 	}
 	return append(b, d.Round(100*time.Millisecond).String()...)
+}
+
+// appendFixed appends v/unit (v ≥ 0, below a minute of nanoseconds) with
+// prec decimals, as strconv.AppendFloat(b, float64(v)/unit, 'f', prec, 64)
+// does, in integers: the quotient of two integers is never near enough to
+// a half to round otherwise, except at an exact half, which is left to
+// AppendFloat (it rounds the float's value, half to even).
+func appendFixed(b []byte, v, unit int64, prec int) []byte {
+	step := unit / 10
+	if prec == 2 {
+		step = unit / 100
+	}
+	if v%step == step/2 {
+		return strconv.AppendFloat(b, float64(v)/float64(unit), 'f', prec, 64)
+	}
+	q := (v + step/2) / step // in steps
+	scale := unit / step
+	b = strconv.AppendInt(b, q/scale, 10)
+	b = append(b, '.')
+	f := q % scale
+	if prec == 2 {
+		b = append(b, byte('0'+f/10))
+		f %= 10
+	}
+	return append(b, byte('0'+f))
 }
 
 // fmtDelta formats a time difference with its sign: "+3.1µs".
@@ -160,14 +185,27 @@ func tailCallTarget(tc journey.TailCall) string {
 // highlight the part it changed: ("10.0.0.1", ":80"), ("[2001:db8::1]",
 // ":443"), or ("10.0.0.1", "") when the tuple has no ports.
 func endpoint(ap netip.AddrPort, ports bool) (addr, port string) {
-	a := ap.Addr().String()
 	if !ports {
-		return a, ""
+		return ap.Addr().String(), ""
 	}
-	if ap.Addr().Is6() {
-		a = "[" + a + "]"
+	if !ap.Addr().IsValid() { // AppendTo writes nothing for it, String a text
+		return ap.Addr().String(), ":" + strconv.FormatUint(uint64(ap.Port()), 10)
 	}
-	return a, ":" + strconv.FormatUint(uint64(ap.Port()), 10)
+	// Both parts are cut from one string.
+	var a [64]byte
+	b := a[:0]
+	is6 := ap.Addr().Is6()
+	if is6 {
+		b = append(b, '[')
+	}
+	b = ap.Addr().AppendTo(b)
+	if is6 {
+		b = append(b, ']')
+	}
+	k := len(b)
+	b = strconv.AppendUint(append(b, ':'), uint64(ap.Port()), 10)
+	s := string(b)
+	return s[:k], s[k:]
 }
 
 func hasPorts(t journey.Tuple) bool { return t.Src.Port() != 0 || t.Dst.Port() != 0 }
@@ -317,17 +355,17 @@ func appendNATLine(l line, kind string, old, cur journey.Tuple) line {
 		l.add("  "+fmt.Sprint(old)+" ⇒ "+fmt.Sprint(cur), sPlain)
 		return l
 	}
-	side := func(name string, o, n netip.AddrPort) {
+	side := func(label string, o, n netip.AddrPort) {
 		if o == n {
 			return
 		}
-		l.add("  "+name+" ", sDim)
+		l.add(label, sDim)
 		l.addEndpoint(o, ports, sNATOld)
 		l.add(" ⇒ ", sNATKind)
 		l.addChanged(o, n, ports)
 	}
-	side("src", old.Src, cur.Src)
-	side("dst", old.Dst, cur.Dst)
+	side("  src ", old.Src, cur.Src)
+	side("  dst ", old.Dst, cur.Dst)
 	if old.Proto != cur.Proto {
 		l.add("  proto "+old.ProtoName()+" ⇒ "+cur.ProtoName(), sNATNew)
 	}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/pktlife/pktlife/trace/journey"
 )
 
 // The page in Debian's headless Chromium: the script runs without errors
@@ -65,16 +67,10 @@ func runChromium(t *testing.T, bin, page string, args ...string) (stdout, stderr
 	return out.String(), errb.String()
 }
 
-func TestHTMLBrowser(t *testing.T) {
-	bin := chromium(t)
-	dir := t.TempDir()
-	page := filepath.Join(dir, "all.html")
-	js := allJourneys()
-	if err := os.WriteFile(page, renderHTML(t, js...), 0o644); err != nil {
-		t.Fatal(err)
-	}
-
-	dom, logs := runChromium(t, bin, page, "--dump-dom")
+// checkBrowserDOM checks the page chromium loaded: ready with every journey
+// and hop, no script error.
+func checkBrowserDOM(t *testing.T, dom, logs string, js []*journey.Journey) {
+	t.Helper()
 	hops := 0
 	for _, j := range js {
 		hops += len(j.Hops)
@@ -90,6 +86,19 @@ func TestHTMLBrowser(t *testing.T) {
 			t.Errorf("chromium logged %q:\n%s", bad, logs)
 		}
 	}
+}
+
+func TestHTMLBrowser(t *testing.T) {
+	bin := chromium(t)
+	dir := t.TempDir()
+	page := filepath.Join(dir, "all.html")
+	js := allJourneys()
+	if err := os.WriteFile(page, renderHTML(t, js...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	dom, logs := runChromium(t, bin, page, "--dump-dom")
+	checkBrowserDOM(t, dom, logs, js)
 
 	shot := filepath.Join(dir, "shot.png")
 	runChromium(t, bin, page, "--screenshot="+shot, "--window-size="+strconv.Itoa(shotWidth)+","+strconv.Itoa(shotHeight))

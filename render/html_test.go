@@ -96,20 +96,7 @@ func TestHTMLStructure(t *testing.T) {
 			t.Fatalf("journey %d: %d rows, want one per hop: %d", j.ID, len(rows), len(j.Hops))
 		}
 		for k, r := range rows {
-			h := j.Hops[k]
-			if got := len(byClass(r, "g", "tail")); got != len(h.TailCalls) {
-				t.Errorf("journey %d hop %d: %d nested tail calls, want %d", j.ID, h.Index, got, len(h.TailCalls))
-			}
-			if want := len(natsAt(j, &h)) > 0; hasClass(r, "g", "nat") != want {
-				t.Errorf("journey %d hop %d: NAT class %v, want %v", j.ID, h.Index, !want, want)
-			}
-			if hasClass(r, "g", "drop") != (h.DropReason != "") {
-				t.Errorf("journey %d hop %d: drop class wrong", j.ID, h.Index)
-			}
-			titles := nodes(r, func(n *html.Node) bool { return n.Data == "title" })
-			if len(titles) == 0 || !strings.Contains(titles[0].FirstChild.Data, h.Hook.String()) && h.Kfunc() == "" {
-				t.Errorf("journey %d hop %d: no tooltip naming the hook", j.ID, h.Index)
-			}
+			checkHTMLRow(t, j, &j.Hops[k], r)
 		}
 	}
 	// dnatTailCallDrop: the chain, the NAT and the drop reason are on the page
@@ -119,6 +106,25 @@ func TestHTMLStructure(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}
+	}
+}
+
+// checkHTMLRow checks one hop's row: its nested tail calls, NAT and drop
+// classes and a tooltip naming the hook.
+func checkHTMLRow(t *testing.T, j *journey.Journey, h *journey.Hop, r *html.Node) {
+	t.Helper()
+	if got := len(byClass(r, "g", "tail")); got != len(h.TailCalls) {
+		t.Errorf("journey %d hop %d: %d nested tail calls, want %d", j.ID, h.Index, got, len(h.TailCalls))
+	}
+	if want := len(natsAt(j, h)) > 0; hasClass(r, "g", "nat") != want {
+		t.Errorf("journey %d hop %d: NAT class %v, want %v", j.ID, h.Index, !want, want)
+	}
+	if hasClass(r, "g", "drop") != (h.DropReason != "") {
+		t.Errorf("journey %d hop %d: drop class wrong", j.ID, h.Index)
+	}
+	titles := nodes(r, func(n *html.Node) bool { return n.Data == "title" })
+	if len(titles) == 0 || !strings.Contains(titles[0].FirstChild.Data, h.Hook.String()) && h.Kfunc() == "" {
+		t.Errorf("journey %d hop %d: no tooltip naming the hook", j.ID, h.Index)
 	}
 }
 

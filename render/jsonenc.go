@@ -71,34 +71,7 @@ func (e *jsonEnc) journey(j *journey.Journey) bool {
 		b = append(b, ']')
 	}
 	if len(j.NAT) > 0 {
-		b = append(b, `,"nat":[`...)
-		for i := range j.NAT {
-			n := &j.NAT[i]
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"hop":`...)
-			b = strconv.AppendInt(b, int64(n.Hop), 10)
-			b = append(b, `,"old":`...)
-			b = e.tuple(b, &n.Old)
-			b = append(b, `,"new":`...)
-			b = e.tuple(b, &n.New)
-			b = append(b, `,"kind":`...)
-			b = appendJSONString(b, n.Kind)
-			if n.ByHop != 0 {
-				b = append(b, `,"by_hop":`...)
-				b = strconv.AppendInt(b, int64(n.ByHop), 10)
-			}
-			if n.Prog != "" {
-				b = append(b, `,"prog":`...)
-				b = appendJSONString(b, n.Prog)
-			}
-			if n.Inferred {
-				b = append(b, `,"inferred":true`...)
-			}
-			b = append(b, '}')
-		}
-		b = append(b, ']')
+		b = e.nats(b, j.NAT)
 	}
 	b = append(b, `,"fate":`...)
 	b = appendJSONString(b, string(j.Fate))
@@ -132,19 +105,7 @@ func (e *jsonEnc) hop(b []byte, h *journey.Hop) []byte {
 		b = appendJSONString(b, h.Kfunc())
 	}
 	b = append(b, `,"device":{`...)
-	if h.Device.Name != "" {
-		b = append(b, `"name":`...)
-		b = appendJSONString(b, h.Device.Name)
-		b = append(b, ',')
-	}
-	b = append(b, `"ifindex":`...)
-	b = strconv.AppendUint(b, uint64(h.Device.Ifindex), 10)
-	b = append(b, `,"netns":`...)
-	b = strconv.AppendUint(b, uint64(h.Device.Netns), 10)
-	if h.Device.NetnsName != "" {
-		b = append(b, `,"netns_name":`...)
-		b = appendJSONString(b, h.Device.NetnsName)
-	}
+	b = appendDevice(b, &h.Device)
 	b = append(b, `},"skb":`...)
 	b = appendPtr(b, h.Skb)
 	b = append(b, `,"cpu":`...)
@@ -172,48 +133,112 @@ func (e *jsonEnc) hop(b []byte, h *journey.Hop) []byte {
 		b = append(b, ']')
 	}
 	if len(h.TailCalls) > 0 {
-		b = append(b, `,"tail_calls":[`...)
-		for i := range h.TailCalls {
-			tc := &h.TailCalls[i]
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"at_ns":`...)
-			b = strconv.AppendInt(b, int64(tc.At), 10)
-			if tc.Map != "" {
-				b = append(b, `,"map":`...)
-				b = appendJSONString(b, tc.Map)
-			}
-			b = append(b, `,"map_id":`...)
-			b = strconv.AppendUint(b, uint64(tc.MapID), 10)
-			b = append(b, `,"slot":`...)
-			b = strconv.AppendUint(b, uint64(tc.Slot), 10)
-			b = append(b, `,"prog":`...)
-			b = appendProg(b, tc.Prog)
-			if tc.Missed {
-				b = append(b, `,"missed":true`...)
-			}
-			if tc.Inferred {
-				b = append(b, `,"inferred":true`...)
-			}
-			if tc.CB != ([5]uint32{}) {
-				b = append(b, `,"cb":[`...)
-				for k, w := range tc.CB {
-					if k > 0 {
-						b = append(b, ',')
-					}
-					b = strconv.AppendUint(b, uint64(w), 10)
-				}
-				b = append(b, ']')
-			}
-			if tc.Reason != "" {
-				b = append(b, `,"reason":`...)
-				b = appendJSONString(b, tc.Reason)
-			}
-			b = append(b, '}')
-		}
-		b = append(b, ']')
+		b = appendTailCalls(b, h.TailCalls)
 	}
+	b = appendOutcome(b, h)
+	return append(b, '}')
+}
+
+// nats appends the journey's NAT list, after a comma.
+func (e *jsonEnc) nats(b []byte, nats []journey.NAT) []byte {
+	b = append(b, `,"nat":[`...)
+	for i := range nats {
+		n := &nats[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"hop":`...)
+		b = strconv.AppendInt(b, int64(n.Hop), 10)
+		b = append(b, `,"old":`...)
+		b = e.tuple(b, &n.Old)
+		b = append(b, `,"new":`...)
+		b = e.tuple(b, &n.New)
+		b = append(b, `,"kind":`...)
+		b = appendJSONString(b, n.Kind)
+		if n.ByHop != 0 {
+			b = append(b, `,"by_hop":`...)
+			b = strconv.AppendInt(b, int64(n.ByHop), 10)
+		}
+		if n.Prog != "" {
+			b = append(b, `,"prog":`...)
+			b = appendJSONString(b, n.Prog)
+		}
+		if n.Inferred {
+			b = append(b, `,"inferred":true`...)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, ']')
+	return b
+}
+
+// appendDevice appends a device's fields, without its braces.
+func appendDevice(b []byte, d *journey.Device) []byte {
+	if d.Name != "" {
+		b = append(b, `"name":`...)
+		b = appendJSONString(b, d.Name)
+		b = append(b, ',')
+	}
+	b = append(b, `"ifindex":`...)
+	b = strconv.AppendUint(b, uint64(d.Ifindex), 10)
+	b = append(b, `,"netns":`...)
+	b = strconv.AppendUint(b, uint64(d.Netns), 10)
+	if d.NetnsName != "" {
+		b = append(b, `,"netns_name":`...)
+		b = appendJSONString(b, d.NetnsName)
+	}
+	return b
+}
+
+// appendTailCalls appends a hop's tail calls, after a comma.
+func appendTailCalls(b []byte, tcs []journey.TailCall) []byte {
+	b = append(b, `,"tail_calls":[`...)
+	for i := range tcs {
+		tc := &tcs[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"at_ns":`...)
+		b = strconv.AppendInt(b, int64(tc.At), 10)
+		if tc.Map != "" {
+			b = append(b, `,"map":`...)
+			b = appendJSONString(b, tc.Map)
+		}
+		b = append(b, `,"map_id":`...)
+		b = strconv.AppendUint(b, uint64(tc.MapID), 10)
+		b = append(b, `,"slot":`...)
+		b = strconv.AppendUint(b, uint64(tc.Slot), 10)
+		b = append(b, `,"prog":`...)
+		b = appendProg(b, tc.Prog)
+		if tc.Missed {
+			b = append(b, `,"missed":true`...)
+		}
+		if tc.Inferred {
+			b = append(b, `,"inferred":true`...)
+		}
+		if tc.CB != ([5]uint32{}) {
+			b = append(b, `,"cb":[`...)
+			for k, w := range tc.CB {
+				if k > 0 {
+					b = append(b, ',')
+				}
+				b = strconv.AppendUint(b, uint64(w), 10)
+			}
+			b = append(b, ']')
+		}
+		if tc.Reason != "" {
+			b = append(b, `,"reason":`...)
+			b = appendJSONString(b, tc.Reason)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, ']')
+	return b
+}
+
+// appendOutcome appends what happened at a hop: verdict, drop reason,
+// return value.
+func appendOutcome(b []byte, h *journey.Hop) []byte {
 	if h.Verdict != "" {
 		b = append(b, `,"verdict":`...)
 		b = appendJSONString(b, h.Verdict)
@@ -233,7 +258,7 @@ func (e *jsonEnc) hop(b []byte, h *journey.Hop) []byte {
 		b = append(b, `,"ret":`...)
 		b = strconv.AppendInt(b, *h.Ret, 10)
 	}
-	return append(b, '}')
+	return b
 }
 
 func (e *jsonEnc) tuple(b []byte, t *journey.Tuple) []byte {
@@ -304,6 +329,30 @@ func appendTime(b []byte, t time.Time) ([]byte, bool) {
 
 const hexDigits = "0123456789abcdef"
 
+// jsonSafe reports whether an ASCII byte is written as it is.
+func jsonSafe(c byte) bool {
+	return c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+}
+
+// appendEscaped appends the escape of an ASCII byte that is not jsonSafe.
+func appendEscaped(b []byte, c byte) []byte {
+	switch c {
+	case '"', '\\':
+		return append(b, '\\', c)
+	case '\n':
+		return append(b, '\\', 'n')
+	case '\r':
+		return append(b, '\\', 'r')
+	case '\t':
+		return append(b, '\\', 't')
+	case '\b':
+		return append(b, '\\', 'b')
+	case '\f':
+		return append(b, '\\', 'f')
+	}
+	return append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+}
+
 // appendJSONString writes s as a JSON string escaped as encoding/json
 // escapes it: quote, backslash and control characters; <, > and & (HTML);
 // U+2028 and U+2029; and each byte that is not UTF-8 as U+FFFD.
@@ -313,27 +362,11 @@ func appendJSONString[S string | []byte](b []byte, s S) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if jsonSafe(c) {
 				i++
 				continue
 			}
-			b = append(b, s[done:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
+			b = appendEscaped(append(b, s[done:i]...), c)
 			i++
 			done = i
 			continue

@@ -146,6 +146,28 @@ func ipLength(b []byte) int {
 	return 0
 }
 
+// writeProgsComment writes a hop's programs and tail-call chain.
+func writeProgsComment(c *strings.Builder, h *journey.Hop) {
+	if len(h.Progs) > 0 {
+		c.WriteString("; progs ")
+		for i, pr := range h.Progs {
+			if i > 0 {
+				c.WriteString(", ")
+			}
+			c.WriteString(progLabel(pr))
+		}
+	}
+	if len(h.TailCalls) > 0 {
+		c.WriteString("; chain ")
+		for i, tc := range h.TailCalls {
+			if i > 0 {
+				c.WriteString(" → ")
+			}
+			c.WriteString(tailCallText(tc))
+		}
+	}
+}
+
 // hopComment says in one line where hop h of j was and what happened there.
 // from is the hop whose bytes the packet block carries (0: none).
 func hopComment(j *journey.Journey, h *journey.Hop, from int) string {
@@ -168,24 +190,7 @@ func hopComment(j *journey.Journey, h *journey.Hop, from int) string {
 	if h.DropReason != "" {
 		c.WriteString("; drop " + reasonName(h.DropReason))
 	}
-	if len(h.Progs) > 0 {
-		c.WriteString("; progs ")
-		for i, pr := range h.Progs {
-			if i > 0 {
-				c.WriteString(", ")
-			}
-			c.WriteString(progLabel(pr))
-		}
-	}
-	if len(h.TailCalls) > 0 {
-		c.WriteString("; chain ")
-		for i, tc := range h.TailCalls {
-			if i > 0 {
-				c.WriteString(" → ")
-			}
-			c.WriteString(tailCallText(tc))
-		}
-	}
+	writeProgsComment(&c, h)
 	for _, n := range natTexts(j, h) {
 		c.WriteString("; " + n)
 	}

@@ -46,19 +46,10 @@ func writePcap(t *testing.T, js ...*journey.Journey) *pcapng.File {
 	return f
 }
 
-func TestPcapHopsCommentsInterfaces(t *testing.T) {
-	j := dnatTailCallDrop()
-	pre := ipv4UDP(60, [4]byte{10, 96, 0, 10})
-	post := ipv4UDP(60, [4]byte{10, 244, 2, 2})
-	j.Hops[0].SetPacket(pre)
-	j.Hops[2].SetPacket(pre)
-	j.Hops[3].SetPacket(post)
-	// hop 2 has no bytes of its own: it gets hop 1's (nearest, earlier first)
-	f := writePcap(t, j, udpDelivered())
-
-	if want := len(j.Hops) + len(udpDelivered().Hops); len(f.Packets) != want {
-		t.Fatalf("%d packets, want one per hop: %d", len(f.Packets), want)
-	}
+// checkPcapInterfaces checks the interfaces of the dnatTailCallDrop and
+// udpDelivered capture: one per device and namespace, described.
+func checkPcapInterfaces(t *testing.T, f *pcapng.File) {
+	t.Helper()
 	names := map[string]bool{}
 	for _, i := range f.Interfaces {
 		names[i.Name] = true
@@ -77,6 +68,22 @@ func TestPcapHopsCommentsInterfaces(t *testing.T) {
 	if len(f.Interfaces) != 6 { // pod-a eth0 and pod-a's socket hop (no device) count apart
 		t.Errorf("%d interfaces, want 6 (one per device and namespace): %v", len(f.Interfaces), names)
 	}
+}
+
+func TestPcapHopsCommentsInterfaces(t *testing.T) {
+	j := dnatTailCallDrop()
+	pre := ipv4UDP(60, [4]byte{10, 96, 0, 10})
+	post := ipv4UDP(60, [4]byte{10, 244, 2, 2})
+	j.Hops[0].SetPacket(pre)
+	j.Hops[2].SetPacket(pre)
+	j.Hops[3].SetPacket(post)
+	// hop 2 has no bytes of its own: it gets hop 1's (nearest, earlier first)
+	f := writePcap(t, j, udpDelivered())
+
+	if want := len(j.Hops) + len(udpDelivered().Hops); len(f.Packets) != want {
+		t.Fatalf("%d packets, want one per hop: %d", len(f.Packets), want)
+	}
+	checkPcapInterfaces(t, f)
 
 	checks := []struct {
 		pkt  int

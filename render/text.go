@@ -18,21 +18,23 @@ var ErrClosed = errors.New("renderer closed")
 // and (verbose) skb details of that hop. Each journey is written with one
 // Write call, separated from the previous one by a blank line.
 type Text struct {
-	w       io.Writer
-	o       Options
-	width   int
-	out     writer
-	rows    []hopRow   // reused from journey to journey
-	spans   line       // span arena of the journey being written
-	scratch line       // a line being built and written at once
-	timeBuf []byte     // the hops' times, formatted (table)
-	lines   []line     // the header's title lines
-	rest    []line     // and summary lines
-	items   []flowItem // the title's pieces
-	meta    []flowItem // the summary's pieces
-	labels  labelCache
-	n       uint64
-	closed  bool
+	w        io.Writer
+	o        Options
+	width    int
+	out      writer
+	rows     []hopRow      // reused from journey to journey
+	nats     []journey.NAT // a hop's NATs (row)
+	spans    line          // span arena of the journey being written
+	scratch  line          // a line being built and written at once
+	timeBuf  []byte        // the hops' times, formatted (table)
+	hopTimes string        // and as one string, for the journey being written
+	lines    []line        // the header's title lines
+	rest     []line        // and summary lines
+	items    []flowItem    // the title's pieces
+	meta     []flowItem    // the summary's pieces
+	labels   labelCache
+	n        uint64
+	closed   bool
 }
 
 // NewText returns a Text renderer writing to w.
@@ -52,15 +54,20 @@ func (t *Text) Journey(j *journey.Journey) error {
 	if j == nil {
 		return errors.New("render journey: nil journey")
 	}
-	t.out.b = t.out.b[:0]
+	// The output is built in a writer on the stack: appending to a buffer
+	// held in t would store its pointer to the heap, behind a write
+	// barrier, at every append while the collector runs.
+	o := writer{b: t.out.b[:0], pal: t.out.pal}
 	t.spans = t.spans[:0]
 	if t.n > 0 {
-		t.out.b = append(t.out.b, '\n')
+		o.b = append(o.b, '\n')
 	}
-	t.header(j)
-	t.table(j)
+	t.header(&o, j)
+	t.table(&o, j)
+	t.hopTimes = ""
 	t.n++
-	if _, err := t.w.Write(t.out.b); err != nil {
+	t.out.b = o.b
+	if _, err := t.w.Write(o.b); err != nil {
 		return fmt.Errorf("write journey %d: %w", j.ID, err)
 	}
 	return nil
@@ -78,7 +85,7 @@ func (t *Text) Close() error {
 //	  4 hops · 4.6µs · node-a · 2025-06-01 12:00:00.125456
 //
 // The fate stays on the title line when it fits, else it opens the summary.
-func (t *Text) header(j *journey.Journey) {
+func (t *Text) header(o *writer, j *journey.Journey) {
 	// Lines and items live in the journey's span arena and reused buffers.
 	first := t.spansFor(24)
 	first.add("● ", fateStyle(j.Fate))
@@ -101,6 +108,32 @@ func (t *Text) header(j *journey.Journey) {
 	} else {
 		meta = append(meta, flowItem{"", fate})
 	}
+	meta = t.summary(meta, j)
+	for i := range meta {
+		meta[i].sep = " · "
+	}
+	meta[0].sep = " "
+	for _, l := range title {
+		o.line(l)
+		o.newline()
+	}
+	rest := flow(t.rest[:0], append(t.spansFor(16), span{" ", sPlain}), meta, t.width)
+	for _, l := range rest {
+		o.line(l)
+		o.newline()
+	}
+	// keep the grown buffers, holding on to nothing
+	clear(title)
+	clear(rest)
+	clear(items)
+	clear(meta)
+	t.lines, t.rest, t.items, t.meta = title[:0], rest[:0], items[:0], meta[:0]
+}
+
+// summary appends the summary's pieces after the fate: hops, duration,
+// node, start time, and the skb, its clones and the IP ID when they are
+// shown.
+func (t *Text) summary(meta []flowItem, j *journey.Journey) []flowItem {
 	meta = append(meta, flowItem{"", t.one(plural(len(j.Hops), "hop", "hops"), sDim)})
 	if len(j.Hops) > 1 {
 		meta = append(meta, flowItem{"", t.one(fmtDur(j.Duration), sBold)})
@@ -126,25 +159,7 @@ func (t *Text) header(j *journey.Journey) {
 			meta = append(meta, flowItem{"", line{{"clone " + strconv.Itoa(i+1) + " " + c.String(), sDim}}})
 		}
 	}
-	for i := range meta {
-		meta[i].sep = " · "
-	}
-	meta[0].sep = " "
-	for _, l := range title {
-		t.out.line(l)
-		t.out.newline()
-	}
-	rest := flow(t.rest[:0], t.one(" ", sPlain), meta, t.width)
-	for _, l := range rest {
-		t.out.line(l)
-		t.out.newline()
-	}
-	// keep the grown buffers, holding on to nothing
-	clear(title)
-	clear(rest)
-	clear(items)
-	clear(meta)
-	t.lines, t.rest, t.items, t.meta = title[:0], rest[:0], items[:0], meta[:0]
+	return meta
 }
 
 // flowItem is a piece of a wrapped line and what separates it from the
@@ -160,24 +175,32 @@ func flow(out []line, first line, items []flowItem, width int) []line {
 	const wrapIndent = "  "
 	out = append(out, first)
 	cur := &out[0]
+	curW := first.width() // cur's width, kept as it grows
+	cut := curW > width   // some line is wider than width
 	for _, it := range items {
 		if len(it.l) == 0 {
 			continue
 		}
-		if cur.width()+textWidth(it.sep)+it.l.width() <= width {
+		w := it.l.width()
+		switch sepW := textWidth(it.sep); {
+		case curW+sepW+w <= width:
 			cur.add(it.sep, sDim)
 			*cur = append(*cur, it.l...)
-			continue
-		}
-		if cur.width() <= textWidth(wrapIndent) { // nothing on this line yet
+			curW += sepW + w
+		case curW <= textWidth(wrapIndent): // nothing on this line yet
 			*cur = append(*cur, it.l...)
-			continue
+			curW += w
+		default:
+			out = append(out, append(line{{wrapIndent, sPlain}}, it.l...))
+			cur = &out[len(out)-1]
+			curW = textWidth(wrapIndent) + w
 		}
-		out = append(out, append(line{{wrapIndent, sPlain}}, it.l...))
-		cur = &out[len(out)-1]
+		cut = cut || curW > width
 	}
 	for i := range out {
-		out[i] = out[i].truncate(width)
+		if cut {
+			out[i] = out[i].truncate(width)
+		}
 	}
 	return out
 }

@@ -13,7 +13,8 @@ const maxCached = 4096
 const maxDetailSpans = 10
 
 type labelCache struct {
-	devices map[journey.Device]devLabels
+	devices map[devKey]*devLabels
+	lastDev *devLabels // the last device looked up
 	progs   map[journey.Prog]string
 	targets map[targetKey]targetLabel
 }
@@ -46,24 +47,60 @@ func (t *Text) tailCallTarget(tc journey.TailCall) targetLabel {
 	return l
 }
 
-// devLabels are what a hop row shows of its device, with their widths.
+// devKey finds a device's labels without hashing its names; the entry
+// found is used only when its names are the device's too.
+type devKey struct{ netns, ifindex uint32 }
+
+// devLabels are what a hop row shows of its device, with their widths,
+// and the labels last cut to a narrower column.
 type devLabels struct {
+	d               journey.Device
 	netns, device   string // netnsLabel, and deviceLabel at any width
 	netnsW, deviceW int
+	cutNetns        cutLabel
+	cutDevice       cutLabel
+}
+
+// cutLabel is a label shortened to a column of w cells.
+type cutLabel struct {
+	w int
+	s string
 }
 
 // devLabels returns the device's labels, cached.
-func (t *Text) devLabels(d journey.Device) devLabels {
-	if l, ok := t.labels.devices[d]; ok {
+func (t *Text) devLabels(d journey.Device) *devLabels {
+	if l := t.labels.lastDev; l != nil && l.d == d { // hops in a row share devices
+		return l
+	}
+	k := devKey{d.Netns, d.Ifindex}
+	if l, ok := t.labels.devices[k]; ok && l.d == d {
+		t.labels.lastDev = l
 		return l
 	}
 	if t.labels.devices == nil || len(t.labels.devices) >= maxCached {
-		t.labels.devices = make(map[journey.Device]devLabels)
+		t.labels.devices = make(map[devKey]*devLabels)
 	}
-	l := devLabels{netns: netnsLabel(d), device: deviceLabel(d, 1<<16)}
+	l := &devLabels{d: d, netns: netnsLabel(d), device: deviceLabel(d, 1<<16)}
 	l.netnsW, l.deviceW = textWidth(l.netns), textWidth(l.device)
-	t.labels.devices[d] = l
+	t.labels.devices[k] = l
+	t.labels.lastDev = l
 	return l
+}
+
+// netnsIn is the netns label cut to w cells, cached for the last w.
+func (l *devLabels) netnsIn(w int) string {
+	if l.cutNetns.w != w || l.cutNetns.s == "" {
+		l.cutNetns = cutLabel{w, cutMiddle(l.netns, w)}
+	}
+	return l.cutNetns.s
+}
+
+// deviceIn is deviceLabel at w cells, cached for the last w.
+func (l *devLabels) deviceIn(w int) string {
+	if l.cutDevice.w != w || l.cutDevice.s == "" {
+		l.cutDevice = cutLabel{w, deviceLabel(l.d, w)}
+	}
+	return l.cutDevice.s
 }
 
 // progLabel is progLabel(p), cached.

@@ -44,6 +44,12 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkRead(t, f, ifs, pkts)
+}
+
+// checkRead compares what Read found with what was written.
+func checkRead(t *testing.T, f *File, ifs []Interface, pkts []Packet) {
+	t.Helper()
 	if f.App != "pktlife test" {
 		t.Errorf("app = %q", f.App)
 	}
