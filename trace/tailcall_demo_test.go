@@ -3,9 +3,11 @@ package trace_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/pktlife/pktlife/bpf/demodp"
 	"github.com/pktlife/pktlife/demo"
@@ -31,7 +33,7 @@ type demoResult struct {
 func demoRound(t *testing.T, env *demo.Env) demoResult {
 	t.Helper()
 	topo := env.Topo
-	before := demoCounters(t, env)
+	before := settledCounters(t, env)
 	atB := sniff(t, topo.PodB.Path, topo.PodB.IfName)
 	atA := sniff(t, topo.PodA.Path, topo.PodA.IfName)
 	client := netip.AddrPortFrom(topo.PodA.IP(), demoClientPort)
@@ -52,7 +54,7 @@ func demoRound(t *testing.T, env *demo.Env) demoResult {
 		v, err := env.Datapath.Counter(demodp.DemoStatDEMO_STAT_POLICY_DROP)
 		return v > before[demodp.DemoStatDEMO_STAT_POLICY_DROP], err
 	})
-	r.counters = demoCounters(t, env)
+	r.counters = settledCounters(t, env)
 	for k, v := range before {
 		r.counters[k] -= v
 	}
@@ -70,6 +72,25 @@ func demoCounters(t *testing.T, env *demo.Env) map[demodp.DemoStat]uint64 {
 		out[s] = v
 	}
 	return out
+}
+
+// settledCounters reads the datapath's counters once they stop moving:
+// the TCP round trip's teardown (FIN, last ACKs) goes on after the call
+// returns, and on a slow machine (TCG) it may not have crossed the datapath
+// when the counters are first read.
+func settledCounters(t *testing.T, env *demo.Env) map[demodp.DemoStat]uint64 {
+	t.Helper()
+	last := demoCounters(t, env)
+	for range 20 {
+		time.Sleep(300 * time.Millisecond)
+		now := demoCounters(t, env)
+		if maps.Equal(now, last) {
+			return now
+		}
+		last = now
+	}
+	t.Fatalf("datapath counters still moving after 6 s: %v", last)
+	return nil
 }
 
 func compareDemo(t *testing.T, what string, got, want demoResult) {
