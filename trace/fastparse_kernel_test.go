@@ -165,25 +165,8 @@ func BenchmarkParsePaths(b *testing.B) {
 		hooksOnly bool
 	}{{"helper", true, false}, {"fast", false, false}, {"hooks-only", false, true}} {
 		b.Run(c.name, func(b *testing.B) {
-			o := Options{Filter: Filter{Proto: 17, Dport: 53}, RingSize: 64 << 10, MaxTracked: 1024,
-				noFastParse: c.noFast, HooksOnly: c.hooksOnly}
-			setDefaults(&o)
-			objs, err := loadObjects(&o)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer objs.Close()
-			p, err := objs.load(bpf.PktlifeProgPlTcIngress, progLoad{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.Close()
-			b.ResetTimer()
-			_, per, err := p.Benchmark(frame, b.N, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(per.Nanoseconds()), "ns/packet")
+			benchTCIngress(b, Options{Filter: Filter{Proto: 17, Dport: 53}, RingSize: 64 << 10, MaxTracked: 1024,
+				noFastParse: c.noFast, HooksOnly: c.hooksOnly}, frame)
 		})
 	}
 }

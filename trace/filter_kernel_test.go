@@ -172,24 +172,7 @@ func BenchmarkFilterObserver(b *testing.B) {
 		{"expr-8", Filter{Expr: "net 10.0.0.0/8 and udp and not port 22 and (dst port 53 or dst port 5353 or dst portrange 8000-9000) and not host 10.9.9.9 and dst port 1"}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			o := Options{Filter: c.f, RingSize: 64 << 10, MaxTracked: 1024}
-			setDefaults(&o)
-			objs, err := loadObjects(&o)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer objs.Close()
-			p, err := objs.load(bpf.PktlifeProgPlTcIngress, progLoad{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.Close()
-			b.ResetTimer()
-			_, per, err := p.Benchmark(frame, b.N, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(per.Nanoseconds()), "ns/packet")
+			objs := benchTCIngress(b, Options{Filter: c.f, RingSize: 64 << 10, MaxTracked: 1024}, frame)
 			if n := matchedCount(b, objs); n != 0 {
 				b.Fatalf("%d packets matched, want none", n)
 			}
@@ -238,4 +221,29 @@ func TestFilterVerifierCost(t *testing.T) {
 			t.Errorf("%s: %d instructions verified, want at most 400000 (the limit is 1000000)", name, n)
 		}
 	}
+}
+
+// benchTCIngress loads pktlife's tc ingress observer with o and runs frame
+// through it b.N times with BPF_PROG_TEST_RUN, reporting ns per packet. It
+// returns the objects, open until the benchmark ends, for their counters.
+func benchTCIngress(b *testing.B, o Options, frame []byte) *objects {
+	b.Helper()
+	setDefaults(&o)
+	objs, err := loadObjects(&o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { objs.Close() })
+	p, err := objs.load(bpf.PktlifeProgPlTcIngress, progLoad{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	b.ResetTimer()
+	_, per, err := p.Benchmark(frame, b.N, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(per.Nanoseconds()), "ns/packet")
+	return objs
 }
