@@ -15,6 +15,7 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 volatile const enum pl_hook __pl_hook_type;
 volatile const enum pl_flags __pl_flags_type;
 volatile const enum pl_stat __pl_stat_type;
+volatile const enum pl_state __pl_state_type;
 volatile const enum pl_filter_kind __pl_filter_kind_type;
 volatile const enum pl_filter_side __pl_filter_side_type;
 volatile const enum pl_filter_end __pl_filter_end_type;
@@ -77,14 +78,14 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-/* Set to 1 when the first packet matches: until then nothing is tracked and
- * the lookup in tracked is skipped. */
+/* One word of enum pl_state bits: armed by user space, tracking from the
+ * first match. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u64);
-} tracked_count SEC(".maps");
+} track_state SEC(".maps");
 
 /* Rate limit on new packets followed (--max-rate), per CPU: the generic
  * cell rate algorithm, with the theoretical arrival time of the next packet
@@ -736,10 +737,10 @@ static __always_inline bool same_side(const __u8 *a, __u16 ap, const __u8 *b, __
 	return ap == bp && x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
 }
 
-static __always_inline __u64 *count_slot(void)
+static __always_inline __u64 *state_word(void)
 {
 	__u32 zero = 0;
-	return bpf_map_lookup_elem(&tracked_count, &zero);
+	return bpf_map_lookup_elem(&track_state, &zero);
 }
 
 /* skip_slot returns the skipped array's slot for an skb address. skbs come
@@ -766,10 +767,10 @@ static __always_inline struct skipped_pkt *skip_slot(__u64 skb)
  * one (a packet is admitted only after its address's slot is cleared). */
 static __always_inline struct track *followed(__u64 skb)
 {
-	__u64 *cnt = count_slot();
+	__u64 *st = state_word();
 	struct track *tr;
 
-	if (!cnt || !*cnt)
+	if (!st || !(*st & PL_STATE_TRACKING))
 		return NULL;
 	if (rate_interval_ns) {
 		struct skipped_pkt *s = skip_slot(skb);
@@ -1099,23 +1100,24 @@ static __always_inline void emit_obs(struct obs *o, const enum obs_src src, stru
  * Entries of the tracked map are reused in place: skb addresses come back
  * at once, so a free or a different packet at the address marks the entry
  * stale (last_ts 0) instead of deleting it, and the next packet that
- * matches there overwrites it. tracked_count is a flag, set at the first
- * match, that switches the lookup on. */
+ * matches there overwrites it. track_state's PL_STATE_TRACKING, set at the
+ * first match, switches the lookup on; a new packet is followed only once
+ * user space has set PL_STATE_ARMED. */
 static __always_inline void observe(struct obs *o, const enum obs_src src, struct __sk_buff *ctx,
 				    struct sk_buff *skb, struct net_device *dev)
 {
 	/* set before use on every path the program can take, but 5.10's
 	 * verifier does not see that a followed packet's path read it */
 	__u64 now = 0;
-	__u64 *cnt;
+	__u64 *st;
 	struct track *tr = NULL;
 	bool follow = false, nat = false;
 	__u8 flags = o->tflags & ~PL_T_NOTIP;
 
 	if (was_skipped(o))
 		return;
-	cnt = count_slot();
-	if (cnt && *cnt)
+	st = state_word();
+	if (st && (*st & PL_STATE_TRACKING))
 		tr = bpf_map_lookup_elem(&tracked, &o->skb);
 	/* tr is never reassigned below: older verifiers (6.1) lose track of a
 	 * map value pointer that is set to NULL on one path and reused. */
@@ -1136,6 +1138,11 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 			tr->last_ts = 0;
 	}
 	if (!follow && !match_tuple(&o->t, o->tflags))
+		return;
+	/* A new packet is followed only once every hop is attached. One first
+	 * seen at its normal free starts no journey: it tells nothing of its
+	 * life, which began before pktlife saw it (a drop does tell). */
+	if (!follow && (!st || !(*st & PL_STATE_ARMED) || o->hook == PL_HOOK_CONSUME_SKB))
 		return;
 	fill_meta(o, src, ctx, skb, dev);
 	/* A followed packet's time was read for its freshness test. */
@@ -1163,8 +1170,9 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 			tr->last_ts = now;
 		} else {
 			struct track nt = {.last_ts = now, .tuple = o->t};
-			if (bpf_map_update_elem(&tracked, &o->skb, &nt, BPF_NOEXIST) == 0 && cnt && !*cnt)
-				*cnt = 1;
+			if (bpf_map_update_elem(&tracked, &o->skb, &nt, BPF_NOEXIST) == 0 &&
+			    !(*st & PL_STATE_TRACKING))
+				*st |= PL_STATE_TRACKING;
 		}
 		stat_inc(PL_STAT_MATCHED);
 	} else if (tr) {

@@ -47,6 +47,17 @@ enum pl_stat {
 	PL_STAT_MAX = 8,
 };
 
+/* Bits of the track_state word, shared by all programs. */
+enum pl_state {
+	/* Set by user space once every hop is attached: only then may a packet
+	 * start a journey, so that no journey misses the hops attached after
+	 * its first (traffic flows while pktlife attaches, one hop at a time). */
+	PL_STATE_ARMED = 1,
+	/* Set at the first match: until then nothing is tracked and the
+	 * lookup in tracked is skipped. */
+	PL_STATE_TRACKING = 2,
+};
+
 /* Addresses are 16 bytes; IPv4 sits in the first four bytes (family says
  * which). Ports are in host byte order. */
 struct tuple {

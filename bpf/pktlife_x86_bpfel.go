@@ -182,6 +182,13 @@ const (
 	PktlifePlStatPL_STAT_MAX          PktlifePlStat = 8
 )
 
+type PktlifePlState uint32
+
+const (
+	PktlifePlStatePL_STATE_ARMED    PktlifePlState = 1
+	PktlifePlStatePL_STATE_TRACKING PktlifePlState = 2
+)
+
 type PktlifeSkippedPkt struct {
 	_       structs.HostLayout
 	Skb     uint64
@@ -249,8 +256,8 @@ const (
 	PktlifeMapSkipped               = "skipped"
 	PktlifeMapStaging               = "staging"
 	PktlifeMapStats                 = "stats"
+	PktlifeMapTrackState            = "track_state"
 	PktlifeMapTracked               = "tracked"
-	PktlifeMapTrackedCount          = "tracked_count"
 	PktlifeProgPlFentry             = "pl_fentry"
 	PktlifeProgPlFexit              = "pl_fexit"
 	PktlifeProgPlKprobe10           = "pl_kprobe_1_0"
@@ -286,6 +293,7 @@ const (
 	PktlifeVarPlFlagsType           = "__pl_flags_type"
 	PktlifeVarPlHookType            = "__pl_hook_type"
 	PktlifeVarPlStatType            = "__pl_stat_type"
+	PktlifeVarPlStateType           = "__pl_state_type"
 	PktlifeVarCfg                   = "cfg"
 	PktlifeVarFastParse             = "fast_parse"
 	PktlifeVarHooksOnly             = "hooks_only"
@@ -386,15 +394,15 @@ type PktlifeProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type PktlifeMapSpecs struct {
-	MatchDevs    *ebpf.MapSpec `ebpf:"match_devs"`
-	PlShadow     *ebpf.MapSpec `ebpf:"pl_shadow"`
-	RateTat      *ebpf.MapSpec `ebpf:"rate_tat"`
-	Rings        *ebpf.MapSpec `ebpf:"rings"`
-	Skipped      *ebpf.MapSpec `ebpf:"skipped"`
-	Staging      *ebpf.MapSpec `ebpf:"staging"`
-	Stats        *ebpf.MapSpec `ebpf:"stats"`
-	Tracked      *ebpf.MapSpec `ebpf:"tracked"`
-	TrackedCount *ebpf.MapSpec `ebpf:"tracked_count"`
+	MatchDevs  *ebpf.MapSpec `ebpf:"match_devs"`
+	PlShadow   *ebpf.MapSpec `ebpf:"pl_shadow"`
+	RateTat    *ebpf.MapSpec `ebpf:"rate_tat"`
+	Rings      *ebpf.MapSpec `ebpf:"rings"`
+	Skipped    *ebpf.MapSpec `ebpf:"skipped"`
+	Staging    *ebpf.MapSpec `ebpf:"staging"`
+	Stats      *ebpf.MapSpec `ebpf:"stats"`
+	TrackState *ebpf.MapSpec `ebpf:"track_state"`
+	Tracked    *ebpf.MapSpec `ebpf:"tracked"`
 }
 
 // PktlifeVariableSpecs contains global variables before they are loaded into the kernel.
@@ -409,6 +417,7 @@ type PktlifeVariableSpecs struct {
 	PlFlagsType      *ebpf.VariableSpec `ebpf:"__pl_flags_type"`
 	PlHookType       *ebpf.VariableSpec `ebpf:"__pl_hook_type"`
 	PlStatType       *ebpf.VariableSpec `ebpf:"__pl_stat_type"`
+	PlStateType      *ebpf.VariableSpec `ebpf:"__pl_state_type"`
 	Cfg              *ebpf.VariableSpec `ebpf:"cfg"`
 	FastParse        *ebpf.VariableSpec `ebpf:"fast_parse"`
 	HooksOnly        *ebpf.VariableSpec `ebpf:"hooks_only"`
@@ -454,15 +463,15 @@ func (o *PktlifeObjects) Close() error {
 //
 // It can be passed to LoadPktlifeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PktlifeMaps struct {
-	MatchDevs    *ebpf.Map `ebpf:"match_devs"`
-	PlShadow     *ebpf.Map `ebpf:"pl_shadow"`
-	RateTat      *ebpf.Map `ebpf:"rate_tat"`
-	Rings        *ebpf.Map `ebpf:"rings"`
-	Skipped      *ebpf.Map `ebpf:"skipped"`
-	Staging      *ebpf.Map `ebpf:"staging"`
-	Stats        *ebpf.Map `ebpf:"stats"`
-	Tracked      *ebpf.Map `ebpf:"tracked"`
-	TrackedCount *ebpf.Map `ebpf:"tracked_count"`
+	MatchDevs  *ebpf.Map `ebpf:"match_devs"`
+	PlShadow   *ebpf.Map `ebpf:"pl_shadow"`
+	RateTat    *ebpf.Map `ebpf:"rate_tat"`
+	Rings      *ebpf.Map `ebpf:"rings"`
+	Skipped    *ebpf.Map `ebpf:"skipped"`
+	Staging    *ebpf.Map `ebpf:"staging"`
+	Stats      *ebpf.Map `ebpf:"stats"`
+	TrackState *ebpf.Map `ebpf:"track_state"`
+	Tracked    *ebpf.Map `ebpf:"tracked"`
 }
 
 func (m *PktlifeMaps) Close() error {
@@ -474,8 +483,8 @@ func (m *PktlifeMaps) Close() error {
 		m.Skipped,
 		m.Staging,
 		m.Stats,
+		m.TrackState,
 		m.Tracked,
-		m.TrackedCount,
 	)
 }
 
@@ -491,6 +500,7 @@ type PktlifeVariables struct {
 	PlFlagsType      *ebpf.Variable `ebpf:"__pl_flags_type"`
 	PlHookType       *ebpf.Variable `ebpf:"__pl_hook_type"`
 	PlStatType       *ebpf.Variable `ebpf:"__pl_stat_type"`
+	PlStateType      *ebpf.Variable `ebpf:"__pl_state_type"`
 	Cfg              *ebpf.Variable `ebpf:"cfg"`
 	FastParse        *ebpf.Variable `ebpf:"fast_parse"`
 	HooksOnly        *ebpf.Variable `ebpf:"hooks_only"`

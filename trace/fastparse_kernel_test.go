@@ -31,6 +31,9 @@ func runParse(t *testing.T, frames [][]byte, fast bool) ([]parseResult, bool) {
 	if err != nil {
 		t.Fatalf("load objects: %v", err)
 	}
+	if err := objs.arm(); err != nil {
+		t.Fatal(err)
+	}
 	defer objs.Close()
 	p, err := objs.load(bpf.PktlifeProgPlTcIngress, progLoad{})
 	if err != nil {

@@ -92,6 +92,9 @@ func runObserver(t *testing.T, f Filter, pkts []filter.Packet) []bool {
 	if err != nil {
 		t.Fatalf("load objects: %v", err)
 	}
+	if err := objs.arm(); err != nil {
+		t.Fatal(err)
+	}
 	defer objs.Close()
 	p, err := objs.load(bpf.PktlifeProgPlTcIngress, progLoad{})
 	if err != nil {
@@ -231,6 +234,9 @@ func benchTCIngress(b *testing.B, o Options, frame []byte) *objects {
 	setDefaults(&o)
 	objs, err := loadObjects(&o)
 	if err != nil {
+		b.Fatal(err)
+	}
+	if err := objs.arm(); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { objs.Close() })

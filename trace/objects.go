@@ -95,11 +95,11 @@ func loadObjects(o *Options) (_ *objects, err error) {
 		}
 	}
 	obj.repl = map[string]*ebpf.Map{
-		bpf.PktlifeMapRings:        obj.maps.Rings,
-		bpf.PktlifeMapTracked:      obj.maps.Tracked,
-		bpf.PktlifeMapStats:        obj.maps.Stats,
-		bpf.PktlifeMapTrackedCount: obj.maps.TrackedCount,
-		bpf.PktlifeMapMatchDevs:    obj.maps.MatchDevs,
+		bpf.PktlifeMapRings:      obj.maps.Rings,
+		bpf.PktlifeMapTracked:    obj.maps.Tracked,
+		bpf.PktlifeMapStats:      obj.maps.Stats,
+		bpf.PktlifeMapTrackState: obj.maps.TrackState,
+		bpf.PktlifeMapMatchDevs:  obj.maps.MatchDevs,
 		// one rate limit and one memory of skipped packets for all
 		// programs, not one per program
 		bpf.PktlifeMapRateTat: obj.maps.RateTat,
@@ -273,6 +273,22 @@ func setAll(ss ...setting) error {
 		if err := s.spec.Set(s.val); err != nil {
 			return fmt.Errorf("set %s: %w", s.spec.Name, err)
 		}
+	}
+	return nil
+}
+
+// arm lets packets start journeys. New arms once every hop is attached, so
+// that a packet is not followed from its first hops while hops further
+// along are still being attached: on a busy node, traffic flows through
+// the hundreds of milliseconds that attaching takes.
+func (o *objects) arm() error {
+	var st uint64
+	if err := o.maps.TrackState.Lookup(uint32(0), &st); err != nil {
+		return fmt.Errorf("read track state: %w", err)
+	}
+	st |= uint64(bpf.PktlifePlStatePL_STATE_ARMED)
+	if err := o.maps.TrackState.Put(uint32(0), st); err != nil {
+		return fmt.Errorf("arm tracking: %w", err)
 	}
 	return nil
 }

@@ -25,6 +25,9 @@ func TestStagingKernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := objs.arm(); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { objs.Close() })
 	s := objs.stage
 	if s == nil {

@@ -152,3 +152,87 @@ func spin(n int) (stop func()) {
 	}
 	return func() { done.Store(true) }
 }
+
+// TestTraceTrafficDuringAttach sends a packet every 200 µs from before the
+// tracer attaches until after it runs, as on a busy node. Hops attach one
+// at a time (sockets first, tc last) over hundreds of milliseconds, so a
+// tracer that followed packets from its first attach reported journeys
+// without the hops attached later: on the cluster, a trace's first journeys
+// were socket to socket only. Every journey that starts at the sender's
+// socket must have the whole path, and no packet first seen at its normal
+// free may be reported as a journey.
+func TestTraceTrafficDuringAttach(t *testing.T) {
+	n, a, b := bridged(t)
+	const port = 7796
+	srv := b.ListenUDP(t, "10.97.0.3:7796")
+	cl := a.DialUDP(t, "", "10.97.0.3:7796")
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			if _, _, err := srv.ReadFrom(buf); err != nil {
+				return
+			}
+		}
+	}()
+	var stopped atomic.Bool
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for !stopped.Load() {
+			if _, err := cl.Write([]byte{1}); err != nil {
+				return
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+	defer func() { stopped.Store(true); <-sent }()
+	time.Sleep(100 * time.Millisecond) // neighbours and the bridge's table known
+
+	var tr *trace.Tracer
+	err := n.Do(func() (err error) {
+		tr, err = trace.New(trace.Options{Filter: trace.Filter{Proto: 17, Dport: port}})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("new tracer: %v", err)
+	}
+	defer tr.Close()
+
+	const count = 60
+	var js []*journey.Journey
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = tr.Run(ctx, func(j *journey.Journey) bool {
+		js = append(js, j)
+		if len(js) == count {
+			cancel()
+		}
+		return len(js) < count
+	})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if len(js) < count {
+		t.Fatalf("%d journeys in 10 s, want %d", len(js), count)
+	}
+	whole := 0
+	for _, j := range js {
+		if len(j.Hops) == 1 && j.Hops[0].Hook == journey.HookConsumeSkb {
+			t.Errorf("journey %d %s is only its free: %s", j.ID, j.Tuple, hookSeq(j))
+		}
+		if j.Hops[0].Hook != journey.HookSockSend {
+			continue // in flight when the tracer armed: seen from a later hop
+		}
+		whole++
+		set := hopSet(j)
+		for _, h := range []string{"sock_send@ea", "net_dev_queue@ea", "tc-ingress@ha", "tc-egress@hb", "net_dev_start_xmit@hb", "sock_deliver@eb"} {
+			if !strings.Contains(set, h) {
+				t.Errorf("journey %d %s from the sender's socket has no %s: %s", j.ID, j.Tuple, h, hookSeq(j))
+				break
+			}
+		}
+	}
+	if whole < count/2 {
+		t.Errorf("%d of %d journeys start at the sender's socket, want most", whole, len(js))
+	}
+}

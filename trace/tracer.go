@@ -107,6 +107,11 @@ func New(opts Options) (_ *Tracer, err error) {
 	if err := t.setupTailCalls(); err != nil {
 		return nil, err
 	}
+	// Only now, with every hop in place (shims included), may a packet
+	// start a journey.
+	if err := t.objs.arm(); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 
