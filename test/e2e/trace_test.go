@@ -104,17 +104,21 @@ func traceArgs(args ...string) []string {
 }
 
 // traffic has the client fetch http://addr/ in a loop until the returned
-// function is called.
+// function is called. Killing kubectl exec does not end the loop inside
+// the pod, so stop also leaves the loop a file to stop at: a loop left
+// running would feed the next test's trace from before it attaches.
 func traffic(ctx context.Context, addr string) (stop func()) {
 	host, port, _ := strings.Cut(addr, ":")
 	ctx, cancel := context.WithCancel(ctx)
-	script := fmt.Sprintf(`for i in $(seq 1 200); do printf 'GET / HTTP/1.0\r\n\r\n' | /busybox nc -w 2 %s %s >/dev/null; sleep 0.3; done`, host, port)
+	mark := fmt.Sprintf("/tmp/pktlife-e2e-stop-%d", time.Now().UnixNano())
+	script := fmt.Sprintf(`for i in $(seq 1 200); do [ -e %s ] && break; printf 'GET / HTTP/1.0\r\n\r\n' | /busybox nc -w 2 %s %s >/dev/null; sleep 0.3; done; /busybox rm -f %s`, mark, host, port, mark)
 	cmd := exec.CommandContext(ctx, kubectlPath(), "exec", "client", "--", "/busybox", "sh", "-c", script)
 	cmd.Env = c.env()
 	_ = cmd.Start()
 	return func() {
 		cancel()
 		_ = cmd.Wait()
+		_, _ = c.kubectl(nil, "exec", "client", "--", "/busybox", "touch", mark)
 	}
 }
 
