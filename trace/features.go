@@ -322,16 +322,14 @@ func shortErr(err error) error {
 	return err
 }
 
-// errStagingOff is why staging is off where the kernel could flush: on the
-// e2e cluster (make test-e2e), a node pod's tracer got none of the staged
-// events (tc and tracepoint hops) before its journeys closed, only the
-// socket hops, which never stage. Until that is understood staging is
-// opt-in: PKTLIFE_STAGE=1 (make bench's plbench, the staging tests).
-var errStagingOff = errors.New("staging off by default (opt in with PKTLIFE_STAGE=1)")
+// errStagingOff is why staging is off where the kernel could flush: the
+// user said so. PKTLIFE_STAGE=0 writes every event straight to its ring,
+// to tell staging's part in a problem from the rest.
+var errStagingOff = errors.New("staging turned off (PKTLIFE_STAGE=0)")
 
 // stagingOpt turns the run-on-CPU probe into whether events are staged.
 func stagingOpt(probe error) error {
-	if probe == nil && os.Getenv("PKTLIFE_STAGE") != "1" {
+	if probe == nil && os.Getenv("PKTLIFE_STAGE") == "0" {
 		return errStagingOff
 	}
 	return probe

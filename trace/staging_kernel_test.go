@@ -18,7 +18,6 @@ func TestStagingKernel(t *testing.T) {
 	if err := haveRunOnCPU(); err != nil {
 		t.Fatalf("run on a CPU: %v", err)
 	}
-	t.Setenv("PKTLIFE_STAGE", "1")
 	var o Options
 	setDefaults(&o)
 	objs, err := loadObjects(&o)

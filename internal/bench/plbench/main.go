@@ -56,11 +56,6 @@ func main() {
 		}
 		return
 	}
-	// per-CPU staging is opt-in (trace/features.go): measured here as
-	// the round that built it did
-	if os.Getenv("PKTLIFE_STAGE") == "" {
-		os.Setenv("PKTLIFE_STAGE", "1")
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, c); err != nil {
