@@ -158,8 +158,8 @@ func spin(n int) (stop func()) {
 // at a time (sockets first, tc last) over hundreds of milliseconds, so a
 // tracer that followed packets from its first attach reported journeys
 // without the hops attached later: on the cluster, a trace's first journeys
-// were socket to socket only. Every journey that starts at the sender's
-// socket must have the whole path, and no packet first seen at its normal
+// were socket to socket only. Every journey that has the sender's socket
+// (kernel-function hops may come before it) must have the whole path, and no packet first seen at its normal
 // free may be reported as a journey.
 func TestTraceTrafficDuringAttach(t *testing.T) {
 	n, a, b := bridged(t)
@@ -220,11 +220,11 @@ func TestTraceTrafficDuringAttach(t *testing.T) {
 		if len(j.Hops) == 1 && j.Hops[0].Hook == journey.HookConsumeSkb {
 			t.Errorf("journey %d %s is only its free: %s", j.ID, j.Tuple, hookSeq(j))
 		}
-		if j.Hops[0].Hook != journey.HookSockSend {
+		set := hopSet(j)
+		if !strings.Contains(set, "sock_send@ea") {
 			continue // in flight when the tracer armed: seen from a later hop
 		}
 		whole++
-		set := hopSet(j)
 		for _, h := range []string{"sock_send@ea", "net_dev_queue@ea", "tc-ingress@ha", "tc-egress@hb", "net_dev_start_xmit@hb", "sock_deliver@eb"} {
 			if !strings.Contains(set, h) {
 				t.Errorf("journey %d %s from the sender's socket has no %s: %s", j.ID, j.Tuple, h, hookSeq(j))
@@ -233,6 +233,6 @@ func TestTraceTrafficDuringAttach(t *testing.T) {
 		}
 	}
 	if whole < count/2 {
-		t.Errorf("%d of %d journeys start at the sender's socket, want most", whole, len(js))
+		t.Errorf("%d of %d journeys have the sender's socket, want most", whole, len(js))
 	}
 }
