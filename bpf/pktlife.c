@@ -495,6 +495,66 @@ volatile const __u8 fast_parse = 0;
  * data (or the network header is unset): the helper path decides. */
 #define PL_DEFER 0xff
 
+/* The in-place parsers share the reading of each header: ip4_fields,
+ * ip6_fields and l4_fields read fields from a pointer their caller has
+ * bounds-checked, whatever kind it is (a read-only cast, or a packet
+ * pointer: the verifier checks each inlined copy with its own). */
+
+/* ip4_fields fills t from an IPv4 header; it returns the transport
+ * header's offset, 0 for a later fragment (no ports), -1 when the version
+ * is not 4. */
+static __always_inline int ip4_fields(struct tuple *t, const struct iphdr *ip)
+{
+	__u8 vihl = *(const __u8 *)ip; /* version and ihl: one load */
+
+	if (vihl >> 4 != 4)
+		return -1;
+	t->family = 4;
+	t->proto = ip->protocol;
+	*(__u32 *)t->saddr = ip->saddr;
+	*(__u32 *)t->daddr = ip->daddr;
+	t->ip_id = bpf_ntohs(ip->id);
+	if (ip->frag_off & bpf_htons(0x1fff))
+		return 0;
+	return (vihl & 0xf) * 4;
+}
+
+/* ip6_fields is ip4_fields for IPv6: the offset is the fixed header's. */
+static __always_inline int ip6_fields(struct tuple *t, const struct ipv6hdr *ip6)
+{
+	if (ip6->version != 6)
+		return -1;
+	t->family = 6;
+	t->proto = ip6->nexthdr;
+	__builtin_memcpy(t->saddr, &ip6->saddr, 16);
+	__builtin_memcpy(t->daddr, &ip6->daddr, 16);
+	return sizeof(*ip6);
+}
+
+/* l4_need is how many bytes of t's transport header the tuple takes: 14
+ * for TCP (through the flags), 4 (ports) for UDP and SCTP, 0 for others. */
+static __always_inline __u32 l4_need(const struct tuple *t)
+{
+	switch (t->proto) {
+	case IPPROTO_TCP:
+		return 14;
+	case IPPROTO_UDP:
+	case IPPROTO_SCTP:
+		return 4;
+	}
+	return 0;
+}
+
+/* l4_fields reads the ports (and TCP's flags) from l4_need bytes. */
+static __always_inline __u8 l4_fields(struct tuple *t, const __u8 *l4)
+{
+	if (t->proto == IPPROTO_TCP)
+		t->tcp_flags = l4[13];
+	t->sport = bpf_ntohs(*(const __be16 *)l4);
+	t->dport = bpf_ntohs(*(const __be16 *)(l4 + 2));
+	return PL_F_TUPLE | PL_F_L4;
+}
+
 /* parse_linear parses an IPv4 or IPv6 packet's headers in place, from the
  * skb's linear data (head to tail), as bpf_skb_load_bytes_relative would
  * read them from the network header. It reads nothing past the linear data,
@@ -503,62 +563,28 @@ volatile const __u8 fast_parse = 0;
 static __always_inline __u8 parse_linear(struct tuple *t, struct sk_buff *skb, __u16 proto)
 {
 	unsigned char *head = skb->head;
-	__u32 nh = skb->network_header, tail = skb->tail, off, need;
-	struct tcphdr *th;
+	__u32 nh = skb->network_header, tail = skb->tail, need;
+	int off;
 
 	if (!head || nh == (__u16)~0U)
 		return PL_DEFER;
 	if (proto == bpf_htons(ETH_P_IP)) {
-		struct iphdr *ip;
-		__u8 vihl;
-
-		if (nh + sizeof(*ip) > tail)
+		if (nh + sizeof(struct iphdr) > tail)
 			return PL_DEFER;
-		ip = bpf_rdonly_cast(head + nh, bpf_core_type_id_kernel(struct iphdr));
-		vihl = *(__u8 *)ip; /* version and ihl: one load */
-		if (vihl >> 4 != 4)
-			return 0;
-		t->family = 4;
-		t->proto = ip->protocol;
-		*(__u32 *)t->saddr = ip->saddr;
-		*(__u32 *)t->daddr = ip->daddr;
-		t->ip_id = bpf_ntohs(ip->id);
-		if (ip->frag_off & bpf_htons(0x1fff))
-			return PL_F_TUPLE; /* not the first fragment: no ports */
-		off = (vihl & 0xf) * 4;
+		off = ip4_fields(t, bpf_rdonly_cast(head + nh, bpf_core_type_id_kernel(struct iphdr)));
 	} else {
-		struct ipv6hdr *ip6;
-
-		if (nh + sizeof(*ip6) > tail)
+		if (nh + sizeof(struct ipv6hdr) > tail)
 			return PL_DEFER;
-		ip6 = bpf_rdonly_cast(head + nh, bpf_core_type_id_kernel(struct ipv6hdr));
-		if (ip6->version != 6)
-			return 0;
-		t->family = 6;
-		t->proto = ip6->nexthdr;
-		__builtin_memcpy(t->saddr, &ip6->saddr, 16);
-		__builtin_memcpy(t->daddr, &ip6->daddr, 16);
-		off = sizeof(*ip6);
+		off = ip6_fields(t, bpf_rdonly_cast(head + nh, bpf_core_type_id_kernel(struct ipv6hdr)));
 	}
-	switch (t->proto) {
-	case IPPROTO_TCP:
-		need = 14; /* through the flags */
-		break;
-	case IPPROTO_UDP:
-	case IPPROTO_SCTP:
-		need = 4;
-		break;
-	default:
+	if (off < 0)
+		return 0;
+	need = l4_need(t);
+	if (!off || !need)
 		return PL_F_TUPLE;
-	}
 	if (nh + off + need > tail)
 		return PL_DEFER;
-	th = bpf_rdonly_cast(head + nh + off, bpf_core_type_id_kernel(struct tcphdr));
-	if (t->proto == IPPROTO_TCP)
-		t->tcp_flags = ((__u8 *)th)[13];
-	t->sport = bpf_ntohs(th->source);
-	t->dport = bpf_ntohs(th->dest);
-	return PL_F_TUPLE | PL_F_L4;
+	return l4_fields(t, bpf_rdonly_cast(head + nh + off, bpf_core_type_id_kernel(struct tcphdr)));
 }
 
 /* parse_direct is parse_linear for a tc or cgroup_skb program: the same
@@ -570,54 +596,36 @@ static __always_inline __u8 parse_direct(struct tuple *t, struct __sk_buff *ctx,
 {
 	struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
-	__u32 nh = skb->network_header - (__u32)(skb->data - skb->head), off;
+	__u32 nh = skb->network_header - (__u32)(skb->data - skb->head), need;
 	__u8 *l4;
+	int off;
 
 	if (nh > 255)
 		return PL_DEFER; /* unset, or before data: unusual, the helper decides */
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = data + nh;
-		__u8 vihl;
 
 		if ((void *)(ip + 1) > end)
 			return PL_DEFER;
-		vihl = *(__u8 *)ip;
-		if (vihl >> 4 != 4)
-			return 0;
-		t->family = 4;
-		t->proto = ip->protocol;
-		*(__u32 *)t->saddr = ip->saddr;
-		*(__u32 *)t->daddr = ip->daddr;
-		t->ip_id = bpf_ntohs(ip->id);
-		if (ip->frag_off & bpf_htons(0x1fff))
-			return PL_F_TUPLE; /* not the first fragment: no ports */
-		off = (vihl & 0xf) * 4;
+		off = ip4_fields(t, ip);
 	} else {
 		struct ipv6hdr *ip6 = data + nh;
 
 		if ((void *)(ip6 + 1) > end)
 			return PL_DEFER;
-		if (ip6->version != 6)
-			return 0;
-		t->family = 6;
-		t->proto = ip6->nexthdr;
-		__builtin_memcpy(t->saddr, &ip6->saddr, 16);
-		__builtin_memcpy(t->daddr, &ip6->daddr, 16);
-		off = sizeof(*ip6);
+		off = ip6_fields(t, ip6);
 	}
-	if (t->proto != IPPROTO_TCP && t->proto != IPPROTO_UDP && t->proto != IPPROTO_SCTP)
+	if (off < 0)
+		return 0;
+	need = l4_need(t);
+	if (!off || !need)
 		return PL_F_TUPLE;
 	l4 = data + nh + off;
 	if ((void *)(l4 + 4) > end)
 		return PL_DEFER;
-	if (t->proto == IPPROTO_TCP) {
-		if ((void *)(l4 + 14) > end)
-			return PL_DEFER;
-		t->tcp_flags = l4[13];
-	}
-	t->sport = bpf_ntohs(*(__be16 *)l4);
-	t->dport = bpf_ntohs(*(__be16 *)(l4 + 2));
-	return PL_F_TUPLE | PL_F_L4;
+	if (need == 14 && (void *)(l4 + 14) > end)
+		return PL_DEFER;
+	return l4_fields(t, l4);
 }
 
 /* ---- matching --------------------------------------------------------- */
