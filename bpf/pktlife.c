@@ -855,7 +855,15 @@ static __always_inline void fill_meta(struct obs *o, const enum obs_src src, str
 		o->ifindex = ctx->ifindex;
 		o->len = ctx->len;
 		o->mark = ctx->mark;
-		o->netns = dev_netns(BPF_CORE_READ((struct sk_buff *)ctx, dev));
+		if (fast_parse) {
+			/* the sk_buff behind the context: plain loads, where
+			 * probe reads cost a helper call for each of three */
+			struct net_device *d = ((struct sk_buff *)bpf_cast_to_kern_ctx(ctx))->dev;
+
+			o->netns = d ? d->nd_net.net->ns.inum : 0;
+		} else {
+			o->netns = dev_netns(BPF_CORE_READ((struct sk_buff *)ctx, dev));
+		}
 		return;
 	}
 	if (src == OBS_BTF) {
