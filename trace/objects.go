@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +39,10 @@ type objects struct {
 	slowParse atomic.Int32
 	// stage flushes the per-CPU staging buffers; nil without staging.
 	stage *stager
+	// verifying holds a token while a load runs: hops attach concurrently
+	// (backendSet.attach), and the verifier runs in the loading thread, so
+	// at most one load per CPU Go may use.
+	verifying chan struct{}
 }
 
 // loadObjects prepares the spec with the filter and sizes and creates the
@@ -76,7 +81,7 @@ func loadObjects(o *Options) (_ *objects, err error) {
 		specs.Skipped.MaxEntries = 1 // unused: no packet is skipped
 	}
 
-	obj := &objects{spec: spec, btf: cache, feat: feat}
+	obj := &objects{spec: spec, btf: cache, feat: feat, verifying: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	if err := spec.LoadAndAssign(&obj.maps, nil); err != nil {
 		return nil, fmt.Errorf("create BPF maps: %w", err)
 	}
@@ -223,6 +228,8 @@ func (o *objects) load(name string, pl progLoad) (*ebpf.Program, error) {
 		maps.Copy(repl, pl.maps)
 	}
 	opts := ebpf.CollectionOptions{MapReplacements: repl, Cache: o.btf}
+	o.verifying <- struct{}{}
+	defer func() { <-o.verifying }()
 	coll, err := ebpf.NewCollectionWithOptions(cs, opts)
 	if err != nil && o.feat.fastParse && specs.FastParse.Set(uint8(0)) == nil {
 		// A kernel with the kfuncs may still refuse them to a program
