@@ -3,6 +3,7 @@ package trace
 import (
 	"errors"
 	"io"
+	"sync"
 
 	"github.com/cilium/ebpf"
 )
@@ -57,9 +58,13 @@ func newBackends(opts *Options, devs []device) (backendSet, error) {
 	}, nil
 }
 
-// attach attaches every hop with its kind's backend, kinds in the order
-// their first hop comes in hs, all hops of one kind at once (kernel
-// functions share kprobe.multi links).
+// attach attaches every hop with its kind's backend, all hops of one kind
+// at once (kernel functions share kprobe.multi links). The kinds attach
+// concurrently: loading a program is the verifier's work, done in the
+// loading thread, and attaching at tc waits for the kernel (a tcx link
+// waits for an RCU grace period), so one kind's waits overlap another's
+// loads. What they made is joined in the order the kinds' first hops come
+// in hs, as if they had attached one after another.
 func (bs backendSet) attach(objs *objects, hs []HopDef) attached {
 	var kinds []string
 	byKind := map[string][]HopDef{}
@@ -69,9 +74,23 @@ func (bs backendSet) attach(objs *objects, hs []HopDef) attached {
 		}
 		byKind[h.Kind] = append(byKind[h.Kind], h)
 	}
+	return concurrently(kinds, func(k string) attached { return bs[k].attach(objs, byKind[k]) })
+}
+
+// concurrently runs attach for each item in a goroutine of its own and
+// joins what they made in the items' order: the reports read, and the
+// closers close (in reverse), as if the items had been attached one after
+// another.
+func concurrently[T any](items []T, attach func(T) attached) attached {
+	made := make([]attached, len(items))
+	var wg sync.WaitGroup
+	for i, it := range items {
+		wg.Go(func() { made[i] = attach(it) })
+	}
+	wg.Wait()
 	var out attached
-	for _, k := range kinds {
-		out.add(bs[k].attach(objs, byKind[k]))
+	for _, m := range made {
+		out.add(m)
 	}
 	return out
 }

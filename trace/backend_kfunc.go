@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -81,35 +83,72 @@ type kprobeWanted struct {
 	ferr error
 }
 
+// kfuncTry is one hop's way through attach: its function, and what fentry
+// made of it.
+type kfuncTry struct {
+	h       HopDef
+	fn      string // "" when the kernel has none of the hop's functions
+	nargs   int
+	err     error // why not found, or why not fentry
+	closers []io.Closer
+}
+
+// attach attaches each hop by fentry where it can, the others by kprobe.
+// The fentry hops load and attach concurrently, once the first has shown
+// that the kernel takes fentry at all (a kernel that refuses one with
+// EPERM refuses all: the others need not try); the kprobes follow, in hop
+// order.
 func (b *kfuncBackend) attach(objs *objects, hs []HopDef) attached {
+	tries := make([]kfuncTry, len(hs))
+	for i, h := range hs {
+		t := kfuncTry{h: h}
+		t.fn, t.nargs, t.err = resolveKfunc(objs.btf, h)
+		if off := b.off[MechFentry]; t.fn != "" && off != nil {
+			t.err = off
+		}
+		tries[i] = t
+	}
+	b.attachFentries(objs, tries)
 	var out attached
 	var wanted []kprobeWanted
-	for _, h := range hs {
-		fn, nargs, berr := resolveKfunc(objs.btf, h)
-		if fn == "" {
-			out.report(h.Name, "", "", berr)
-			continue
+	for _, t := range tries {
+		switch {
+		case t.fn == "":
+			out.report(t.h.Name, "", "", t.err)
+		case t.err == nil:
+			out.closers = append(out.closers, t.closers...)
+			out.report(t.h.Name, t.fn, fentryMech(t.h), nil)
+		default:
+			wanted = append(wanted, kprobeWanted{t.h, t.fn, t.err})
 		}
-		ferr := b.off[MechFentry]
-		if ferr == nil && berr != nil {
-			ferr = berr // no BTF for the function: kprobe only
-		}
-		if ferr == nil {
-			var closers []io.Closer
-			closers, ferr = attachFentry(objs, h, fn, nargs)
-			b.note(MechFentry, ferr)
-			if ferr == nil {
-				out.closers = append(out.closers, closers...)
-				out.report(h.Name, fn, fentryMech(h), nil)
-				continue
-			}
-		}
-		wanted = append(wanted, kprobeWanted{h, fn, ferr})
 	}
 	if len(wanted) > 0 {
 		out.add(b.attachKprobes(objs, wanted))
 	}
 	return out
+}
+
+// attachFentries attaches by fentry the hops that may have it: the first
+// alone, then, if that did not turn fentry off, the rest concurrently.
+func (b *kfuncBackend) attachFentries(objs *objects, tries []kfuncTry) {
+	first := slices.IndexFunc(tries, func(t kfuncTry) bool { return t.fn != "" && t.err == nil })
+	if first < 0 {
+		return
+	}
+	t := &tries[first]
+	t.closers, t.err = attachFentry(objs, t.h, t.fn, t.nargs)
+	b.note(MechFentry, t.err)
+	var wg sync.WaitGroup
+	for i := first + 1; i < len(tries); i++ {
+		t := &tries[i]
+		if off := b.off[MechFentry]; t.fn != "" && off != nil {
+			t.err = off
+		}
+		if t.fn != "" && t.err == nil {
+			wg.Go(func() { t.closers, t.err = attachFentry(objs, t.h, t.fn, t.nargs) })
+		}
+	}
+	wg.Wait()
 }
 
 // note turns a mechanism off when its error would repeat for every

@@ -58,14 +58,15 @@ func (socketBackend) probe(objs *objects, h HopDef) (string, error) {
 	return MechCgroupSKB, closeAll(closers)
 }
 
+// attach attaches the hops concurrently, as tracepointBackend does.
 func (socketBackend) attach(objs *objects, hs []HopDef) attached {
-	var out attached
-	for _, h := range hs {
+	return concurrently(hs, func(h HopDef) attached {
+		var out attached
 		root, closers, err := attachSocket(objs, h)
-		out.closers = append(out.closers, closers...)
+		out.closers = closers
 		out.report(h.Name, root, MechCgroupSKB, err)
-	}
-	return out
+		return out
+	})
 }
 
 // attachSocket attaches the hop's program to the cgroup v2 root, which it

@@ -27,17 +27,19 @@ func (tracepointBackend) probe(objs *objects, h HopDef) (string, error) {
 	return mech, closeAll(closers)
 }
 
+// attach attaches the hops concurrently: each has its own programs, and
+// their loads are most of the time an attach takes.
 func (tracepointBackend) attach(objs *objects, hs []HopDef) attached {
-	var out attached
-	for _, h := range hs {
+	return concurrently(hs, func(h HopDef) attached {
+		var out attached
 		mech, closers, err := attachTracepoint(objs, h)
 		if err != nil {
 			mech = MechTPBTF
 		}
-		out.closers = append(out.closers, closers...)
+		out.closers = closers
 		out.report(h.Name, h.tracepoint, mech, err)
-	}
-	return out
+		return out
+	})
 }
 
 // attachTracepoint attaches the hop's tp_btf program, or its raw_tp one.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +39,10 @@ type objects struct {
 	slowParse atomic.Int32
 	// stage flushes the per-CPU staging buffers; nil without staging.
 	stage *stager
+	// verifying holds a token while a load runs: hops attach concurrently
+	// (backendSet.attach), and the verifier runs in the loading thread, so
+	// at most one load per CPU Go may use.
+	verifying chan struct{}
 }
 
 // loadObjects prepares the spec with the filter and sizes and creates the
@@ -76,23 +81,13 @@ func loadObjects(o *Options) (_ *objects, err error) {
 		specs.Skipped.MaxEntries = 1 // unused: no packet is skipped
 	}
 
-	obj := &objects{spec: spec, btf: cache, feat: feat}
+	obj := &objects{spec: spec, btf: cache, feat: feat, verifying: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	if err := spec.LoadAndAssign(&obj.maps, nil); err != nil {
 		return nil, fmt.Errorf("create BPF maps: %w", err)
 	}
-	// Rings for the CPUs online now: a cloud VM may have many more possible
-	// ones. A CPU brought online later has none, and its events are lost,
-	// counted as such.
-	for _, cpu := range online {
-		m, err := ebpf.NewMap(specs.Rings.InnerMap)
-		if err == nil {
-			obj.rings = append(obj.rings, m)
-			err = obj.maps.Rings.Put(uint32(cpu), m)
-		}
-		if err != nil {
-			obj.Close()
-			return nil, fmt.Errorf("create ring buffer of CPU %d: %w", cpu, err)
-		}
+	if err := obj.createRings(specs.Rings.InnerMap, online); err != nil {
+		obj.Close()
+		return nil, err
 	}
 	obj.repl = map[string]*ebpf.Map{
 		bpf.PktlifeMapRings:      obj.maps.Rings,
@@ -111,6 +106,35 @@ func loadObjects(o *Options) (_ *objects, err error) {
 		return nil, err
 	}
 	return obj, nil
+}
+
+// createRings creates the ring buffers of the CPUs online now, and puts
+// them into maps.Rings: a cloud VM may have many more possible CPUs. A CPU
+// brought online later has none, and its events are lost, counted as such.
+func (o *objects) createRings(spec *ebpf.MapSpec, online []int) error {
+	keys := make([]uint32, 0, len(online))
+	fds := make([]uint32, 0, len(online))
+	for _, cpu := range online {
+		m, err := ebpf.NewMap(spec)
+		if err != nil {
+			return fmt.Errorf("create ring buffer of CPU %d: %w", cpu, err)
+		}
+		o.rings = append(o.rings, m)
+		keys = append(keys, uint32(cpu))
+		fds = append(fds, uint32(m.FD()))
+	}
+	// The kernel waits for an RCU grace period after each update of a map
+	// of maps (~10 ms on 6.18), and at most once for a batch: one batch
+	// where the kernel takes it for an array of maps, else one by one.
+	if _, err := o.maps.Rings.BatchUpdate(keys, fds, nil); err == nil {
+		return nil
+	}
+	for i, m := range o.rings {
+		if err := o.maps.Rings.Put(keys[i], m); err != nil {
+			return fmt.Errorf("add ring buffer of CPU %d: %w", keys[i], err)
+		}
+	}
+	return nil
 }
 
 // configure writes the options into the spec's constants, through bpf2go's
@@ -223,6 +247,8 @@ func (o *objects) load(name string, pl progLoad) (*ebpf.Program, error) {
 		maps.Copy(repl, pl.maps)
 	}
 	opts := ebpf.CollectionOptions{MapReplacements: repl, Cache: o.btf}
+	o.verifying <- struct{}{}
+	defer func() { <-o.verifying }()
 	coll, err := ebpf.NewCollectionWithOptions(cs, opts)
 	if err != nil && o.feat.fastParse && specs.FastParse.Set(uint8(0)) == nil {
 		// A kernel with the kfuncs may still refuse them to a program
