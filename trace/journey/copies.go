@@ -65,7 +65,7 @@ func (c *Correlator) merge(f, g *flight) {
 		}
 		f.j.Clones = append(f.j.Clones, skb)
 	}
-	f.j.Hops = append(f.j.Hops, g.j.Hops...)
+	f.j.Hops = append(growHops(f.j.Hops, len(g.j.Hops)), g.j.Hops...)
 	slices.SortStableFunc(f.j.Hops, func(a, b Hop) int { return cmp.Compare(a.Time, b.Time) })
 	f.j.Start = min(f.j.Start, f.j.Hops[0].Time)
 	for i := range f.j.Hops {
@@ -84,5 +84,6 @@ func (c *Correlator) merge(f, g *flight) {
 	f.delivered = f.delivered || g.delivered
 	g.done = true
 	c.unlink(g)
+	putHops(g.j.Hops) // never emitted: nothing else has its hops
 	g.j.Hops = nil
 }

@@ -271,7 +271,7 @@ func (c *Correlator) appendHop(f *flight, ev *Event) {
 			h.Ret = c.retVal(int64(int32(ev.Reason)))
 		}
 	}
-	j.Hops = append(j.Hops, h)
+	j.Hops = append(growHops(j.Hops, 1), h)
 }
 
 // Expire closes journeys idle since before now-Idle (kernel time).
@@ -347,7 +347,6 @@ func (c *Correlator) finish(f *flight, why End) {
 	}
 	j := f.j
 	n := len(j.Hops)
-	j.Hops = j.Hops[:n:n] // the journey owns its buffer: appending to it copies
 	c.hopHint8 += n - c.hopHint8/8
 	c.nextID++
 	j.ID = c.nextID // numbered in the order journeys complete

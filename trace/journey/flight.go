@@ -10,10 +10,10 @@ type flightJourney struct {
 	j Journey
 }
 
-// newHops allocates the hop buffer of a new journey: room for two hops
-// more than journeys have had on average lately (at least 4).
+// newHops returns the hop buffer of a new journey (hopbuf.go): room for
+// two hops more than journeys have had on average lately (at least 4).
 func (c *Correlator) newHops() []Hop {
-	return make([]Hop, 0, max(4, c.hopHint8/8+2))
+	return getHops(max(4, c.hopHint8/8+2))
 }
 
 // retVal stores a return value for Hop.Ret in a slab: one allocation per

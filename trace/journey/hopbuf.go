@@ -1,0 +1,87 @@
+package journey
+
+import "sync"
+
+// Hop buffers are most of the bytes the pipeline allocates: a Hop is a few
+// hundred bytes and a journey holds one per event. A consumer that keeps
+// nothing of a journey once it has written it (the CLI rendering text or
+// JSON) hands the buffer back with Release, and correlators take new
+// buffers from there before allocating.
+//
+// Buffers come in size classes, so that a reused buffer is about the size
+// asked for: 4, 6, 8, 12, 16, 24, … hops (powers of two and the halves
+// between them), up to maxPooledHops. A new buffer has its class's size, so
+// it is at most 1.5 times the hops asked for.
+
+// hopClasses is the number of size classes; the last is maxPooledHops.
+const hopClasses = 18
+
+// maxPooledHops is the largest buffer pooled: longer ones are allocated
+// and left to the garbage collector.
+var maxPooledHops = classHops(hopClasses - 1)
+
+// hopPools holds released buffers by class, as *[]Hop of length zero.
+var hopPools [hopClasses]sync.Pool
+
+// classHops is the capacity of class i: 4, 6, 8, 12, 16, …
+func classHops(i int) int { return (2 + i%2) << (i/2 + 1) }
+
+// classFor is the smallest class of at least n hops, or hopClasses when n
+// is over maxPooledHops.
+func classFor(n int) int {
+	i := 0
+	for i < hopClasses && classHops(i) < n {
+		i++
+	}
+	return i
+}
+
+// getHops returns an empty buffer with room for at least n hops.
+func getHops(n int) []Hop {
+	i := classFor(n)
+	if i == hopClasses {
+		return make([]Hop, 0, n)
+	}
+	if p, ok := hopPools[i].Get().(*[]Hop); ok {
+		return *p
+	}
+	return make([]Hop, 0, classHops(i))
+}
+
+// putHops pools b, whose hops nothing uses any more. A buffer whose
+// capacity is not a class's own (Release of a journey built elsewhere) is
+// left to the garbage collector.
+func putHops(b []Hop) {
+	n := cap(b)
+	i := classFor(n)
+	if i == hopClasses || classHops(i) != n {
+		return
+	}
+	b = b[:n]
+	clear(b) // keep nothing of the old hops alive
+	b = b[:0]
+	hopPools[i].Put(&b)
+}
+
+// growHops returns b with room for extra more hops: b itself, or a buffer
+// at least twice its size holding its hops, b going back to the pool.
+func growHops(b []Hop, extra int) []Hop {
+	if len(b)+extra <= cap(b) {
+		return b
+	}
+	nb := append(getHops(max(2*cap(b), len(b)+extra)), b...)
+	putHops(b)
+	return nb
+}
+
+// Release hands j's hop buffer back to be reused by later journeys, and
+// leaves j with no hops. Call it once a journey has been written and
+// nothing keeps it: j.Hops, and any pointer to one of its hops, must not
+// be used afterwards, since another journey's hops will be written there.
+// Releasing is optional: a journey that is not released is collected as
+// usual. Safe for concurrent use with other journeys' Release and with
+// correlators.
+func (j *Journey) Release() {
+	putHops(j.Hops)
+	j.Hops = nil
+}
