@@ -32,10 +32,10 @@ func (c *Correlator) cloneOf(ev *Event) *flight {
 
 func keyOf(ev *Event) (pktKey, bool) {
 	t := ev.Tuple
-	if !t.Valid() || !t.Src.Addr().Is4() || t.IPID == 0 {
+	if !t.Src.Addr().Is4() || !t.Dst.Addr().Is4() || t.IPID == 0 {
 		return pktKey{}, false
 	}
-	return pktKey{flow: t.Flow(), id: t.IPID}, true
+	return newPktKey(&t), true
 }
 
 // addKey indexes f by the packet key of ev's tuple, for finding copies.
@@ -47,7 +47,11 @@ func (c *Correlator) addKey(f *flight, ev *Event) {
 	if !ok {
 		return
 	}
-	if g := c.byPkt[k]; g != nil && g != f && !g.done {
+	g := c.byPkt[k]
+	if g == f {
+		return // indexed already (a tail call's tuple, say)
+	}
+	if g != nil && !g.done {
 		if d := int64(ev.Time) - int64(g.last); d < int64(c.opts.CloneWindow) && d > -int64(c.opts.CloneWindow) {
 			c.merge(f, g)
 		}

@@ -82,7 +82,7 @@ type flight struct {
 	delivered  bool
 	pkeys      []pktKey // the packet's keys, one per tuple it had (NAT)
 	prev, next *flight
-	pkey0      [1]pktKey // backing of pkeys for the common case of one key
+	pkey0      [4]pktKey // backing of pkeys for the common case of a few keys
 }
 
 // New returns a Correlator whose journeys go through an Annotator with

@@ -1,5 +1,7 @@
 package journey
 
+import "encoding/binary"
+
 // The correlator's bookkeeping: how flights and their hop buffers are
 // allocated and reused, the activity list that finds the least recently
 // active journey, and the timer queues.
@@ -26,10 +28,17 @@ func (c *Correlator) retVal(v int64) *int64 {
 	return &c.rets[len(c.rets)-1]
 }
 
-// pktKey identifies one IPv4 packet across skb copies.
-type pktKey struct {
-	flow Tuple
-	id   uint16
+// pktKey identifies one IPv4 packet across skb copies: its flow and IPv4
+// ID, packed into two words (a plain key hashes faster than a Tuple, which
+// holds netip's pointers).
+type pktKey [2]uint64
+
+func newPktKey(t *Tuple) pktKey {
+	s, d := t.Src.Addr().As4(), t.Dst.Addr().As4()
+	return pktKey{
+		uint64(binary.BigEndian.Uint32(s[:]))<<32 | uint64(binary.BigEndian.Uint32(d[:])),
+		uint64(t.Src.Port())<<48 | uint64(t.Dst.Port())<<32 | uint64(t.Proto)<<16 | uint64(t.IPID),
+	}
 }
 
 // ---- activity list ----
