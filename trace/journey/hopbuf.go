@@ -57,8 +57,10 @@ func putHops(b []Hop) {
 	if i == hopClasses || classHops(i) != n {
 		return
 	}
-	b = b[:n]
-	clear(b) // keep nothing of the old hops alive
+	// Not cleared: the next journey overwrites each hop it appends, and
+	// clearing costs a write barrier per pointer while the collector
+	// marks. Until then the old hops keep what they point to (names,
+	// tail calls) alive, as long as the pool keeps the buffer.
 	b = b[:0]
 	hopPools[i].Put(&b)
 }
@@ -74,14 +76,42 @@ func growHops(b []Hop, extra int) []Hop {
 	return nb
 }
 
-// Release hands j's hop buffer back to be reused by later journeys, and
-// leaves j with no hops. Call it once a journey has been written and
-// nothing keeps it: j.Hops, and any pointer to one of its hops, must not
-// be used afterwards, since another journey's hops will be written there.
+// Release hands j's hop and NAT buffers back to be reused by later
+// journeys, and leaves j with neither. Call it once a journey has been
+// written and nothing keeps it: j.Hops and j.NAT, and any pointer into
+// them, must not be used afterwards, since another journey's will be
+// written there.
 // Releasing is optional: a journey that is not released is collected as
 // usual. Safe for concurrent use with other journeys' Release and with
 // correlators.
 func (j *Journey) Release() {
 	putHops(j.Hops)
-	j.Hops = nil
+	putNATs(j.NAT)
+	j.Hops, j.NAT = nil, nil
+}
+
+// NAT buffers: most journeys that have NAT have one to four changes, so
+// one class of buffers, of natBufCap, serves them; longer lists are
+// allocated at their size.
+const natBufCap = 4
+
+var natPool sync.Pool // of *[]NAT, empty, of capacity natBufCap
+
+// getNATs returns an empty buffer with room for n changes.
+func getNATs(n int) []NAT {
+	if n > natBufCap {
+		return make([]NAT, 0, n)
+	}
+	if p, ok := natPool.Get().(*[]NAT); ok {
+		return *p
+	}
+	return make([]NAT, 0, natBufCap)
+}
+
+func putNATs(b []NAT) {
+	if cap(b) != natBufCap {
+		return
+	}
+	b = b[:0]
+	natPool.Put(&b)
 }

@@ -53,8 +53,8 @@ func TestReleaseReuses(t *testing.T) {
 				if release {
 					released[p] = true
 					j.Release()
-					if j.Hops != nil {
-						t.Fatalf("journey %d keeps %d hops after Release", j.ID, len(j.Hops))
+					if j.Hops != nil || j.NAT != nil {
+						t.Fatalf("journey %d keeps %d hops and %d NATs after Release", j.ID, len(j.Hops), len(j.NAT))
 					}
 				}
 			}})
