@@ -232,32 +232,43 @@ func (c *Correlator) open(ev *Event) *flight {
 
 func (c *Correlator) appendHop(f *flight, ev *Event) {
 	j := f.j
-	h := Hop{
-		Index:  len(j.Hops) + 1,
-		Time:   ev.Time,
-		Hook:   ev.Hook,
-		Device: Device{Netns: ev.Netns, Ifindex: ev.Ifindex},
-		Skb:    ev.Skb,
-		CPU:    ev.CPU,
-		Len:    ev.Len,
-		Mark:   ev.Mark,
-		Tuple:  ev.Tuple,
-	}
+	// The hop is written in place, in a buffer that may hold an old
+	// journey's hops (hopbuf.go).
+	j.Hops = growHops(j.Hops, 1)
+	n := len(j.Hops)
+	j.Hops = j.Hops[:n+1]
+	h := &j.Hops[n]
+	*h = Hop{}
+	h.Index, h.Time, h.Hook, h.Skb = n+1, ev.Time, ev.Hook, ev.Skb
+	h.Device.Netns, h.Device.Ifindex = ev.Netns, ev.Ifindex
+	h.CPU, h.Len, h.Mark = ev.CPU, ev.Len, ev.Mark
+	h.Tuple = ev.Tuple
 	if ev.Packet != "" {
 		h.SetPacket([]byte(ev.Packet))
 	}
 	if ev.Time > j.Start {
 		h.At = time.Duration(ev.Time - j.Start)
 	}
-	prev := j.Last()
-	if prev != nil && ev.Time > prev.Time {
-		h.Delta = time.Duration(ev.Time - prev.Time)
+	nat := false
+	if n > 0 {
+		prev := &j.Hops[n-1]
+		if ev.Time > prev.Time {
+			h.Delta = time.Duration(ev.Time - prev.Time)
+		}
+		if prev.Tuple.Valid() && h.Tuple.Valid() && prev.Tuple.Flow() != h.Tuple.Flow() {
+			old := prev.Tuple
+			h.NATFrom = &old
+			nat = true
+		}
 	}
-	if prev != nil && prev.Tuple.Valid() && h.Tuple.Valid() && prev.Tuple.Flow() != h.Tuple.Flow() {
-		old := prev.Tuple
-		h.NATFrom = &old
-		defer c.addKey(f, ev) // after the hop is in place: it may merge a copy
+	c.hookFields(f, h, ev)
+	if nat {
+		c.addKey(f, ev) // after the hop is in place: it may merge a copy
 	}
+}
+
+// hookFields sets what a hop keeps of its event's hook-specific numbers.
+func (c *Correlator) hookFields(f *flight, h *Hop, ev *Event) {
 	switch ev.Hook {
 	case HookKfreeSkb:
 		h.reason = ev.Reason
@@ -271,7 +282,6 @@ func (c *Correlator) appendHop(f *flight, ev *Event) {
 			h.Ret = c.retVal(int64(int32(ev.Reason)))
 		}
 	}
-	j.Hops = append(growHops(j.Hops, 1), h)
 }
 
 // Expire closes journeys idle since before now-Idle (kernel time).
