@@ -101,7 +101,7 @@ func (t *Text) table(o *writer, j *journey.Journey) {
 		r.slow = i == slowest
 		r.dev = t.devLabels(h.Device)
 		r.hook, r.hookSt = hookLabel(h)
-		r.detail = hopDetail(t.spansFor(maxDetailSpans), j, h)
+		r.detail = t.hopDetail(t.spansFor(maxDetailSpans), j, h)
 		r.hookW = textWidth(r.hook)
 		c.num = max(c.num, textWidth(strconv.Itoa(h.Index)))
 		c.at = max(c.at, r.atW)
