@@ -8,9 +8,9 @@ import (
 )
 
 // TestRenderersKeepNothing: a renderer's output does not change when each
-// journey's hops are overwritten as soon as Journey returns, as they are
-// when the CLI releases a written journey (journey.Journey.Release) and
-// the correlator reuses its hop buffer. HTML, which writes at Close, must
+// journey, its hops and NATs are overwritten as soon as Journey returns, as
+// they are when the CLI releases a written journey (journey.Journey.Release)
+// and the correlator reuses it. HTML, which writes at Close, must
 // have copied what it needs.
 func TestRenderersKeepNothing(t *testing.T) {
 	renderers := map[string]func(*bytes.Buffer) Renderer{
@@ -39,7 +39,10 @@ func TestRenderersKeepNothing(t *testing.T) {
 				for i := range j.Hops {
 					j.Hops[i] = other
 				}
-				j.Hops = nil
+				for i := range j.NAT {
+					j.NAT[i] = journey.NAT{Hop: 99, Kind: "other"}
+				}
+				*j = journey.Journey{ID: 12345, Tuple: other.Tuple, Fate: journey.FateUnknown, Node: "other"}
 			}
 		}
 		if err := r.Close(); err != nil {

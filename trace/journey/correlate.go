@@ -62,6 +62,7 @@ type Correlator struct {
 	closing timers
 	deliver timers
 	late    lateFrees
+	free    freeFlights // released journeys, to open new ones in
 	nextID  uint64
 	stats   Stats
 	// hopHint8 is a running average of hops per journey: a new journey's
@@ -211,7 +212,7 @@ func (c *Correlator) startsNew(f *flight, ev *Event) bool {
 }
 
 func (c *Correlator) open(ev *Event) *flight {
-	fj := &flightJourney{}
+	fj := c.newFlight()
 	j := &fj.j
 	*j = Journey{
 		Schema: SchemaVersion,
@@ -220,9 +221,10 @@ func (c *Correlator) open(ev *Event) *flight {
 		Tuple:  ev.Tuple,
 		Hops:   c.newHops(),
 		Fate:   FateUnknown,
+		owner:  fj,
 	}
 	f := &fj.f
-	*f = flight{j: j, live: 1, last: ev.Time}
+	*f = flight{j: j, live: 1, last: ev.Time, gen: f.gen}
 	f.pkeys = f.pkey0[:0]
 	c.bySkb[ev.Skb] = f
 	c.addKey(f, ev)

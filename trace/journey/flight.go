@@ -1,15 +1,63 @@
 package journey
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"sync"
+)
 
 // The correlator's bookkeeping: how flights and their hop buffers are
 // allocated and reused, the activity list that finds the least recently
 // active journey, and the timer queues.
 
-// flightJourney allocates a flight and its journey together.
+// flightJourney allocates a flight and its journey together. A released
+// journey (Journey.Release) goes back to its correlator's free list, and
+// the correlator opens its next journey in it.
 type flightJourney struct {
 	f flight
 	j Journey
+	c *Correlator // whose free list it goes back to
+}
+
+// freeFlights are released journeys with their flights, for reuse. Release
+// may be called on any goroutine, hence the lock; the correlator alone
+// touches a flight's fields, since a timer may still hold it (below).
+type freeFlights struct {
+	mu sync.Mutex
+	l  []*flightJourney
+}
+
+// maxFreeFlights bounds the free list; journeys released past it are left
+// to the garbage collector.
+const maxFreeFlights = 4096
+
+// newFlight returns a flight and journey to open, reused when one was
+// released. A reused flight may still be queued in a timer of its last
+// journey: its generation goes on from there, so those timers are stale.
+func (c *Correlator) newFlight() *flightJourney {
+	c.free.mu.Lock()
+	n := len(c.free.l)
+	if n == 0 {
+		c.free.mu.Unlock()
+		return &flightJourney{c: c}
+	}
+	fj := c.free.l[n-1]
+	c.free.l[n-1] = nil
+	c.free.l = c.free.l[:n-1]
+	c.free.mu.Unlock()
+	gen := fj.f.gen + 1
+	*fj = flightJourney{c: c}
+	fj.f.gen = gen
+	return fj
+}
+
+// release puts fj on its correlator's free list.
+func (fj *flightJourney) release() {
+	c := fj.c
+	c.free.mu.Lock()
+	if len(c.free.l) < maxFreeFlights {
+		c.free.l = append(c.free.l, fj)
+	}
+	c.free.mu.Unlock()
 }
 
 // newHops returns the hop buffer of a new journey (hopbuf.go): room for

@@ -76,18 +76,21 @@ func growHops(b []Hop, extra int) []Hop {
 	return nb
 }
 
-// Release hands j's hop and NAT buffers back to be reused by later
-// journeys, and leaves j with neither. Call it once a journey has been
-// written and nothing keeps it: j.Hops and j.NAT, and any pointer into
-// them, must not be used afterwards, since another journey's will be
-// written there.
-// Releasing is optional: a journey that is not released is collected as
-// usual. Safe for concurrent use with other journeys' Release and with
-// correlators.
+// Release hands j back to be reused by later journeys: its hop and NAT
+// buffers, and, for a journey a correlator made, the journey itself. Call
+// it once a journey has been written and nothing keeps it: j, and anything
+// in or pointing into it, must not be used afterwards, since another
+// journey will be written there. Releasing is optional: a journey that is
+// not released is collected as usual. Call it once per journey; it is safe
+// for concurrent use with other journeys' Release and with correlators.
 func (j *Journey) Release() {
 	putHops(j.Hops)
 	putNATs(j.NAT)
 	j.Hops, j.NAT = nil, nil
+	if fj := j.owner; fj != nil {
+		j.owner = nil
+		fj.release()
+	}
 }
 
 // NAT buffers: most journeys that have NAT have one to four changes, so

@@ -3,7 +3,9 @@ package journey
 import (
 	"bytes"
 	"encoding/json"
+	"math/rand/v2"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -40,18 +42,22 @@ func TestReleaseReuses(t *testing.T) {
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
 		released := map[*Hop]bool{}
-		reused := 0
+		releasedJ := map[*Journey]bool{}
+		reused, reusedJ := 0, 0
 		for range 3 {
 			c := New(Options{Resolver: names, Emit: func(j *Journey) {
 				p := unsafe.SliceData(j.Hops)
 				if released[p] {
 					reused++
 				}
+				if releasedJ[j] {
+					reusedJ++
+				}
 				if err := enc.Encode(j); err != nil {
 					t.Fatal(err)
 				}
 				if release {
-					released[p] = true
+					released[p], releasedJ[j] = true, true
 					j.Release()
 					if j.Hops != nil || j.NAT != nil {
 						t.Fatalf("journey %d keeps %d hops and %d NATs after Release", j.ID, len(j.Hops), len(j.NAT))
@@ -62,6 +68,9 @@ func TestReleaseReuses(t *testing.T) {
 				c.Add(&evs[i])
 			}
 			c.Flush()
+		}
+		if release && reusedJ == 0 {
+			t.Errorf("no journey was opened in a released one")
 		}
 		return buf.Bytes(), reused
 	}
@@ -107,6 +116,62 @@ func TestTailCallAfterMerge(t *testing.T) {
 		}
 		if len(h.TailCalls) != want {
 			t.Errorf("hop %d (%s) has %d tail calls, want %d", i+1, h.Hook, len(h.TailCalls), want)
+		}
+	}
+}
+
+// TestReleaseRandom: random event streams (few skbs and flows, so that
+// addresses are reused, copies merge, NATs and deliveries happen, timers
+// and the in-flight cap close journeys) give the same journeys whether each
+// is released once written or kept.
+func TestReleaseRandom(t *testing.T) {
+	hooks := []Hook{HookTCIngress, HookTCEgress, HookNetifRx, HookNetDevXmit, HookKfreeSkb,
+		HookConsumeSkb, HookSockDeliver, HookTailCall, HookProgExit, HookSockSend}
+	flows := []Tuple{
+		tup(17, "10.0.0.1:4000", "10.96.0.10:80", 7),
+		tup(17, "10.0.0.1:4000", "10.244.2.2:8080", 7),
+		tup(6, "10.0.0.9:5000", "10.0.0.8:80", 9),
+		tup(6, "10.0.0.8:80", "10.0.0.9:5000", 9),
+		{},
+	}
+	for seed := uint64(0); seed < 50; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 1))
+		evs := make([]Event, 3000)
+		ts := uint64(1e9)
+		for i := range evs {
+			ts += uint64(rng.IntN(300_000))
+			tu := flows[rng.IntN(len(flows))]
+			tu.IPID = uint16(1 + rng.IntN(3))
+			evs[i] = Event{Time: ts, Skb: Ptr(0xa0 + rng.IntN(6)), Hook: hooks[rng.IntN(len(hooks))],
+				Netns: 1, Ifindex: uint32(1 + rng.IntN(3)), Reason: uint32(rng.IntN(3)), ProgID: uint32(rng.IntN(2)),
+				Tuple: tu, Flags: FlagTuple | FlagL4}
+			if !tu.Valid() {
+				evs[i].Flags = 0
+			}
+		}
+		replay := func(release bool) []byte {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			c := New(Options{MaxInFlight: 4, Idle: 5 * time.Millisecond, Emit: func(j *Journey) {
+				if err := enc.Encode(j); err != nil {
+					t.Fatal(err)
+				}
+				if release {
+					j.Release()
+				}
+			}})
+			for i := range evs {
+				c.Add(&evs[i])
+				if i%7 == 0 {
+					c.Expire(evs[i].Time)
+				}
+			}
+			c.Flush()
+			return buf.Bytes()
+		}
+		kept, released := replay(false), replay(true)
+		if !bytes.Equal(kept, released) {
+			t.Fatalf("seed %d: released journeys differ from kept ones", seed)
 		}
 	}
 }
