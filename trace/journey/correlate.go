@@ -235,7 +235,7 @@ func (c *Correlator) open(ev *Event) *flight {
 func (c *Correlator) appendHop(f *flight, ev *Event) {
 	j := f.j
 	// The hop is written in place, in a buffer that may hold an old
-	// journey's hops (hopbuf.go).
+	// journey's hops (release.go).
 	j.Hops = growHops(j.Hops, 1)
 	n := len(j.Hops)
 	j.Hops = j.Hops[:n+1]

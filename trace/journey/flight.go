@@ -60,7 +60,7 @@ func (fj *flightJourney) release() {
 	c.free.mu.Unlock()
 }
 
-// newHops returns the hop buffer of a new journey (hopbuf.go): room for
+// newHops returns the hop buffer of a new journey (release.go): room for
 // two hops more than journeys have had on average lately (at least 4).
 func (c *Correlator) newHops() []Hop {
 	return getHops(max(4, c.hopHint8/8+2))

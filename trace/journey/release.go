@@ -2,16 +2,18 @@ package journey
 
 import "sync"
 
-// Hop buffers are most of the bytes the pipeline allocates: a Hop is a few
-// hundred bytes and a journey holds one per event. A consumer that keeps
-// nothing of a journey once it has written it (the CLI rendering text or
-// JSON) hands the buffer back with Release, and correlators take new
-// buffers from there before allocating.
+// Reusing what a written journey held. Hop buffers are most of the bytes
+// the pipeline allocates (a Hop is a few hundred bytes, one per event),
+// then the journey itself with its flight. A consumer that keeps nothing of
+// a journey once it has written it (the CLI, rendering text or JSON) hands
+// it back with Release: the hop buffer and the NAT list to pools here, which
+// correlators draw from before allocating, and the journey to its
+// correlator's free list (flight.go), where it opens the next journey.
 //
-// Buffers come in size classes, so that a reused buffer is about the size
-// asked for: 4, 6, 8, 12, 16, 24, … hops (powers of two and the halves
-// between them), up to maxPooledHops. A new buffer has its class's size, so
-// it is at most 1.5 times the hops asked for.
+// Hop buffers come in size classes, so that a reused buffer is about the
+// size asked for: 4, 6, 8, 12, 16, 24, … hops (powers of two and the
+// midpoints between them), up to maxPooledHops. A new buffer has its
+// class's size, less than 1.5 times the hops asked for.
 
 // hopClasses is the number of size classes; the last is maxPooledHops.
 const hopClasses = 18
