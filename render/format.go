@@ -28,44 +28,47 @@ func appendDur(b []byte, d time.Duration) []byte {
 	return appendSigned(b, d)
 }
 
-// appendSigned appends d (not negative) to b.
+// appendSigned appends d (not negative) to b: nanoseconds, or microseconds
+// and milliseconds with one decimal, seconds with two, as
+// strconv.AppendFloat(b, float64(d)/unit, 'f', prec, 64) writes them, in
+// integers (constant divisors, which the compiler turns into multiplies).
+// The quotient of two integers is never near enough to a half to round
+// otherwise, except at an exact half, which is left to AppendFloat (it
+// rounds the float's value, half to even).
 func appendSigned(b []byte, d time.Duration) []byte {
+	v := int64(d)
 	switch {
 	case d < time.Microsecond:
-		return append(strconv.AppendInt(b, int64(d), 10), "ns"...)
+		return append(strconv.AppendInt(b, v, 10), "ns"...)
 	case d < time.Millisecond:
-		return append(appendFixed(b, int64(d), 1e3, 1), "µs"...)
+		if v%100 == 50 {
+			return append(strconv.AppendFloat(b, float64(v)/1e3, 'f', 1, 64), "µs"...)
+		}
+		return append(appendTenths(b, (v+50)/100), "µs"...)
 	case d < time.Second:
-		return append(appendFixed(b, int64(d), 1e6, 1), "ms"...)
+		if v%100_000 == 50_000 {
+			return append(strconv.AppendFloat(b, float64(v)/1e6, 'f', 1, 64), "ms"...)
+		}
+		return append(appendTenths(b, (v+50_000)/100_000), "ms"...)
 	case d < time.Minute:
-		return append(appendFixed(b, int64(d), 1e9, 2), "s"...)
+		if v%10_000_000 == 5_000_000 {
+			return append(strconv.AppendFloat(b, float64(v)/1e9, 'f', 2, 64), "s"...)
+		}
+		return append(appendHundredths(b, (v+5_000_000)/10_000_000), "s"...)
 	}
 	return append(b, d.Round(100*time.Millisecond).String()...)
 }
 
-// appendFixed appends v/unit (v ≥ 0, below a minute of nanoseconds) with
-// prec decimals, as strconv.AppendFloat(b, float64(v)/unit, 'f', prec, 64)
-// does, in integers: the quotient of two integers is never near enough to
-// a half to round otherwise, except at an exact half, which is left to
-// AppendFloat (it rounds the float's value, half to even).
-func appendFixed(b []byte, v, unit int64, prec int) []byte {
-	step := unit / 10
-	if prec == 2 {
-		step = unit / 100
-	}
-	if v%step == step/2 {
-		return strconv.AppendFloat(b, float64(v)/float64(unit), 'f', prec, 64)
-	}
-	q := (v + step/2) / step // in steps
-	scale := unit / step
-	b = strconv.AppendInt(b, q/scale, 10)
-	b = append(b, '.')
-	f := q % scale
-	if prec == 2 {
-		b = append(b, byte('0'+f/10))
-		f %= 10
-	}
-	return append(b, byte('0'+f))
+// appendTenths appends q tenths as "3.1".
+func appendTenths(b []byte, q int64) []byte {
+	b = strconv.AppendInt(b, q/10, 10)
+	return append(b, '.', byte('0'+q%10))
+}
+
+// appendHundredths appends q hundredths as "3.14".
+func appendHundredths(b []byte, q int64) []byte {
+	b = strconv.AppendInt(b, q/100, 10)
+	return append(b, '.', byte('0'+q/10%10), byte('0'+q%10))
 }
 
 // fmtDelta formats a time difference with its sign: "+3.1µs".

@@ -34,7 +34,10 @@ func (o Options) width() int {
 }
 
 // Renderer writes journeys somewhere. Implementations are not safe for
-// concurrent use; Close is safe to call twice.
+// concurrent use; Close is safe to call twice. Journey keeps nothing of j
+// once it returns (an HTML page, written at Close, keeps its own copy of
+// what it shows): the caller may release j (journey.Journey.Release), as
+// the CLI does.
 type Renderer interface {
 	Journey(j *journey.Journey) error
 	Close() error

@@ -126,7 +126,7 @@ func verboseLine(h *journey.Hop) line {
 
 // hopDetail is the short text after the hook: verdict, drop reason, return
 // value, and which skb when it is a clone.
-func hopDetail(l line, j *journey.Journey, h *journey.Hop) line {
+func (t *Text) hopDetail(l line, j *journey.Journey, h *journey.Hop) line {
 	sep := func() {
 		if len(l) > 0 {
 			l.add("  ", sPlain)
@@ -135,7 +135,7 @@ func hopDetail(l line, j *journey.Journey, h *journey.Hop) line {
 	if h.Verdict != "" {
 		l.add(sanitize(h.Verdict), verdictStyle(h.Verdict))
 		if h.VerdictInferred && h.VerdictFrom() != "" {
-			l.add(" (inferred: next "+sanitize(h.VerdictFrom())+")", sDim)
+			l.add(t.inferredFrom(h.VerdictFrom()), sDim)
 		} else if h.VerdictInferred {
 			l.add(" (inferred)", sDim)
 		}
@@ -147,13 +147,29 @@ func hopDetail(l line, j *journey.Journey, h *journey.Hop) line {
 	}
 	if h.Ret != nil {
 		sep()
-		l.add("ret "+strconv.FormatInt(*h.Ret, 10), pick(*h.Ret < 0, sBad, sPlain))
+		l.add(retLabel(*h.Ret), pick(*h.Ret < 0, sBad, sPlain))
 	}
 	if h.Skb != 0 && h.Skb != j.Skb {
 		sep()
 		l.add(cloneLabel(j, h.Skb), sInfo)
 	}
 	return l
+}
+
+// retNames are the labels of the return values -16 to 15, made once.
+var retNames = func() (a [32]string) {
+	for i := range a {
+		a[i] = "ret " + strconv.Itoa(i-16)
+	}
+	return a
+}()
+
+// retLabel is "ret " and v.
+func retLabel(v int64) string {
+	if v >= -16 && v < 16 {
+		return retNames[v+16]
+	}
+	return "ret " + strconv.FormatInt(v, 10)
 }
 
 // cloneNames are the labels of the first clones, made once.

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/pktlife/pktlife/trace/journey"
 )
@@ -52,8 +53,8 @@ type hopRow struct {
 	atStart, atEnd, deltaEnd int
 }
 
-// times formats every hop's time and delta into one string, one
-// allocation for the journey: rows[i] gets where its two end.
+// times formats every hop's time and delta into one string, in a buffer
+// reused from journey to journey: rows[i] gets where its two end.
 func (t *Text) times(j *journey.Journey, rows []hopRow) string {
 	b := t.timeBuf[:0]
 	for i := range j.Hops {
@@ -72,7 +73,13 @@ func (t *Text) times(j *journey.Journey, rows []hopRow) string {
 		r.deltaEnd = len(b)
 	}
 	t.timeBuf = b
-	return string(b)
+	if len(b) == 0 {
+		return ""
+	}
+	// A view of the buffer, not a copy: the rows' times are written out
+	// before the buffer is next written to, by the next journey's times,
+	// and Journey forgets the string when it is done.
+	return unsafe.String(&b[0], len(b))
 }
 
 func (t *Text) table(o *writer, j *journey.Journey) {
@@ -101,7 +108,7 @@ func (t *Text) table(o *writer, j *journey.Journey) {
 		r.slow = i == slowest
 		r.dev = t.devLabels(h.Device)
 		r.hook, r.hookSt = hookLabel(h)
-		r.detail = hopDetail(t.spansFor(maxDetailSpans), j, h)
+		r.detail = t.hopDetail(t.spansFor(maxDetailSpans), j, h)
 		r.hookW = textWidth(r.hook)
 		c.num = max(c.num, textWidth(strconv.Itoa(h.Index)))
 		c.at = max(c.at, r.atW)

@@ -17,6 +17,7 @@ type labelCache struct {
 	lastDev *devLabels // the last device looked up
 	progs   map[journey.Prog]string
 	targets map[targetKey]targetLabel
+	from    map[string]string // VerdictFrom → inferredFrom
 }
 
 // targetKey is what a tail call's target label is made of.
@@ -113,6 +114,20 @@ func (t *Text) progLabel(p journey.Prog) string {
 	}
 	s := progLabel(p)
 	t.labels.progs[p] = s
+	return s
+}
+
+// inferredFrom is what a hop's detail says of the hop its inferred verdict
+// rests on, from (Hop.VerdictFrom) sanitized, cached.
+func (t *Text) inferredFrom(from string) string {
+	if s, ok := t.labels.from[from]; ok {
+		return s
+	}
+	if t.labels.from == nil || len(t.labels.from) >= maxCached {
+		t.labels.from = make(map[string]string)
+	}
+	s := " (inferred: next " + sanitize(from) + ")"
+	t.labels.from[from] = s
 	return s
 }
 

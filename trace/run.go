@@ -13,8 +13,10 @@ import (
 )
 
 // Run reads events until ctx is done or emit returns false, feeding the
-// correlator; each finished journey goes to emit. Journeys still open when
-// Run returns are flushed to emit.
+// correlator; each finished journey goes to emit, which owns it: it may
+// keep it, or release it (journey.Journey.Release) once written, for the
+// correlator to reuse. Journeys still open when Run returns are flushed to
+// emit.
 func (t *Tracer) Run(ctx context.Context, emit func(*journey.Journey) bool) error {
 	stop := false
 	c := journey.New(journey.Options{

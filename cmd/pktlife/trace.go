@@ -192,7 +192,9 @@ func runTrace(ctx context.Context, opts trace.Options, f *traceFlags) error {
 	var werr error
 	err = tr.Run(ctx, func(j *journey.Journey) bool {
 		stopStatus(false)
-		if werr = out.Journey(j); werr != nil {
+		werr = out.Journey(j)
+		j.Release() // written: the renderers keep nothing of it
+		if werr != nil {
 			return false
 		}
 		n++

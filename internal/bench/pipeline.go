@@ -82,10 +82,11 @@ type Replayer struct {
 	pass uint64
 }
 
-// NewReplayer correlates into emit (nil: journeys are dropped).
+// NewReplayer correlates into emit (nil: journeys are dropped, and their
+// hop buffers released for reuse, as a consumer that keeps nothing does).
 func NewReplayer(s *Stream, emit func(*journey.Journey)) *Replayer {
 	if emit == nil {
-		emit = func(*journey.Journey) {}
+		emit = (*journey.Journey).Release
 	}
 	return &Replayer{s: s, c: journey.New(journey.Options{Resolver: s.Names, Emit: emit})}
 }
@@ -153,10 +154,12 @@ func PipelineFunc(s *Stream, st Stage) func(b *testing.B) {
 		} else {
 			var emit func(*journey.Journey)
 			if r != nil {
+				// as the CLI does: write the journey, then release it
 				emit = func(j *journey.Journey) {
 					if err := r.Journey(j); err != nil {
 						b.Fatal(err)
 					}
+					j.Release()
 				}
 			}
 			rp := NewReplayer(s, emit)

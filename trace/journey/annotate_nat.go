@@ -5,7 +5,17 @@ package journey
 type natChanges struct{}
 
 func (natChanges) Annotate(j *Journey) {
+	n := 0
+	for i := range j.Hops {
+		if j.Hops[i].NATFrom != nil {
+			n++
+		}
+	}
 	j.NAT = nil
+	if n == 0 {
+		return
+	}
+	j.NAT = getNATs(n)
 	for i := range j.Hops {
 		h := &j.Hops[i]
 		if h.NATFrom == nil {

@@ -32,10 +32,10 @@ func (c *Correlator) cloneOf(ev *Event) *flight {
 
 func keyOf(ev *Event) (pktKey, bool) {
 	t := ev.Tuple
-	if !t.Valid() || !t.Src.Addr().Is4() || t.IPID == 0 {
+	if !t.Src.Addr().Is4() || !t.Dst.Addr().Is4() || t.IPID == 0 {
 		return pktKey{}, false
 	}
-	return pktKey{flow: t.Flow(), id: t.IPID}, true
+	return newPktKey(&t), true
 }
 
 // addKey indexes f by the packet key of ev's tuple, for finding copies.
@@ -47,7 +47,11 @@ func (c *Correlator) addKey(f *flight, ev *Event) {
 	if !ok {
 		return
 	}
-	if g := c.byPkt[k]; g != nil && g != f && !g.done {
+	g := c.byPkt[k]
+	if g == f {
+		return // indexed already (a tail call's tuple, say)
+	}
+	if g != nil && !g.done {
 		if d := int64(ev.Time) - int64(g.last); d < int64(c.opts.CloneWindow) && d > -int64(c.opts.CloneWindow) {
 			c.merge(f, g)
 		}
@@ -65,7 +69,7 @@ func (c *Correlator) merge(f, g *flight) {
 		}
 		f.j.Clones = append(f.j.Clones, skb)
 	}
-	f.j.Hops = append(f.j.Hops, g.j.Hops...)
+	f.j.Hops = append(growHops(f.j.Hops, len(g.j.Hops)), g.j.Hops...)
 	slices.SortStableFunc(f.j.Hops, func(a, b Hop) int { return cmp.Compare(a.Time, b.Time) })
 	f.j.Start = min(f.j.Start, f.j.Hops[0].Time)
 	for i := range f.j.Hops {
@@ -84,5 +88,6 @@ func (c *Correlator) merge(f, g *flight) {
 	f.delivered = f.delivered || g.delivered
 	g.done = true
 	c.unlink(g)
+	putHops(g.j.Hops) // never emitted: nothing else has its hops
 	g.j.Hops = nil
 }

@@ -62,6 +62,7 @@ type Correlator struct {
 	closing timers
 	deliver timers
 	late    lateFrees
+	free    freeFlights // released journeys, to open new ones in
 	nextID  uint64
 	stats   Stats
 	// hopHint8 is a running average of hops per journey: a new journey's
@@ -82,7 +83,7 @@ type flight struct {
 	delivered  bool
 	pkeys      []pktKey // the packet's keys, one per tuple it had (NAT)
 	prev, next *flight
-	pkey0      [1]pktKey // backing of pkeys for the common case of one key
+	pkey0      [4]pktKey // backing of pkeys for the common case of a few keys
 }
 
 // New returns a Correlator whose journeys go through an Annotator with
@@ -211,7 +212,7 @@ func (c *Correlator) startsNew(f *flight, ev *Event) bool {
 }
 
 func (c *Correlator) open(ev *Event) *flight {
-	fj := &flightJourney{}
+	fj := c.newFlight()
 	j := &fj.j
 	*j = Journey{
 		Schema: SchemaVersion,
@@ -220,9 +221,10 @@ func (c *Correlator) open(ev *Event) *flight {
 		Tuple:  ev.Tuple,
 		Hops:   c.newHops(),
 		Fate:   FateUnknown,
+		owner:  fj,
 	}
 	f := &fj.f
-	*f = flight{j: j, live: 1, last: ev.Time}
+	*f = flight{j: j, live: 1, last: ev.Time, gen: f.gen}
 	f.pkeys = f.pkey0[:0]
 	c.bySkb[ev.Skb] = f
 	c.addKey(f, ev)
@@ -232,32 +234,43 @@ func (c *Correlator) open(ev *Event) *flight {
 
 func (c *Correlator) appendHop(f *flight, ev *Event) {
 	j := f.j
-	h := Hop{
-		Index:  len(j.Hops) + 1,
-		Time:   ev.Time,
-		Hook:   ev.Hook,
-		Device: Device{Netns: ev.Netns, Ifindex: ev.Ifindex},
-		Skb:    ev.Skb,
-		CPU:    ev.CPU,
-		Len:    ev.Len,
-		Mark:   ev.Mark,
-		Tuple:  ev.Tuple,
-	}
+	// The hop is written in place, in a buffer that may hold an old
+	// journey's hops (release.go).
+	j.Hops = growHops(j.Hops, 1)
+	n := len(j.Hops)
+	j.Hops = j.Hops[:n+1]
+	h := &j.Hops[n]
+	*h = Hop{}
+	h.Index, h.Time, h.Hook, h.Skb = n+1, ev.Time, ev.Hook, ev.Skb
+	h.Device.Netns, h.Device.Ifindex = ev.Netns, ev.Ifindex
+	h.CPU, h.Len, h.Mark = ev.CPU, ev.Len, ev.Mark
+	h.Tuple = ev.Tuple
 	if ev.Packet != "" {
 		h.SetPacket([]byte(ev.Packet))
 	}
 	if ev.Time > j.Start {
 		h.At = time.Duration(ev.Time - j.Start)
 	}
-	prev := j.Last()
-	if prev != nil && ev.Time > prev.Time {
-		h.Delta = time.Duration(ev.Time - prev.Time)
+	nat := false
+	if n > 0 {
+		prev := &j.Hops[n-1]
+		if ev.Time > prev.Time {
+			h.Delta = time.Duration(ev.Time - prev.Time)
+		}
+		if prev.Tuple.Valid() && h.Tuple.Valid() && prev.Tuple.Flow() != h.Tuple.Flow() {
+			old := prev.Tuple
+			h.NATFrom = &old
+			nat = true
+		}
 	}
-	if prev != nil && prev.Tuple.Valid() && h.Tuple.Valid() && prev.Tuple.Flow() != h.Tuple.Flow() {
-		old := prev.Tuple
-		h.NATFrom = &old
-		defer c.addKey(f, ev) // after the hop is in place: it may merge a copy
+	c.hookFields(f, h, ev)
+	if nat {
+		c.addKey(f, ev) // after the hop is in place: it may merge a copy
 	}
+}
+
+// hookFields sets what a hop keeps of its event's hook-specific numbers.
+func (c *Correlator) hookFields(f *flight, h *Hop, ev *Event) {
 	switch ev.Hook {
 	case HookKfreeSkb:
 		h.reason = ev.Reason
@@ -271,7 +284,6 @@ func (c *Correlator) appendHop(f *flight, ev *Event) {
 			h.Ret = c.retVal(int64(int32(ev.Reason)))
 		}
 	}
-	j.Hops = append(j.Hops, h)
 }
 
 // Expire closes journeys idle since before now-Idle (kernel time).
@@ -347,7 +359,6 @@ func (c *Correlator) finish(f *flight, why End) {
 	}
 	j := f.j
 	n := len(j.Hops)
-	j.Hops = j.Hops[:n:n] // the journey owns its buffer: appending to it copies
 	c.hopHint8 += n - c.hopHint8/8
 	c.nextID++
 	j.ID = c.nextID // numbered in the order journeys complete

@@ -195,6 +195,9 @@ type Journey struct {
 	Fate       Fate          `json:"fate"`
 	DropReason string        `json:"drop_reason,omitempty"`
 	End        End           `json:"end"`
+	// owner is the correlator's allocation the journey lives in, which
+	// Release hands back; nil for a journey made elsewhere.
+	owner *flightJourney
 }
 
 // Last returns the last hop, or nil.

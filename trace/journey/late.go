@@ -73,9 +73,13 @@ func (c *Correlator) rememberDelivered(f *flight) {
 		flow = last.Tuple.Flow()
 	}
 	until := f.last + uint64(c.opts.Idle)
-	for _, skb := range append([]Ptr{f.j.Skb}, f.j.Clones...) {
+	remember := func(skb Ptr) {
 		if c.bySkb[skb] == f {
 			c.late.remember(skb, flow, until)
 		}
+	}
+	remember(f.j.Skb)
+	for _, skb := range f.j.Clones {
+		remember(skb)
 	}
 }
