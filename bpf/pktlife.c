@@ -97,11 +97,19 @@ volatile const __u64 rate_burst_ns = 100000000ULL; /* credit that may build up *
  * lasts longer, never shorter. */
 volatile const __u64 skip_idle_jiffies = 1000;
 
+/* The rate limit's state on a CPU: the theoretical arrival time of its next
+ * packet, and the clock when last read there, with the jiffies then. */
+struct rate {
+	__u64 tat;
+	__u64 now;
+	__u64 jiffies;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct rate);
 } rate_tat SEC(".maps");
 
 /* Packets over the rate limit, remembered where they cost least to
@@ -897,7 +905,14 @@ static __always_inline void fill_meta(struct obs *o, const enum obs_src src, str
 		o->ifindex = ctx->ifindex;
 		o->len = ctx->len;
 		o->mark = ctx->mark;
-		o->netns = dev_netns(BPF_CORE_READ((struct sk_buff *)ctx, dev));
+		if (fast_parse) {
+			/* plain loads, not three probe reads (see bpf_rdonly_cast) */
+			struct net_device *d = ((struct sk_buff *)bpf_cast_to_kern_ctx(ctx))->dev;
+
+			o->netns = d->nd_net.net->ns.inum;
+		} else {
+			o->netns = dev_netns(BPF_CORE_READ((struct sk_buff *)ctx, dev));
+		}
 		return;
 	}
 	if (src == OBS_BTF) {
@@ -981,23 +996,39 @@ static __always_inline void capture(struct event *e, struct sk_buff *skb)
 	c->len = n;
 }
 
-/* rate_admit says whether a new packet may be followed now. */
-static __always_inline bool rate_admit(__u64 now)
+/* rate_admit says whether a new packet may be followed now, and sets *now
+ * to the clock when it may. Most packets of a flood over the limit are
+ * refused without the clock (≈ 30 ns): while the jiffies have not moved since
+ * the CPU last read it, the time then stands for now. That time is earlier,
+ * so the limit may refuse a packet it would have admitted later in the
+ * tick, never admit one it would refuse; the credit stays for the next tick's
+ * packets, so that over a second as many are followed. *j is the jiffies. */
+static __always_inline bool rate_admit(__u64 *now, __u64 *j)
 {
 	__u32 zero = 0;
-	__u64 *tat, t;
+	struct rate *r;
+	__u64 t;
 
-	if (!rate_interval_ns)
+	*j = 0;
+	if (!rate_interval_ns) {
+		*now = bpf_ktime_get_ns();
 		return true;
-	tat = bpf_map_lookup_elem(&rate_tat, &zero);
-	if (!tat)
-		return true;
-	t = *tat;
-	if (t < now)
-		t = now;
-	if (t - now > rate_burst_ns)
+	}
+	r = bpf_map_lookup_elem(&rate_tat, &zero);
+	*j = bpf_jiffies64();
+	if (r && *j == r->jiffies && r->tat > r->now && r->tat - r->now > rate_burst_ns)
 		return false;
-	*tat = t + rate_interval_ns;
+	*now = bpf_ktime_get_ns();
+	if (!r)
+		return true;
+	r->now = *now;
+	r->jiffies = *j;
+	t = r->tat;
+	if (t < *now)
+		t = *now;
+	if (t - *now > rate_burst_ns)
+		return false;
+	r->tat = t + rate_interval_ns;
 	return true;
 }
 
@@ -1066,8 +1097,8 @@ other:
 	return false;
 }
 
-/* skip remembers a packet the rate limit does not admit. */
-static __always_inline void skip(struct obs *o)
+/* skip remembers a packet the rate limit does not admit, at jiffies j. */
+static __always_inline void skip(struct obs *o, __u64 j)
 {
 	struct skipped_pkt *s = skip_slot(o->skb);
 
@@ -1075,7 +1106,7 @@ static __always_inline void skip(struct obs *o)
 	if (!s || terminal_hook(o->hook))
 		return;
 	s->skb = o->skb;
-	s->jiffies = bpf_jiffies64();
+	s->jiffies = j;
 	s->tuple = o->t;
 }
 
@@ -1194,7 +1225,7 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 {
 	/* set before use on every path the program can take, but 5.10's
 	 * verifier does not see that a followed packet's path read it */
-	__u64 now = 0;
+	__u64 now = 0, j;
 	__u64 *st;
 	struct track *tr = NULL;
 	bool follow = false, nat = false;
@@ -1244,9 +1275,8 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 			if (!bpf_map_lookup_elem(&match_devs, &k))
 				return;
 		}
-		now = bpf_ktime_get_ns();
-		if (!rate_admit(now)) {
-			skip(o);
+		if (!rate_admit(&now, &j)) {
+			skip(o, j);
 			return;
 		}
 		unskip(o);

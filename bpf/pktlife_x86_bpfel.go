@@ -189,6 +189,13 @@ const (
 	PktlifePlStatePL_STATE_TRACKING PktlifePlState = 2
 )
 
+type PktlifeRate struct {
+	_       structs.HostLayout
+	Tat     uint64
+	Now     uint64
+	Jiffies uint64
+}
+
 type PktlifeSkippedPkt struct {
 	_       structs.HostLayout
 	Skb     uint64
