@@ -771,11 +771,12 @@ static __always_inline __u64 *state_word(void)
 }
 
 /* addr_hash is an skb address's hash, whose low bits choose its slot in the
- * skipped and live arrays. skbs come from slab caches of 256-byte (and larger) objects: the
- * bits above 8 tell them apart. A tc or cgroup program's skb is its context,
- * a pointer the verifier lets no arithmetic touch; its low half, copied with
- * a 32-bit move, is a plain number (for programs allowed to see addresses,
- * as every pktlife program is: events carry them). */
+ * skipped and live arrays. skbs come from slab caches of 256-byte (and
+ * larger) objects: the bits above 8 tell them apart. A tc or cgroup
+ * program's skb is its context, a pointer the verifier lets no arithmetic
+ * touch; its low half, copied with a 32-bit move, is a plain number (for
+ * programs allowed to see addresses, as every pktlife program is: events
+ * carry them). trace.liveSlot computes it in Go for a test. */
 static __always_inline __u32 addr_hash(__u64 skb)
 {
 	__u64 lo;
