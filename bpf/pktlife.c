@@ -97,11 +97,19 @@ volatile const __u64 rate_burst_ns = 100000000ULL; /* credit that may build up *
  * lasts longer, never shorter. */
 volatile const __u64 skip_idle_jiffies = 1000;
 
+/* The rate limit's state on a CPU: the theoretical arrival time of its next
+ * packet, and the clock when last read there, with the jiffies then. */
+struct rate {
+	__u64 tat;
+	__u64 now;
+	__u64 jiffies;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct rate);
 } rate_tat SEC(".maps");
 
 /* Packets over the rate limit, remembered where they cost least to
@@ -118,6 +126,25 @@ struct {
 	__type(key, __u32);
 	__type(value, struct skipped_pkt);
 } skipped SEC(".maps");
+
+/* A count of the tracked entries that may be followed (last_ts set), by the
+ * slot of their skb's address (addr_hash): a slot at 0 has none, and the
+ * lookup in tracked, an LRU hash that costs ≈ 90 ns when it misses, is left
+ * out for its addresses. A count may be higher than the truth (an entry
+ * evicted while followed is never taken off): that costs only the lookup.
+ * It must never be lower, or a followed packet would be lost; so it is
+ * raised before an entry is followed and lowered after it is no longer, and
+ * only by the program that holds the skb at the time, which two programs
+ * never do at once (a program that runs after the skb may be freed, fexit
+ * or net_dev_xmit, only reads). */
+#define PL_LIVE_SLOTS 8192
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PL_LIVE_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} live SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -751,21 +778,48 @@ static __always_inline __u64 *state_word(void)
 	return bpf_map_lookup_elem(&track_state, &zero);
 }
 
-/* skip_slot returns the skipped array's slot for an skb address. skbs come
- * from slab caches of 256-byte (and larger) objects: the bits above 8 tell
- * them apart. A tc or cgroup program's skb is its context, a pointer the
- * verifier lets no arithmetic touch; its low half, copied with a 32-bit
- * move, is a plain number (for programs allowed to see addresses, as every
- * pktlife program is: events carry them). */
-static __always_inline struct skipped_pkt *skip_slot(__u64 skb)
+/* addr_hash is an skb address's hash, whose low bits choose its slot in the
+ * skipped and live arrays. skbs come from slab caches of 256-byte (and
+ * larger) objects: the bits above 8 tell them apart. A tc or cgroup
+ * program's skb is its context, a pointer the verifier lets no arithmetic
+ * touch; its low half, copied with a 32-bit move, is a plain number (for
+ * programs allowed to see addresses, as every pktlife program is: events
+ * carry them). trace.liveSlot computes it in Go for a test. */
+static __always_inline __u32 addr_hash(__u64 skb)
 {
 	__u64 lo;
 
 	/* a 32-bit move (w1 = w1): the verifier makes an unknown number of it */
 	asm volatile("r1 = %[skb]\n\tw1 = w1\n\t%[lo] = r1" : [lo] "=r"(lo) : [skb] "r"(skb) : "r1");
-	__u32 idx = ((lo >> 8) ^ (lo >> 21)) & (PL_SKIP_SLOTS - 1);
+	return (lo >> 8) ^ (lo >> 21);
+}
+
+static __always_inline struct skipped_pkt *skip_slot(__u64 skb)
+{
+	__u32 idx = addr_hash(skb) & (PL_SKIP_SLOTS - 1);
 
 	return bpf_map_lookup_elem(&skipped, &idx);
+}
+
+/* maybe_live says whether a tracked entry at skb's address may be followed
+ * (see live): when not, looking it up is no use. */
+static __always_inline bool maybe_live(__u64 skb)
+{
+	__u32 idx = addr_hash(skb) & (PL_LIVE_SLOTS - 1);
+	__u32 *n = bpf_map_lookup_elem(&live, &idx);
+
+	return !n || *n;
+}
+
+/* live_add counts an entry at skb's address that starts (1) or stops (-1)
+ * being followed. */
+static __always_inline void live_add(__u64 skb, __s32 d)
+{
+	__u32 idx = addr_hash(skb) & (PL_LIVE_SLOTS - 1);
+	__u32 *n = bpf_map_lookup_elem(&live, &idx);
+
+	if (n)
+		__sync_fetch_and_add(n, d);
 }
 
 /* followed returns the entry of an skb pktlife follows and reports: tracked,
@@ -786,6 +840,8 @@ static __always_inline struct track *followed(__u64 skb)
 		if (s && s->skb == skb)
 			return NULL;
 	}
+	if (!maybe_live(skb))
+		return NULL;
 	tr = bpf_map_lookup_elem(&tracked, &skb);
 	if (!tr || !tr->last_ts)
 		return NULL;
@@ -806,6 +862,9 @@ struct obs {
 	__u32 prog_id; /* BPF program entered or left (passive tail calls) */
 	__u8 hook;
 	__u8 tflags;
+	/* the skb may be freed and reused already (fexit): the program does
+	 * not hold it, and only reports it if followed, changing nothing */
+	bool late;
 	struct tuple t;
 };
 
@@ -947,23 +1006,39 @@ static __always_inline void capture(struct event *e, struct sk_buff *skb)
 	c->len = n;
 }
 
-/* rate_admit says whether a new packet may be followed now. */
-static __always_inline bool rate_admit(__u64 now)
+/* rate_admit says whether a new packet may be followed now, and sets *now
+ * to the clock when it may. Most packets of a flood over the limit are
+ * refused without the clock (≈ 30 ns): while the jiffies have not moved since
+ * the CPU last read it, the time then stands for now. That time is earlier,
+ * so the limit may refuse a packet it would have admitted later in the
+ * tick, never admit one it would refuse; the credit stays for the next tick's
+ * packets, so that over a second as many are followed. *j is the jiffies. */
+static __always_inline bool rate_admit(__u64 *now, __u64 *j)
 {
 	__u32 zero = 0;
-	__u64 *tat, t;
+	struct rate *r;
+	__u64 t;
 
-	if (!rate_interval_ns)
+	*j = 0;
+	if (!rate_interval_ns) {
+		*now = bpf_ktime_get_ns();
 		return true;
-	tat = bpf_map_lookup_elem(&rate_tat, &zero);
-	if (!tat)
-		return true;
-	t = *tat;
-	if (t < now)
-		t = now;
-	if (t - now > rate_burst_ns)
+	}
+	r = bpf_map_lookup_elem(&rate_tat, &zero);
+	*j = bpf_jiffies64();
+	if (r && *j == r->jiffies && r->tat > r->now && r->tat - r->now > rate_burst_ns)
 		return false;
-	*tat = t + rate_interval_ns;
+	*now = bpf_ktime_get_ns();
+	if (!r)
+		return true;
+	r->now = *now;
+	r->jiffies = *j;
+	t = r->tat;
+	if (t < *now)
+		t = *now;
+	if (t - *now > rate_burst_ns)
+		return false;
+	r->tat = t + rate_interval_ns;
 	return true;
 }
 
@@ -1032,8 +1107,8 @@ other:
 	return false;
 }
 
-/* skip remembers a packet the rate limit does not admit. */
-static __always_inline void skip(struct obs *o)
+/* skip remembers a packet the rate limit does not admit, at jiffies j. */
+static __always_inline void skip(struct obs *o, __u64 j)
 {
 	struct skipped_pkt *s = skip_slot(o->skb);
 
@@ -1041,7 +1116,7 @@ static __always_inline void skip(struct obs *o)
 	if (!s || terminal_hook(o->hook))
 		return;
 	s->skb = o->skb;
-	s->jiffies = bpf_jiffies64();
+	s->jiffies = j;
 	s->tuple = o->t;
 }
 
@@ -1056,6 +1131,41 @@ static __always_inline void unskip(struct obs *o)
 	s = skip_slot(o->skb);
 	if (s && s->skb == o->skb)
 		s->skb = 0;
+}
+
+/* unfollow marks o's entry (tr) stale: its packet is no longer followed. */
+static __always_inline void unfollow(struct obs *o, struct track *tr)
+{
+	tr->last_ts = 0;
+	live_add(o->skb, -1);
+}
+
+/* track starts following o's packet, in the entry at its address (tr, or
+ * one that observe did not look up as none could be followed) when there
+ * is one. The live count is raised first: the entry is never followed
+ * without it. */
+static __always_inline void track(struct obs *o, struct track *tr, __u64 *st, __u64 now)
+{
+	struct track *old, nt = {.last_ts = now, .tuple = o->t};
+
+	live_add(o->skb, 1);
+	if (tr) {
+		tr->tuple = o->t;
+		tr->last_ts = now;
+		return;
+	}
+	old = bpf_map_lookup_elem(&tracked, &o->skb);
+	if (old) {
+		old->tuple = o->t;
+		old->last_ts = now;
+		return;
+	}
+	if (bpf_map_update_elem(&tracked, &o->skb, &nt, BPF_NOEXIST)) {
+		live_add(o->skb, -1);
+		return;
+	}
+	if (!(*st & PL_STATE_TRACKING))
+		*st |= PL_STATE_TRACKING;
 }
 
 /* fill_event writes observe's event. */
@@ -1117,14 +1227,15 @@ static __always_inline void emit_obs(struct obs *o, const enum obs_src src, stru
  * at once, so a free or a different packet at the address marks the entry
  * stale (last_ts 0) instead of deleting it, and the next packet that
  * matches there overwrites it. track_state's PL_STATE_TRACKING, set at the
- * first match, switches the lookup on; a new packet is followed only once
+ * first match, switches the lookup on, and the live count leaves it out for
+ * addresses where no entry is followed; a new packet is followed only once
  * user space has set PL_STATE_ARMED. */
 static __always_inline void observe(struct obs *o, const enum obs_src src, struct __sk_buff *ctx,
 				    struct sk_buff *skb, struct net_device *dev)
 {
 	/* set before use on every path the program can take, but 5.10's
 	 * verifier does not see that a followed packet's path read it */
-	__u64 now = 0;
+	__u64 now = 0, j;
 	__u64 *st;
 	struct track *tr = NULL;
 	bool follow = false, nat = false;
@@ -1133,7 +1244,7 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 	if (was_skipped(o))
 		return;
 	st = state_word();
-	if (st && (*st & PL_STATE_TRACKING))
+	if (st && (*st & PL_STATE_TRACKING) && maybe_live(o->skb))
 		tr = bpf_map_lookup_elem(&tracked, &o->skb);
 	/* tr is never reassigned below: older verifiers (6.1) lose track of a
 	 * map value pointer that is set to NULL on one path and reused. */
@@ -1145,15 +1256,16 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 		follow = now - tr->last_ts <= track_idle_ns && same_packet(o, &tr->tuple, &nat);
 		if (nat) {
 			/* NAT rewrote one side of the packet we follow */
-			tr->tuple = o->t;
+			if (!o->late)
+				tr->tuple = o->t;
 			stat_inc(PL_STAT_NAT_FOLLOW);
 		}
 		if (follow)
 			flags |= PL_F_TRACKED;
-		else
-			tr->last_ts = 0;
+		else if (!o->late)
+			unfollow(o, tr);
 	}
-	if (!follow && !match_tuple(&o->t, o->tflags))
+	if (!follow && (o->late || !match_tuple(&o->t, o->tflags)))
 		return;
 	/* A new packet is followed only once every hop is attached. One first
 	 * seen at its normal free starts no journey: it tells nothing of its
@@ -1173,27 +1285,21 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 			if (!bpf_map_lookup_elem(&match_devs, &k))
 				return;
 		}
-		now = bpf_ktime_get_ns();
-		if (!rate_admit(now)) {
-			skip(o);
+		if (!rate_admit(&now, &j)) {
+			skip(o, j);
 			return;
 		}
 		unskip(o);
-		if (terminal_hook(o->hook)) {
-			/* a packet first seen at its free: nothing to follow */
-		} else if (tr) {
-			tr->tuple = o->t;
-			tr->last_ts = now;
-		} else {
-			struct track nt = {.last_ts = now, .tuple = o->t};
-			if (bpf_map_update_elem(&tracked, &o->skb, &nt, BPF_NOEXIST) == 0 &&
-			    !(*st & PL_STATE_TRACKING))
-				*st |= PL_STATE_TRACKING;
-		}
+		/* a packet first seen at its free: nothing to follow */
+		if (!terminal_hook(o->hook))
+			track(o, tr, st, now);
 		stat_inc(PL_STAT_MATCHED);
-	} else if (tr) {
+	} else if (tr && !o->late) {
 		/* freed: the entry stays, stale, for the address's next packet */
-		tr->last_ts = terminal_hook(o->hook) ? 0 : now;
+		if (terminal_hook(o->hook))
+			unfollow(o, tr);
+		else
+			tr->last_ts = now;
 	}
 
 	emit_obs(o, src, ctx, skb, now, flags);
@@ -1543,7 +1649,8 @@ static __always_inline struct sk_buff *kf_skb(__u64 raw, bool deref)
 	return skb;
 }
 
-static __always_inline void observe_kfunc(struct sk_buff *skb, __u32 hop, __u8 hook, __u32 ret)
+static __always_inline void observe_kfunc(struct sk_buff *skb, __u32 hop, __u8 hook, __u32 ret,
+					   bool late)
 {
 	struct obs o = {};
 
@@ -1551,6 +1658,7 @@ static __always_inline void observe_kfunc(struct sk_buff *skb, __u32 hop, __u8 h
 		return;
 	o.skb = (__u64)(long)skb;
 	o.hook = hook;
+	o.late = late;
 	o.slot = hop;
 	o.prog_id = kf_prog;
 	o.reason = ret;
@@ -1561,12 +1669,13 @@ static __always_inline void observe_kfunc(struct sk_buff *skb, __u32 hop, __u8 h
 SEC("fentry/ip_rcv")
 int pl_fentry(__u64 *ctx)
 {
-	observe_kfunc(kf_skb(kf_arg_value(ctx, kf_arg), kf_deref), kf_hop, kf_entry_hook, 0);
+	observe_kfunc(kf_skb(kf_arg_value(ctx, kf_arg), kf_deref), kf_hop, kf_entry_hook, 0, false);
 	return 0;
 }
 
 /* At return the skb may be gone: fexit only reports skbs already followed
- * (observe looks them up first) and reads nothing it would match on. */
+ * (observe looks them up first), reads nothing it would match on and
+ * changes nothing pktlife knows of them (late, in observe). */
 SEC("fexit/ip_rcv")
 int pl_fexit(__u64 *ctx)
 {
@@ -1576,7 +1685,7 @@ int pl_fexit(__u64 *ctx)
 	if (!skb || !followed(skb))
 		return 0;
 	ret = kf_ret_value(ctx);
-	observe_kfunc((struct sk_buff *)(long)skb, kf_hop, kf_exit_hook, (__u32)ret);
+	observe_kfunc((struct sk_buff *)(long)skb, kf_hop, kf_exit_hook, (__u32)ret, true);
 	return 0;
 }
 
@@ -1597,7 +1706,7 @@ static __always_inline __u32 kp_hop(struct pt_regs *ctx)
 	{                                                                    \
 		__u64 raw = PT_REGS_PARM##n(ctx);                            \
 		observe_kfunc(kf_skb(raw, deref), kp_hop(ctx),                \
-			      PL_HOOK_KFUNC, 0);                             \
+			      PL_HOOK_KFUNC, 0, false);                      \
 		return 0;                                                    \
 	}
 

@@ -189,6 +189,13 @@ const (
 	PktlifePlStatePL_STATE_TRACKING PktlifePlState = 2
 )
 
+type PktlifeRate struct {
+	_       structs.HostLayout
+	Tat     uint64
+	Now     uint64
+	Jiffies uint64
+}
+
 type PktlifeSkippedPkt struct {
 	_       structs.HostLayout
 	Skb     uint64
@@ -249,6 +256,7 @@ type PktlifeTuple struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	PktlifeMapLive                  = "live"
 	PktlifeMapMatchDevs             = "match_devs"
 	PktlifeMapPlShadow              = "pl_shadow"
 	PktlifeMapRateTat               = "rate_tat"
@@ -394,6 +402,7 @@ type PktlifeProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type PktlifeMapSpecs struct {
+	Live       *ebpf.MapSpec `ebpf:"live"`
 	MatchDevs  *ebpf.MapSpec `ebpf:"match_devs"`
 	PlShadow   *ebpf.MapSpec `ebpf:"pl_shadow"`
 	RateTat    *ebpf.MapSpec `ebpf:"rate_tat"`
@@ -463,6 +472,7 @@ func (o *PktlifeObjects) Close() error {
 //
 // It can be passed to LoadPktlifeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PktlifeMaps struct {
+	Live       *ebpf.Map `ebpf:"live"`
 	MatchDevs  *ebpf.Map `ebpf:"match_devs"`
 	PlShadow   *ebpf.Map `ebpf:"pl_shadow"`
 	RateTat    *ebpf.Map `ebpf:"rate_tat"`
@@ -476,6 +486,7 @@ type PktlifeMaps struct {
 
 func (m *PktlifeMaps) Close() error {
 	return _PktlifeClose(
+		m.Live,
 		m.MatchDevs,
 		m.PlShadow,
 		m.RateTat,

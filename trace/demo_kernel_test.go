@@ -211,6 +211,7 @@ func testDemoJourneys(t *testing.T, legacy bool) {
 	if s := tr.Stats(); s.Lost != 0 {
 		t.Errorf("lost %d events", s.Lost)
 	}
+	checkLive(t, tr)
 	if err := tr.Close(); err != nil {
 		t.Errorf("close tracer: %v", err)
 	}

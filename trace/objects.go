@@ -92,6 +92,7 @@ func loadObjects(o *Options) (_ *objects, err error) {
 	obj.repl = map[string]*ebpf.Map{
 		bpf.PktlifeMapRings:      obj.maps.Rings,
 		bpf.PktlifeMapTracked:    obj.maps.Tracked,
+		bpf.PktlifeMapLive:       obj.maps.Live,
 		bpf.PktlifeMapStats:      obj.maps.Stats,
 		bpf.PktlifeMapTrackState: obj.maps.TrackState,
 		bpf.PktlifeMapMatchDevs:  obj.maps.MatchDevs,

@@ -91,7 +91,7 @@ func untilDelivery(seq string) string {
 
 func TestTraceUDPAcrossVeth(t *testing.T) {
 	a, b := pair(t)
-	_, journeys := start(t, trace.Options{
+	tr, journeys := start(t, trace.Options{
 		Filter: trace.Filter{Proto: 17, Dport: 7777},
 		Netns:  []string{a.Path, b.Path},
 	})
@@ -120,6 +120,7 @@ func TestTraceUDPAcrossVeth(t *testing.T) {
 		}
 		pos += i + len(w)
 	}
+	checkLive(t, tr)
 }
 
 // mustAttach reports whether a hop is one this kernel is known to support:
@@ -229,5 +230,31 @@ collect:
 		}
 	case <-time.After(5 * time.Second):
 		t.Errorf("packet after the burst not followed: after %d skipped, the limit must admit it", s.Skipped)
+	}
+	checkLive(t, tr)
+}
+
+// checkLive wants the kernel's count of followed entries per address slot
+// (which lets observers leave out the tracked lookup where it is 0) to be
+// exactly the tracked entries that may be followed: one lower would lose a
+// followed packet at its next hop. The two maps are read one after the
+// other, so a packet in flight may make them differ for a moment: they
+// must agree within a second.
+func checkLive(t *testing.T, tr *trace.Tracer) {
+	t.Helper()
+	deadline := time.Now().Add(time.Second)
+	for {
+		diff, err := trace.LiveMismatchForTest(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("live counts differ from the tracked entries: %s", diff)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
