@@ -76,15 +76,7 @@ func TestTraceStartBacklog(t *testing.T) {
 	send(early, 1)
 	send(late, 1)
 
-	var tr *trace.Tracer
-	err := n.Do(func() (err error) {
-		tr, err = trace.New(trace.Options{Filter: trace.Filter{Proto: 17, Dport: port}})
-		return err
-	})
-	if err != nil {
-		t.Fatalf("new tracer: %v", err)
-	}
-	defer tr.Close()
+	tr := udpTracer(t, n, port)
 
 	const count = 5
 	stop := spin(runtime.NumCPU())
@@ -127,6 +119,21 @@ func TestTraceStartBacklog(t *testing.T) {
 			t.Errorf("journey %d hops\n  %s\nwant (a late packet's)\n  %s", i, j, want)
 		}
 	}
+}
+
+// udpTracer starts a tracer in n for UDP to port, closed at the test's end.
+func udpTracer(t *testing.T, n *netnstest.NS, port uint16) *trace.Tracer {
+	t.Helper()
+	var tr *trace.Tracer
+	err := n.Do(func() (err error) {
+		tr, err = trace.New(trace.Options{Filter: trace.Filter{Proto: 17, Dport: port}})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("new tracer: %v", err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr
 }
 
 // hopSet is a journey's hops as hook@device, sorted: the same packet path
@@ -188,21 +195,13 @@ func TestTraceTrafficDuringAttach(t *testing.T) {
 	defer func() { stopped.Store(true); <-sent }()
 	time.Sleep(100 * time.Millisecond) // neighbours and the bridge's table known
 
-	var tr *trace.Tracer
-	err := n.Do(func() (err error) {
-		tr, err = trace.New(trace.Options{Filter: trace.Filter{Proto: 17, Dport: port}})
-		return err
-	})
-	if err != nil {
-		t.Fatalf("new tracer: %v", err)
-	}
-	defer tr.Close()
+	tr := udpTracer(t, n, port)
 
 	const count = 60
 	var js []*journey.Journey
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = tr.Run(ctx, func(j *journey.Journey) bool {
+	err := tr.Run(ctx, func(j *journey.Journey) bool {
 		js = append(js, j)
 		if len(js) == count {
 			cancel()
