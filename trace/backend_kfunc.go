@@ -55,7 +55,7 @@ func newKfuncBackend(sel string) (*kfuncBackend, error) {
 
 // probe tries fentry, then a kprobe, on the hop's function.
 func (b *kfuncBackend) probe(objs *objects, h HopDef) (string, error) {
-	fn, nargs, ferr := resolveKfunc(objs.btf, h)
+	fn, nargs, ferr := objs.resolveKfunc(h)
 	if fn == "" {
 		return "", ferr
 	}
@@ -102,7 +102,7 @@ func (b *kfuncBackend) attach(objs *objects, hs []HopDef) attached {
 	tries := make([]kfuncTry, len(hs))
 	for i, h := range hs {
 		t := kfuncTry{h: h}
-		t.fn, t.nargs, t.err = resolveKfunc(objs.btf, h)
+		t.fn, t.nargs, t.err = objs.resolveKfunc(h)
 		if off := b.off[MechFentry]; t.fn != "" && off != nil {
 			t.err = off
 		}
@@ -173,6 +173,13 @@ var errNoKfunc = errors.New("kernel function not found (renamed, inlined, or its
 // errNoFuncBTF is returned (with the function name) for a function the
 // kernel has but its BTF does not describe: fentry needs BTF, a kprobe not.
 var errNoFuncBTF = errors.New("no BTF for the function")
+
+// resolveKfunc is resolveKfunc under the objects' BTF lock (see btfMu).
+func (o *objects) resolveKfunc(h HopDef) (name string, nargs int, err error) {
+	o.btfMu.Lock()
+	defer o.btfMu.Unlock()
+	return resolveKfunc(o.btf, h)
+}
 
 // resolveKfunc finds which of the hop's functions the kernel has, in vmlinux
 // or a loaded module, and its parameter count. A function that only

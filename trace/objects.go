@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,10 +39,14 @@ type objects struct {
 	slowParse atomic.Int32
 	// stage flushes the per-CPU staging buffers; nil without staging.
 	stage *stager
-	// verifying holds a token while a load runs: hops attach concurrently
-	// (backendSet.attach), and the verifier runs in the loading thread, so
-	// at most one load per CPU Go may use.
-	verifying chan struct{}
+	// btfMu is held by every load and every lookup in the kernel's BTF:
+	// hops attach concurrently (backendSet.attach), but the kernel spec
+	// that btf.Cache shares decodes its types lazily, and concurrent
+	// lookups in it crashed pktlife ("concurrent map writes" in
+	// btf.(*decoder).inflateType, cilium/ebpf v0.22, on Debian's 7.2).
+	// Loads, the verifier's time included, run one at a time; attaching
+	// (the kernel's waits for RCU grace periods) still overlaps.
+	btfMu sync.Mutex
 }
 
 // loadObjects prepares the spec with the filter and sizes and creates the
@@ -81,7 +85,7 @@ func loadObjects(o *Options) (_ *objects, err error) {
 		specs.Skipped.MaxEntries = 1 // unused: no packet is skipped
 	}
 
-	obj := &objects{spec: spec, btf: cache, feat: feat, verifying: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	obj := &objects{spec: spec, btf: cache, feat: feat}
 	if err := spec.LoadAndAssign(&obj.maps, nil); err != nil {
 		return nil, fmt.Errorf("create BPF maps: %w", err)
 	}
@@ -248,8 +252,8 @@ func (o *objects) load(name string, pl progLoad) (*ebpf.Program, error) {
 		maps.Copy(repl, pl.maps)
 	}
 	opts := ebpf.CollectionOptions{MapReplacements: repl, Cache: o.btf}
-	o.verifying <- struct{}{}
-	defer func() { <-o.verifying }()
+	o.btfMu.Lock()
+	defer o.btfMu.Unlock()
 	coll, err := ebpf.NewCollectionWithOptions(cs, opts)
 	if err != nil && o.feat.fastParse && specs.FastParse.Set(uint8(0)) == nil {
 		// A kernel with the kfuncs may still refuse them to a program
