@@ -26,15 +26,7 @@ type parseResult struct {
 func runParse(t *testing.T, frames [][]byte, fast bool) ([]parseResult, bool) {
 	t.Helper()
 	o := Options{TrackIdle: 1, RingSize: 64 << 10, MaxTracked: 1024, noFastParse: !fast}
-	setDefaults(&o)
-	objs, err := loadObjects(&o)
-	if err != nil {
-		t.Fatalf("load objects: %v", err)
-	}
-	if err := objs.arm(); err != nil {
-		t.Fatal(err)
-	}
-	defer objs.Close()
+	objs := armedObjects(t, o)
 	p, err := objs.load(bpf.PktlifeProgPlTcIngress, progLoad{})
 	if err != nil {
 		t.Fatalf("load observer: %v", err)

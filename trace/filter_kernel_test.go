@@ -87,15 +87,7 @@ func runObserver(t *testing.T, f Filter, pkts []filter.Packet) []bool {
 	// alone, even where the kernel reuses an skb's address
 	// Small maps, closed at once: a VM's memory holds a few at a time.
 	o := Options{Filter: f, TrackIdle: 1, RingSize: 64 << 10, MaxTracked: 1024}
-	setDefaults(&o)
-	objs, err := loadObjects(&o)
-	if err != nil {
-		t.Fatalf("load objects: %v", err)
-	}
-	if err := objs.arm(); err != nil {
-		t.Fatal(err)
-	}
-	defer objs.Close()
+	objs := armedObjects(t, o)
 	p, err := objs.load(bpf.PktlifeProgPlTcIngress, progLoad{})
 	if err != nil {
 		t.Fatalf("%q: %v", f.Expr, err)
@@ -231,15 +223,7 @@ func TestFilterVerifierCost(t *testing.T) {
 // returns the objects, open until the benchmark ends, for their counters.
 func benchTCIngress(b *testing.B, o Options, frame []byte) *objects {
 	b.Helper()
-	setDefaults(&o)
-	objs, err := loadObjects(&o)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := objs.arm(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { objs.Close() })
+	objs := armedObjects(b, o)
 	p, err := objs.load(bpf.PktlifeProgPlTcIngress, progLoad{})
 	if err != nil {
 		b.Fatal(err)
@@ -251,5 +235,22 @@ func benchTCIngress(b *testing.B, o Options, frame []byte) *objects {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(per.Nanoseconds()), "ns/packet")
+	return objs
+}
+
+// armedObjects loads the objects for o (with its defaults set) and arms
+// them, as New does once attached, so that test runs of single programs
+// can start journeys; they are closed at the test's end.
+func armedObjects(tb testing.TB, o Options) *objects {
+	tb.Helper()
+	setDefaults(&o)
+	objs, err := loadObjects(&o)
+	if err != nil {
+		tb.Fatalf("load objects: %v", err)
+	}
+	tb.Cleanup(func() { objs.Close() })
+	if err := objs.arm(); err != nil {
+		tb.Fatal(err)
+	}
 	return objs
 }

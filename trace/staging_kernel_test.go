@@ -18,16 +18,7 @@ func TestStagingKernel(t *testing.T) {
 	if err := haveRunOnCPU(); err != nil {
 		t.Fatalf("run on a CPU: %v", err)
 	}
-	var o Options
-	setDefaults(&o)
-	objs, err := loadObjects(&o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := objs.arm(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { objs.Close() })
+	objs := armedObjects(t, Options{})
 	s := objs.stage
 	if s == nil {
 		t.Fatal("staging is off on a kernel that can flush")
