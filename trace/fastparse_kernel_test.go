@@ -27,6 +27,7 @@ func runParse(t *testing.T, frames [][]byte, fast bool) ([]parseResult, bool) {
 	t.Helper()
 	o := Options{TrackIdle: 1, RingSize: 64 << 10, MaxTracked: 1024, noFastParse: !fast}
 	objs := armedObjects(t, o)
+	defer objs.Close()
 	p, err := objs.load(bpf.PktlifeProgPlTcIngress, progLoad{})
 	if err != nil {
 		t.Fatalf("load observer: %v", err)

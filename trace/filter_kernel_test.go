@@ -88,6 +88,7 @@ func runObserver(t *testing.T, f Filter, pkts []filter.Packet) []bool {
 	// Small maps, closed at once: a VM's memory holds a few at a time.
 	o := Options{Filter: f, TrackIdle: 1, RingSize: 64 << 10, MaxTracked: 1024}
 	objs := armedObjects(t, o)
+	defer objs.Close()
 	p, err := objs.load(bpf.PktlifeProgPlTcIngress, progLoad{})
 	if err != nil {
 		t.Fatalf("%q: %v", f.Expr, err)
@@ -224,6 +225,7 @@ func TestFilterVerifierCost(t *testing.T) {
 func benchTCIngress(b *testing.B, o Options, frame []byte) *objects {
 	b.Helper()
 	objs := armedObjects(b, o)
+	b.Cleanup(func() { objs.Close() })
 	p, err := objs.load(bpf.PktlifeProgPlTcIngress, progLoad{})
 	if err != nil {
 		b.Fatal(err)
@@ -240,7 +242,8 @@ func benchTCIngress(b *testing.B, o Options, frame []byte) *objects {
 
 // armedObjects loads the objects for o (with its defaults set) and arms
 // them, as New does once attached, so that test runs of single programs
-// can start journeys; they are closed at the test's end.
+// can start journeys. The caller closes them: tests that load many sets
+// must close each at once, since a VM's 1 GiB holds only a few.
 func armedObjects(tb testing.TB, o Options) *objects {
 	tb.Helper()
 	setDefaults(&o)
@@ -248,8 +251,8 @@ func armedObjects(tb testing.TB, o Options) *objects {
 	if err != nil {
 		tb.Fatalf("load objects: %v", err)
 	}
-	tb.Cleanup(func() { objs.Close() })
 	if err := objs.arm(); err != nil {
+		objs.Close()
 		tb.Fatal(err)
 	}
 	return objs

@@ -19,6 +19,7 @@ func TestStagingKernel(t *testing.T) {
 		t.Fatalf("run on a CPU: %v", err)
 	}
 	objs := armedObjects(t, Options{})
+	defer objs.Close()
 	s := objs.stage
 	if s == nil {
 		t.Fatal("staging is off on a kernel that can flush")
