@@ -57,18 +57,34 @@ func start(t *testing.T, opts trace.Options) (*trace.Tracer, <-chan *journey.Jou
 
 func waitJourney(t *testing.T, ch <-chan *journey.Journey, want func(*journey.Journey) bool) *journey.Journey {
 	t.Helper()
+	return waitJourneys(t, ch, want)[0]
+}
+
+// waitJourneys waits for one journey per predicate, in whatever order they
+// end: a journey that ends by going idle comes out after later packets'
+// journeys that ended at their free, so waiting for each in turn would
+// discard the ones a later wait wants.
+func waitJourneys(t *testing.T, ch <-chan *journey.Journey, want ...func(*journey.Journey) bool) []*journey.Journey {
+	t.Helper()
+	found := make([]*journey.Journey, len(want))
+	left := len(want)
 	deadline := time.After(10 * time.Second)
-	for {
+	for left > 0 {
 		select {
 		case j := <-ch:
 			t.Logf("journey %d skb %s: %s fate=%s end=%s", j.ID, j.Skb, hookSeq(j), j.Fate, j.End)
-			if want(j) {
-				return j
+			for i, w := range want {
+				if found[i] == nil && w(j) {
+					found[i] = j
+					left--
+					break
+				}
 			}
 		case <-deadline:
-			t.Fatal("no matching journey within 10s")
+			t.Fatalf("%d of %d wanted journeys not seen within 10s", left, len(want))
 		}
 	}
+	return found
 }
 
 func hookSeq(j *journey.Journey) string {
