@@ -4,7 +4,6 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
-	"unsafe"
 
 	"github.com/pktlife/pktlife/trace/journey"
 )
@@ -73,13 +72,9 @@ func (t *Text) times(j *journey.Journey, rows []hopRow) string {
 		r.deltaEnd = len(b)
 	}
 	t.timeBuf = b
-	if len(b) == 0 {
-		return ""
-	}
-	// A view of the buffer, not a copy: the rows' times are written out
-	// before the buffer is next written to, by the next journey's times,
-	// and Journey forgets the string when it is done.
-	return unsafe.String(&b[0], len(b))
+	// A copy, one per journey: a view of the reused buffer would be cheaper
+	// and safe only while nothing kept the string past the journey.
+	return string(b)
 }
 
 func (t *Text) table(o *writer, j *journey.Journey) {
