@@ -218,11 +218,12 @@ struct {
 #define pl_barrier() asm volatile("" ::: "memory")
 
 /* stage_take claims this CPU's staging buffer for one event; NULL when
- * staging is off or a program this one interrupted holds the buffer.
- * Programs that may be preempted (cgroup egress in the sender's process
- * context, fentry/fexit) never take it: they write to the ring directly, so
- * that whoever holds the buffer runs to the end before anything else on the
- * CPU looks at it, and the flag needs no atomic operation. */
+ * staging is off or a program this one interrupted holds the buffer. It is
+ * for programs that cannot be preempted (tc, tracepoints, cgroup ingress in
+ * softirq): whatever interrupts one runs to its end before it resumes, so
+ * a plain test and set of the flag suffices. Programs that may be preempted
+ * claim the buffer with stage_take_cas, or (fentry/fexit, and cgroup egress
+ * where the kernel has no BPF atomics) write to the ring directly. */
 static __always_inline struct stage *stage_take(void)
 {
 	__u32 zero = 0;
@@ -231,10 +232,29 @@ static __always_inline struct stage *stage_take(void)
 	if (!stage_on)
 		return NULL;
 	st = bpf_map_lookup_elem(&staging, &zero);
-	if (!st || *(volatile __u32 *)&st->busy)
+	if (!st || *(volatile __u64 *)&st->busy)
 		return NULL;
-	*(volatile __u32 *)&st->busy = 1;
+	*(volatile __u64 *)&st->busy = 1;
 	pl_barrier();
+	return st;
+}
+
+/* stage_take_cas is stage_take for a program that may be preempted (cgroup
+ * egress, in the sender's process; it cannot migrate): another program
+ * that runs on the CPU while it is preempted, between its test and its
+ * set, would take the buffer too, so the flag is claimed with one
+ * compare-and-exchange (BPF atomics, 5.12). Only the program built for
+ * kernels that have them (pl_sock_egress_cas) contains it. */
+static __always_inline struct stage *stage_take_cas(void)
+{
+	__u32 zero = 0;
+	struct stage *st;
+
+	if (!stage_on)
+		return NULL;
+	st = bpf_map_lookup_elem(&staging, &zero);
+	if (!st || __sync_val_compare_and_swap(&st->busy, 0, 1) != 0)
+		return NULL;
 	return st;
 }
 
@@ -274,7 +294,7 @@ static __always_inline void stage_put(struct stage *st)
 	}
 	st->n = n;
 	pl_barrier();
-	*(volatile __u32 *)&st->busy = 0;
+	*(volatile __u64 *)&st->busy = 0;
 }
 
 /* stage_slot is where an event goes: the buffer's next slot, or spare (on
@@ -321,7 +341,7 @@ int pl_stage_flush(void *ctx)
 	stage_out(st, st->n);
 	st->n = 0;
 	pl_barrier();
-	*(volatile __u32 *)&st->busy = 0;
+	*(volatile __u64 *)&st->busy = 0;
 	return 0;
 }
 
@@ -873,10 +893,18 @@ struct obs {
  * its own way: the verifier of older kernels (6.1) cannot follow a choice
  * made at run time between a context, a BTF pointer and a plain number. */
 enum obs_src {
-	OBS_TC,  /* a tc or cgroup_skb context */
-	OBS_BTF, /* a BTF pointer to the skb (tp_btf): plain loads */
-	OBS_RAW, /* an skb address (raw_tp, kprobe, fentry arguments): probe reads */
+	OBS_TC,     /* a tc or cgroup_skb context */
+	OBS_TC_CAS, /* the same, in a program that may be preempted: it stages
+		     * its events with stage_take_cas */
+	OBS_BTF,    /* a BTF pointer to the skb (tp_btf): plain loads */
+	OBS_RAW,    /* an skb address (raw_tp, kprobe, fentry arguments): probe reads */
 };
+
+/* ctx_src says whether src reads from a tc or cgroup_skb context. */
+static __always_inline bool ctx_src(const enum obs_src src)
+{
+	return src == OBS_TC || src == OBS_TC_CAS;
+}
 
 /* parse_skb is parse_kernel on an skb: read with plain loads where it is a
  * BTF pointer (OBS_BTF), with probe reads where it is only an address. */
@@ -910,7 +938,7 @@ static __always_inline __u32 dev_netns(struct net_device *dev)
 static __always_inline void fill_meta(struct obs *o, const enum obs_src src, struct __sk_buff *ctx,
 				      struct sk_buff *skb, struct net_device *dev)
 {
-	if (src == OBS_TC) {
+	if (ctx_src(src)) {
 		o->ifindex = ctx->ifindex;
 		o->len = ctx->len;
 		o->mark = ctx->mark;
@@ -1206,11 +1234,13 @@ static __always_inline void emit_obs(struct obs *o, const enum obs_src src, stru
 			return;
 		}
 		fill_event(e, o, now, flags, bpf_get_smp_processor_id());
-		capture(e, src == OBS_TC ? (struct sk_buff *)ctx : skb);
+		capture(e, ctx_src(src) ? (struct sk_buff *)ctx : skb);
 		submit(e);
 		return;
 	}
-	if (o->hook < PL_HOOK_PROG_ENTRY)
+	if (src == OBS_TC_CAS)
+		st = stage_take_cas();
+	else if (o->hook < PL_HOOK_PROG_ENTRY)
 		st = stage_take();
 	e = stage_slot(st, &spare);
 	fill_event(e, o, now, flags, st ? st->cpu : bpf_get_smp_processor_id());
@@ -1307,7 +1337,7 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 
 /* ---- tc observers ----------------------------------------------------- */
 
-static __always_inline void observe_tc(struct __sk_buff *ctx, __u8 hook)
+static __always_inline void observe_tc(struct __sk_buff *ctx, __u8 hook, const enum obs_src src)
 {
 	struct obs o = {};
 
@@ -1332,7 +1362,7 @@ static __always_inline void observe_tc(struct __sk_buff *ctx, __u8 hook)
 		__builtin_memset(&o.t, 0, sizeof(o.t));
 		o.tflags = parse_tc(&o.t, ctx);
 	}
-	observe(&o, OBS_TC, ctx, NULL, NULL);
+	observe(&o, src, ctx, NULL, NULL);
 }
 
 /* TC_ACT_UNSPEC (tcx: TCX_NEXT): the device's own programs run next. */
@@ -1341,14 +1371,14 @@ static __always_inline void observe_tc(struct __sk_buff *ctx, __u8 hook)
 SEC("tc")
 int pl_tc_ingress(struct __sk_buff *ctx)
 {
-	observe_tc(ctx, PL_HOOK_TC_INGRESS);
+	observe_tc(ctx, PL_HOOK_TC_INGRESS, OBS_TC);
 	return PL_CONTINUE;
 }
 
 SEC("tc")
 int pl_tc_egress(struct __sk_buff *ctx)
 {
-	observe_tc(ctx, PL_HOOK_TC_EGRESS);
+	observe_tc(ctx, PL_HOOK_TC_EGRESS, OBS_TC);
 	return PL_CONTINUE;
 }
 
@@ -1360,14 +1390,24 @@ int pl_tc_egress(struct __sk_buff *ctx)
 SEC("cgroup_skb/ingress")
 int pl_sock_ingress(struct __sk_buff *ctx)
 {
-	observe_tc(ctx, PL_HOOK_SOCK_DELIVER);
+	observe_tc(ctx, PL_HOOK_SOCK_DELIVER, OBS_TC);
+	return 1;
+}
+
+/* Cgroup egress runs in the sender's process and may be preempted: this
+ * one writes each event to the ring directly, for kernels without BPF
+ * atomics; pl_sock_egress_cas stages them. */
+SEC("cgroup_skb/egress")
+int pl_sock_egress(struct __sk_buff *ctx)
+{
+	observe_tc(ctx, PL_HOOK_SOCK_SEND, OBS_TC);
 	return 1;
 }
 
 SEC("cgroup_skb/egress")
-int pl_sock_egress(struct __sk_buff *ctx)
+int pl_sock_egress_cas(struct __sk_buff *ctx)
 {
-	observe_tc(ctx, PL_HOOK_SOCK_SEND);
+	observe_tc(ctx, PL_HOOK_SOCK_SEND, OBS_TC_CAS);
 	return 1;
 }
 

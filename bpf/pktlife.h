@@ -107,9 +107,8 @@ struct event {
 
 struct stage {
 	__u32 n;
-	__u32 busy;
 	__u32 cpu;
-	__u32 _pad0;
+	__u64 busy; /* 64 bits: claimed with a 64-bit compare-and-exchange */
 	struct event ev[PL_STAGE_EVENTS];
 };
 

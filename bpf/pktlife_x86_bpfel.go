@@ -206,9 +206,8 @@ type PktlifeSkippedPkt struct {
 type PktlifeStage struct {
 	_    structs.HostLayout
 	N    uint32
-	Busy uint32
 	Cpu  uint32
-	Pad0 uint32
+	Busy uint64
 	Ev   [16]struct {
 		_       structs.HostLayout
 		Ts      uint64
@@ -281,6 +280,7 @@ const (
 	PktlifeProgPlRawNetifReceiveSkb = "pl_raw_netif_receive_skb"
 	PktlifeProgPlRawNetifRx         = "pl_raw_netif_rx"
 	PktlifeProgPlSockEgress         = "pl_sock_egress"
+	PktlifeProgPlSockEgressCas      = "pl_sock_egress_cas"
 	PktlifeProgPlSockIngress        = "pl_sock_ingress"
 	PktlifeProgPlStageFlush         = "pl_stage_flush"
 	PktlifeProgPlTailShim           = "pl_tail_shim"
@@ -384,6 +384,7 @@ type PktlifeProgramSpecs struct {
 	PlRawNetifReceiveSkb *ebpf.ProgramSpec `ebpf:"pl_raw_netif_receive_skb"`
 	PlRawNetifRx         *ebpf.ProgramSpec `ebpf:"pl_raw_netif_rx"`
 	PlSockEgress         *ebpf.ProgramSpec `ebpf:"pl_sock_egress"`
+	PlSockEgressCas      *ebpf.ProgramSpec `ebpf:"pl_sock_egress_cas"`
 	PlSockIngress        *ebpf.ProgramSpec `ebpf:"pl_sock_ingress"`
 	PlStageFlush         *ebpf.ProgramSpec `ebpf:"pl_stage_flush"`
 	PlTailShim           *ebpf.ProgramSpec `ebpf:"pl_tail_shim"`
@@ -556,6 +557,7 @@ type PktlifePrograms struct {
 	PlRawNetifReceiveSkb *ebpf.Program `ebpf:"pl_raw_netif_receive_skb"`
 	PlRawNetifRx         *ebpf.Program `ebpf:"pl_raw_netif_rx"`
 	PlSockEgress         *ebpf.Program `ebpf:"pl_sock_egress"`
+	PlSockEgressCas      *ebpf.Program `ebpf:"pl_sock_egress_cas"`
 	PlSockIngress        *ebpf.Program `ebpf:"pl_sock_ingress"`
 	PlStageFlush         *ebpf.Program `ebpf:"pl_stage_flush"`
 	PlTailShim           *ebpf.Program `ebpf:"pl_tail_shim"`
@@ -587,6 +589,7 @@ func (p *PktlifePrograms) Close() error {
 		p.PlRawNetifReceiveSkb,
 		p.PlRawNetifRx,
 		p.PlSockEgress,
+		p.PlSockEgressCas,
 		p.PlSockIngress,
 		p.PlStageFlush,
 		p.PlTailShim,

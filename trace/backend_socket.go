@@ -76,6 +76,9 @@ func attachSocket(objs *objects, h HopDef) (root string, closers []io.Closer, er
 		return "", nil, fmt.Errorf("attach %s: %w", h.Name, err)
 	}
 	name, attach := bpf.PktlifeProgPlSockEgress, ebpf.AttachCGroupInetEgress
+	if objs.feat.atomics == nil {
+		name = bpf.PktlifeProgPlSockEgressCas
+	}
 	if h.ingress {
 		name, attach = bpf.PktlifeProgPlSockIngress, ebpf.AttachCGroupInetIngress
 	}

@@ -44,6 +44,11 @@ type kernelFeatures struct {
 	// BPF_PROG_TEST_RUN (5.10), which flushing per-CPU staged events
 	// needs (staging.go). Without it events go to the rings one by one.
 	runOnCPU error
+	// atomics: BPF programs may compare and exchange (5.12), with which
+	// cgroup egress, which may be preempted, claims a CPU's staging
+	// buffer (pl_sock_egress_cas). Without them it writes each event to
+	// its ring.
+	atomics error
 }
 
 // probeFeatures probes what objects.load needs to know before loading.
@@ -54,6 +59,7 @@ func probeFeatures(cache *btf.Cache) kernelFeatures {
 		kfreeReason:  tracepointArgs(cache, "kfree_skb") >= 3,
 		fastParse:    kernelHasFunc(cache, "bpf_rdonly_cast") && kernelHasFunc(cache, "bpf_cast_to_kern_ctx"),
 		runOnCPU:     stagingOpt(haveRunOnCPU()),
+		atomics:      haveAtomics(),
 	}
 	return f
 }
@@ -229,6 +235,8 @@ func ProbeFeatures() ([]Feature, error) {
 		{"ringbuf in array of maps", ring == nil, pick(ring == nil, "one ring buffer per CPU", errString(ring))},
 		{"run on a CPU (raw_tp)", f.runOnCPU == nil, pick(f.runOnCPU == nil,
 			"events staged per CPU, several per ring record", "one ring record per event: "+errString(f.runOnCPU))},
+		{"BPF atomics", f.atomics == nil, pick(f.atomics == nil,
+			"socket sends stage their events too (compare-and-exchange)", "socket sends write each event to the ring: "+errString(f.atomics))},
 		{"tail calls: interpose", interpose == nil, pick(interpose == nil, "shims in prog_array slots: exact per-packet chains",
 			errString(interpose))},
 		{"tail calls: passive", passive == nil, pick(passive == nil, "fentry/fexit on tc entry programs, chains inferred (the default)",
@@ -280,6 +288,35 @@ func haveRunOnCPU() error {
 		return fmt.Errorf("run raw_tp program on a CPU: returned %d, not 7", ret)
 	}
 	return nil
+}
+
+// haveAtomics loads a program that compares and exchanges a stack slot,
+// as stage_take_cas does the staging buffer's flag.
+func haveAtomics() error {
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.RawTracepoint, License: "GPL", Instructions: atomicsProbe(),
+	})
+	if err != nil {
+		return fmt.Errorf("this kernel has no BPF atomics (5.12): %w", shortErr(err))
+	}
+	return p.Close()
+}
+
+// atomicsProbe is haveAtomics' program.
+func atomicsProbe() asm.Instructions {
+	cmpxchg := asm.CmpXchg.Mem(asm.RFP, asm.R1, asm.DWord, -8)
+	// cilium/ebpf v0.22 encodes an atomic's operation into the immediate
+	// from Constant, which Mem leaves 0 (an atomic add, which 5.10 has):
+	// set it as its ELF reader does.
+	cmpxchg.Constant = int64(asm.CmpXchg >> 8)
+	return asm.Instructions{
+		asm.Mov.Imm(asm.R2, 0),
+		asm.StoreMem(asm.RFP, -8, asm.R2, asm.DWord),
+		asm.Mov.Imm(asm.R0, 0),
+		asm.Mov.Imm(asm.R1, 1),
+		cmpxchg,
+		asm.Return(),
+	}
 }
 
 // moduleBTF says whether loaded modules come with BTF: a module listed in

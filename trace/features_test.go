@@ -1,9 +1,15 @@
 package trace
 
 import (
+	"bytes"
+	"encoding/binary"
 	"maps"
 	"strings"
 	"testing"
+
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/pktlife/pktlife/bpf"
 )
 
 func TestParseKallsyms(t *testing.T) {
@@ -51,4 +57,52 @@ func TestKallsymsHasCatalogFunctions(t *testing.T) {
 			t.Errorf("%s: not a catalog function", fn)
 		}
 	}
+}
+
+// TestAtomicsOnlyInCASProgram: kernels before 5.12 refuse a program that
+// contains a BPF atomic compare-and-exchange, even where it is dead code,
+// so only the socket-send observer loaded where the kernel has them may
+// contain one.
+func TestAtomicsOnlyInCASProgram(t *testing.T) {
+	spec, err := bpf.LoadPktlife()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmpxchg := asm.CmpXchg.OpCode(asm.DWord)
+	for name, p := range spec.Programs {
+		var n int
+		for _, ins := range p.Instructions {
+			if ins.OpCode == cmpxchg || ins.OpCode == asm.CmpXchg.OpCode(asm.Word) {
+				n++
+			}
+		}
+		want := 0
+		if name == bpf.PktlifeProgPlSockEgressCas {
+			want = 1
+		}
+		if n != want {
+			t.Errorf("%s: %d compare-and-exchange instructions, want %d", name, n, want)
+		}
+	}
+}
+
+// TestAtomicsProbeEncoding: the probe's instruction must reach the kernel
+// as a compare-and-exchange (immediate 0xf1), not as the atomic add that
+// an immediate of 0 means, which every kernel since 5.10 takes.
+func TestAtomicsProbeEncoding(t *testing.T) {
+	var b bytes.Buffer
+	if err := atomicsProbe().Marshal(&b, binary.LittleEndian); err != nil {
+		t.Fatal(err)
+	}
+	raw := b.Bytes()
+	for i := 0; i+asm.InstructionSize <= len(raw); i += asm.InstructionSize {
+		if raw[i] != 0xdb { // BPF_STX | BPF_DW | BPF_ATOMIC
+			continue
+		}
+		if imm := binary.LittleEndian.Uint32(raw[i+4:]); imm != 0xf1 {
+			t.Fatalf("atomic instruction's immediate %#x, want 0xf1 (BPF_CMPXCHG)", imm)
+		}
+		return
+	}
+	t.Fatalf("no atomic instruction in % x", raw)
 }
