@@ -217,6 +217,16 @@ struct {
 
 #define pl_barrier() asm volatile("" ::: "memory")
 
+/* stage_buf is this CPU's staging buffer; NULL when staging is off. */
+static __always_inline struct stage *stage_buf(void)
+{
+	__u32 zero = 0;
+
+	if (!stage_on)
+		return NULL;
+	return bpf_map_lookup_elem(&staging, &zero);
+}
+
 /* stage_take claims this CPU's staging buffer for one event; NULL when
  * staging is off or a program this one interrupted holds the buffer. It is
  * for programs that cannot be preempted (tc, tracepoints, cgroup ingress in
@@ -226,12 +236,8 @@ struct {
  * where the kernel has no BPF atomics) write to the ring directly. */
 static __always_inline struct stage *stage_take(void)
 {
-	__u32 zero = 0;
-	struct stage *st;
+	struct stage *st = stage_buf();
 
-	if (!stage_on)
-		return NULL;
-	st = bpf_map_lookup_elem(&staging, &zero);
 	if (!st || *(volatile __u64 *)&st->busy)
 		return NULL;
 	*(volatile __u64 *)&st->busy = 1;
@@ -247,12 +253,8 @@ static __always_inline struct stage *stage_take(void)
  * kernels that have them (pl_sock_egress_cas) contains it. */
 static __always_inline struct stage *stage_take_cas(void)
 {
-	__u32 zero = 0;
-	struct stage *st;
+	struct stage *st = stage_buf();
 
-	if (!stage_on)
-		return NULL;
-	st = bpf_map_lookup_elem(&staging, &zero);
 	if (!st || __sync_val_compare_and_swap(&st->busy, 0, 1) != 0)
 		return NULL;
 	return st;
@@ -1171,17 +1173,21 @@ static __always_inline void unfollow(struct obs *o, struct track *tr)
 /* track starts following o's packet, in the entry at its address (tr, or
  * one that observe did not look up as none could be followed) when there
  * is one. The live count is raised first: the entry is never followed
- * without it. */
+ * without it. An entry still followed (the address's last packet, freed
+ * without a traced free) is already counted, and passes to this packet as
+ * it is. */
 static __always_inline void track(struct obs *o, struct track *tr, __u64 *st, __u64 now)
 {
 	struct track *old, nt = {.last_ts = now, .tuple = o->t};
 
-	live_add(o->skb, 1);
 	if (tr) {
+		if (!tr->last_ts)
+			live_add(o->skb, 1);
 		tr->tuple = o->t;
 		tr->last_ts = now;
 		return;
 	}
+	live_add(o->skb, 1);
 	old = bpf_map_lookup_elem(&tracked, &o->skb);
 	if (old) {
 		old->tuple = o->t;
@@ -1324,16 +1330,8 @@ static __always_inline void observe(struct obs *o, const enum obs_src src, struc
 		unskip(o);
 		/* a packet first seen at its free: nothing to follow */
 		if (!terminal_hook(o->hook)) {
-			if (other && tr) {
-				/* the entry passes from the address's last packet to
-				 * this one: followed throughout, its live count stays
-				 * (two atomic operations fewer at each first hop) */
-				tr->tuple = o->t;
-				tr->last_ts = now;
-				other = false;
-			} else {
-				track(o, tr, st, now);
-			}
+			track(o, tr, st, now);
+			other = false; /* the entry at the address is this packet's */
 		}
 		stat_inc(PL_STAT_MATCHED);
 	} else if (tr && !o->late) {
