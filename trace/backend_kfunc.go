@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -103,9 +102,6 @@ func (b *kfuncBackend) attach(objs *objects, hs []HopDef) attached {
 	for i, h := range hs {
 		t := kfuncTry{h: h}
 		t.fn, t.nargs, t.err = objs.resolveKfunc(h)
-		if off := b.off[MechFentry]; t.fn != "" && off != nil {
-			t.err = off
-		}
 		tries[i] = t
 	}
 	b.attachFentries(objs, tries)
@@ -129,26 +125,35 @@ func (b *kfuncBackend) attach(objs *objects, hs []HopDef) attached {
 }
 
 // attachFentries attaches by fentry the hops that may have it: the first
-// alone, then, if that did not turn fentry off, the rest concurrently.
+// alone, then, if that did not turn fentry off, the rest concurrently. A
+// hop fentry is off for gets the reason as its error, and a kprobe next.
 func (b *kfuncBackend) attachFentries(objs *objects, tries []kfuncTry) {
-	first := slices.IndexFunc(tries, func(t kfuncTry) bool { return t.fn != "" && t.err == nil })
-	if first < 0 {
-		return
-	}
-	t := &tries[first]
-	t.closers, t.err = attachFentry(objs, t.h, t.fn, t.nargs)
-	b.note(MechFentry, t.err)
+	attach := func(t *kfuncTry) { t.closers, t.err = attachFentry(objs, t.h, t.fn, t.nargs) }
 	var wg sync.WaitGroup
-	for i := first + 1; i < len(tries); i++ {
+	var rest []*kfuncTry
+	first := true
+	for i := range tries {
 		t := &tries[i]
 		if off := b.off[MechFentry]; t.fn != "" && off != nil {
 			t.err = off
 		}
-		if t.fn != "" && t.err == nil {
-			wg.Go(func() { t.closers, t.err = attachFentry(objs, t.h, t.fn, t.nargs) })
+		switch {
+		case t.fn == "" || t.err != nil:
+		case first:
+			// a kernel that refuses one (EPERM) refuses all: the
+			// others need not try
+			attach(t)
+			b.note(MechFentry, t.err)
+			first = false
+		default:
+			rest = append(rest, t)
+			wg.Go(func() { attach(t) })
 		}
 	}
 	wg.Wait()
+	for _, t := range rest {
+		b.note(MechFentry, t.err)
+	}
 }
 
 // note turns a mechanism off when its error would repeat for every
